@@ -1,0 +1,470 @@
+"""Loading and validating `config.yaml`.
+
+Every setting lives in a frozen dataclass below, with its safe default. `load_config` reads the YAML, checks each
+value against its field (type, allowed values, range), reports unknown keys (a typo must not pass silently) and
+raises one ConfigError listing every problem by key path, bad value and what is allowed. The ESL password may
+come from the environment (IVR_ESL_PASSWORD) so it need not sit in the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+CONFIG_ENV = "IVR_CONFIG"
+PASSWORD_ENV = "IVR_ESL_PASSWORD"
+DEFAULT_PATH = "config.yaml"
+
+_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_CAUSE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,63}$")
+
+
+class ConfigError(ValueError):
+    """One or more invalid settings; `problems` lists them one per line."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = problems
+        super().__init__(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+
+def _opt(default: Any, doc: str, **rules: Any) -> Any:
+    """A field with a default, a one-line doc and validation rules (choices, min, max, check)."""
+    meta = {"doc": doc, **rules}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: typing.cast(Any, type(d)(d)), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_window(value: str) -> str | None:
+    m = _WINDOW_RE.match(value)
+    if not m:
+        return "a window 'HH:MM-HH:MM'"
+    start = int(m[1]) * 60 + int(m[2])
+    end = int(m[3]) * 60 + int(m[4])
+    if end <= start or end > 24 * 60:
+        return "a window whose end is after its start, within one day"
+    return None
+
+
+def _check_tz(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return "an IANA time zone such as Europe/Kyiv"
+    return None
+
+
+def _check_cause(value: str) -> str | None:
+    return None if _CAUSE_RE.match(value) else "a hangup cause name in capitals, e.g. USER_BUSY"
+
+
+def _check_iso_date(value: str) -> str | None:
+    return None if re.match(r"^\d{4}-\d{2}-\d{2}$", value) else "a date YYYY-MM-DD"
+
+
+def _check_dial_template(value: str) -> str | None:
+    if "{number}" not in value:
+        return "a template containing {number}"
+    if re.search(r"[\s\r\n{},|']", value.replace("{number}", "").replace("{gateway}", "")):
+        return "a template without spaces, quotes, braces, commas or '|' outside {number} and {gateway}"
+    return None
+
+
+def _check_ident(value: str) -> str | None:
+    return None if re.match(r"^[A-Za-z0-9_.-]*$", value) else "letters, digits, '_', '.', '-' only"
+
+
+def _check_host(value: str) -> str | None:
+    return None if re.match(r"^[A-Za-z0-9_.:-]+$", value) else "a host name or IP address"
+
+
+def _check_callerid_number(value: str) -> str | None:
+    return None if re.match(r"^\+?[0-9]{1,20}$", value) else "digits with an optional leading +"
+
+
+def _check_transfer(value: str) -> str | None:
+    # "<extension> [<dialplan> [<context>]]" as given to the transfer application
+    return None if re.match(r"^[A-Za-z0-9_+*#.-]+( [A-Za-z0-9_.-]+){0,2}$", value) else "'EXTENSION [DIALPLAN [CONTEXT]]'"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = _opt("sqlite:///data/ivr.sqlite3", "sqlite:///PATH (WAL) or postgresql://user:pass@host/db",
+                    check=lambda v: None if re.match(r"^(sqlite:///|postgres(ql)?://)", v) else
+                    "a URL starting with sqlite:/// or postgresql://")
+
+
+@dataclass(frozen=True)
+class LocaleConfig:
+    country: str = _opt("UA", "ISO country: default phone region and public holidays",
+                        check=lambda v: None if re.match(r"^[A-Z]{2}$", v) else "a two-letter ISO country code")
+    subdivision: str = _opt("", "holidays subdivision (state/province) or empty", check=_check_ident)
+    timezone: str = _opt("Europe/Kyiv", "time zone of accounts that have none", check=_check_tz)
+    currency: str = _opt("UAH", "currency of balances", choices=("UAH", "RUB", "BGN", "EUR", "USD"))
+    language: str = _opt("uk", "message language of accounts that have none", choices=("uk", "ru", "bg", "en"))
+
+
+@dataclass(frozen=True)
+class CompanyConfig:
+    name: str = _opt("City Water", "company name said in messages")
+    phone: str = _opt("+380441234567", "office phone said in messages")
+
+
+@dataclass(frozen=True)
+class FreeswitchConfig:
+    host: str = _opt("127.0.0.1", "event socket host", check=_check_host)
+    port: int = _opt(8021, "event socket port", min=1, max=65535)
+    password: str = _opt("ClueCon", "event socket password (env IVR_ESL_PASSWORD overrides; never logged)")
+    command_timeout: float = _opt(10.0, "seconds to wait for any ESL reply", min=0.5, max=120)
+    reconnect_max_delay: float = _opt(30.0, "longest back-off between reconnect tries, seconds", min=1, max=600)
+    outbound_bind_host: str = _opt("127.0.0.1", "address the call-flow server listens on", check=_check_host)
+    outbound_bind_port: int = _opt(8084, "port the call-flow server listens on", min=1, max=65535)
+    outbound_advertise_host: str = _opt("127.0.0.1", "address FreeSWITCH connects to in socket(host:port)",
+                                        check=_check_host)
+
+
+@dataclass(frozen=True)
+class DialingConfig:
+    dial_string: str = _opt("sofia/gateway/{gateway}/{number}", "endpoint template; {number} is the debtor's digits",
+                            check=_check_dial_template)
+    gateway: str = _opt("trunk", "SIP gateway name substituted for {gateway}", check=_check_ident)
+    number_format: str = _opt("e164", "how {number} is written", choices=("e164", "e164_digits", "national"))
+    caller_id_number: str = _opt("0000000000", "caller id number shown to debtors", check=_check_callerid_number)
+    caller_id_name: str = _opt("Utility", "caller id name shown to debtors")
+    originate_timeout: int = _opt(30, "seconds to ring before NO_ANSWER", min=5, max=120)
+    max_call_seconds: int = _opt(300, "hard limit on one call's length", min=30, max=3600)
+    codec_string: str = _opt("PCMU", "absolute_codec_string: RFC 2833 digits only arrived with PCMU",
+                             check=lambda v: None if re.match(r"^[A-Za-z0-9.@_]+(:[A-Za-z0-9.@_]+)*$", v) else
+                             "codec names joined by ':' e.g. PCMU or PCMU:PCMA")
+
+
+@dataclass(frozen=True)
+class PacingConfig:
+    channels: int = _opt(30, "most concurrent calls on the trunk", min=1, max=10000)
+    cps: float = _opt(5.0, "most new calls per second", min=0.1, max=1000)
+    congestion_causes: list[str] = _opt(
+        ["NORMAL_CIRCUIT_CONGESTION", "SWITCH_CONGESTION", "NORMAL_TEMPORARY_FAILURE", "DESTINATION_OUT_OF_ORDER"],
+        "hangup causes that mean 'slow down'", item_check=_check_cause)
+    congestion_threshold: int = _opt(5, "congestion causes within congestion_window_seconds that trigger a slow-down",
+                                     min=1, max=10000)
+    congestion_window_seconds: float = _opt(10.0, "window for counting congestion causes", min=1, max=3600)
+    slowdown_factor: float = _opt(0.5, "rate multiplier applied on each congestion burst", min=0.05, max=0.95)
+    recovery_seconds: float = _opt(30.0, "seconds without congestion before the rate steps back up", min=1, max=3600)
+
+
+@dataclass(frozen=True)
+class WindowsConfig:
+    weekday: list[str] = _opt(["18:00-21:00"], "call windows Monday-Friday, debtor's local time",
+                              item_check=_check_window)
+    weekend: list[str] = _opt(["09:00-20:00"], "call windows Saturday-Sunday", item_check=_check_window)
+    holiday: list[str] = _opt(["09:00-20:00"], "call windows on public holidays ([] = no calls)",
+                              item_check=_check_window)
+    quiet_dates: list[str] = _opt([], "dates with no calls at all (YYYY-MM-DD)", item_check=_check_iso_date)
+
+
+@dataclass(frozen=True)
+class EligibilityConfig:
+    threshold: float = _opt(100.0, "remaining debt above this qualifies", min=0, max=1e9)
+    overdue_months: int = _opt(1, "any debt overdue this many calendar months qualifies (0 = off)", min=0, max=120)
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    early_hangup_pause_seconds: int = _opt(120, "pause before re-calling someone who hung up mid-message",
+                                           min=0, max=86400)
+    delays: dict[str, int] = _opt(
+        {"USER_BUSY": 900, "NO_ANSWER": 1800, "NO_USER_RESPONSE": 1800, "SUBSCRIBER_ABSENT": 3600,
+         "NORMAL_TEMPORARY_FAILURE": 600, "RECOVERY_ON_TIMER_EXPIRE": 600, "NETWORK_OUT_OF_ORDER": 900,
+         "NORMAL_CIRCUIT_CONGESTION": 300, "SWITCH_CONGESTION": 300, "DESTINATION_OUT_OF_ORDER": 600,
+         "ORIGINATOR_CANCEL": 1800, "MEDIA_TIMEOUT": 900, "ALLOTTED_TIMEOUT": 1800},
+        "seconds before retrying, per hangup cause", key_check=_check_cause, min=0, max=7 * 86400)
+    default_delay: int = _opt(1800, "retry delay for causes not listed in delays", min=0, max=7 * 86400)
+    never_retry: list[str] = _opt(["UNALLOCATED_NUMBER", "INVALID_NUMBER_FORMAT", "CALL_REJECTED"],
+                                  "causes after which the number is not called again", item_check=_check_cause)
+    invalid_number_causes: list[str] = _opt(["UNALLOCATED_NUMBER", "INVALID_NUMBER_FORMAT"],
+                                            "causes that flag the number invalid on the account",
+                                            item_check=_check_cause)
+    max_attempts_per_day: int = _opt(4, "call attempts per account per local day", min=1, max=100)
+    max_attempts_per_campaign: int = _opt(8, "call attempts per account per campaign", min=1, max=1000)
+    contact_caps: str = _opt("off", "answered-contact caps preset: off, or collection (1/day, 2/week, 8/month)",
+                             choices=("off", "collection", "custom"))
+    contacts_per_day: int = _opt(0, "answered contacts per debtor per day when contact_caps is custom (0 = no cap)",
+                                 min=0, max=100)
+    contacts_per_week: int = _opt(0, "answered contacts per debtor per week (custom)", min=0, max=100)
+    contacts_per_month: int = _opt(0, "answered contacts per debtor per month (custom)", min=0, max=1000)
+
+
+@dataclass(frozen=True)
+class CallflowConfig:
+    right_party_check: bool = _opt(False, "ask 'is this <name>? press 1' before saying the amount")
+    barge_in: bool = _opt(True, "keys 1/2 may end the message early (the key press proves attention)")
+    heard_share: float = _opt(0.9, "share of the message that must have played to count as heard", min=0.1, max=1.0)
+    menu_timeout_ms: int = _opt(5000, "silence after the menu before it is repeated", min=1000, max=30000)
+    digit_timeout_ms: int = _opt(3000, "time between digits", min=500, max=10000)
+    menu_rounds: int = _opt(2, "times the menu is offered before goodbye", min=1, max=5)
+    paynow_transfer: str = _opt("paynow XML ivr_paynow", "transfer target for key 1: 'EXTENSION DIALPLAN CONTEXT'",
+                                check=_check_transfer)
+    replays_max: int = _opt(2, "times key 0 may replay the message", min=0, max=5)
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    engine: str = _opt("espeak-ng", "TTS engine", choices=("espeak-ng", "command"))
+    command: str = _opt("", "engine 'command': argv template with {text_file}, {voice}, {out}")
+    voices: dict[str, str] = _opt({"uk": "uk", "ru": "ru", "bg": "bg", "en": "en-us"}, "TTS voice per language",
+                                  key_check=lambda v: None if v in ("uk", "ru", "bg", "en") else "uk, ru, bg or en")
+    prompts_dir: str = _opt("prompts", "folder holding <lang>/messages.yaml")
+    cache_dir: str = _opt("data/prompt-cache", "folder of rendered WAV files")
+    cache_max_mb: int = _opt(2048, "prompt cache size before least-recently-used files are evicted", min=10,
+                             max=10_000_000)
+    playback_dir: str = _opt("", "the cache folder as FreeSWITCH sees it, if it is mounted elsewhere ('' = same)")
+
+
+@dataclass(frozen=True)
+class ImportConfig:
+    encoding: str = _opt("auto", "CSV encoding", choices=("auto", "utf-8", "cp1251"))
+    delimiter: str = _opt("auto", "CSV delimiter", choices=("auto", ",", ";", "\t"))
+    decimal: str = _opt("auto", "decimal separator in amounts", choices=("auto", ".", ","))
+    date_format: str = _opt("auto", "date format in files: auto, or a strptime pattern like %d.%m.%Y")
+    phone_separator: str = _opt(";|,", "characters separating several numbers in one phone field")
+    account_columns: dict[str, str] = _opt(
+        {"account": "account", "name": "name", "phones": "phone", "address": "address", "district": "district",
+         "language": "language", "timezone": "timezone", "balance": "balance", "balance_date": "balance_date",
+         "overdue_since": "overdue_since", "do_not_call": "do_not_call", "life_support": "life_support",
+         "preferred_channel": "preferred_channel"},
+        "our field -> column name in the billing export (accounts)")
+    payment_columns: dict[str, str] = _opt(
+        {"account": "account", "amount": "amount", "date": "date", "reference": "reference"},
+        "our field -> column name in the billing export (payments)")
+    rejects_dir: str = _opt("data/rejects", "where rejected rows are written")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    output_dir: str = _opt("reports", "where reports and exports are written")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = _opt("INFO", "log level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    mask_numbers: bool = _opt(True, "mask phone numbers in logs (+38050***4567)")
+    file: str = _opt("", "log file ('' = standard error only)")
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    port: int = _opt(0, "Prometheus metrics port for `ivr run` (0 = off)", min=0, max=65535)
+    bind: str = _opt("127.0.0.1", "address the metrics endpoint listens on", check=_check_host)
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    locale: LocaleConfig = field(default_factory=LocaleConfig)
+    company: CompanyConfig = field(default_factory=CompanyConfig)
+    freeswitch: FreeswitchConfig = field(default_factory=FreeswitchConfig)
+    dialing: DialingConfig = field(default_factory=DialingConfig)
+    pacing: PacingConfig = field(default_factory=PacingConfig)
+    windows: WindowsConfig = field(default_factory=WindowsConfig)
+    eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    callflow: CallflowConfig = field(default_factory=CallflowConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    imports: ImportConfig = field(default_factory=ImportConfig, metadata={"key": "import"})
+    report: ReportConfig = field(default_factory=ReportConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    base_dir: Path = field(default=Path("."), metadata={"internal": True})
+
+    def path(self, value: str) -> Path:
+        """A path setting resolved against the folder holding config.yaml."""
+        p = Path(value)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def replace(self, **sections: Any) -> Config:
+        return dataclasses.replace(self, **sections)
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if origin is dict:
+        k, v = typing.get_args(tp)
+        return f"a mapping of {_type_name(k)} to {_type_name(v)}"
+    return {str: "text", int: "a whole number", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _scalar(value: Any, tp: Any, key: str, meta: dict, problems: list[str]) -> Any:
+    def bad(allowed: str) -> None:
+        problems.append(f"{key}: {value!r} is not allowed; expected {allowed}")
+
+    if tp is bool:
+        if not isinstance(value, bool):
+            bad("true or false")
+            return None
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            bad("a whole number")
+            return None
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            bad("a number")
+            return None
+        value = float(value)
+    elif tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str):
+            bad("text")
+            return None
+        if "\r" in value or "\n" in value:
+            bad("a single line (no CR/LF)")
+            return None
+    lo, hi = meta.get("min"), meta.get("max")
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+            (lo is not None and value < lo) or (hi is not None and value > hi)):
+        bad(f"a value from {lo} to {hi}")
+        return None
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        bad("one of " + ", ".join(map(str, choices)))
+        return None
+    check = meta.get("check")
+    if check and (msg := check(value)):
+        bad(msg)
+        return None
+    return value
+
+
+def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problems.append(f"{prefix or 'config'}: expected a mapping of settings, got {type(data).__name__}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.metadata.get("key", f.name): f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in data:
+        if key not in fields:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            problems.append(f"{where}: unknown setting; known here: {', '.join(sorted(fields))}")
+    kwargs: dict[str, Any] = {}
+    for key, f in fields.items():
+        if key not in data:
+            continue
+        path = f"{prefix}.{key}" if prefix else key
+        tp = hints[f.name]
+        value = data[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[f.name] = _build(tp, value, path, problems)
+            continue
+        meta = dict(f.metadata)
+        origin = typing.get_origin(tp)
+        if origin is list:
+            if not isinstance(value, list):
+                problems.append(f"{path}: {value!r} is not allowed; expected {_type_name(tp)}")
+                continue
+            item_meta = {"check": meta.get("item_check")}
+            items = [_scalar(v, typing.get_args(tp)[0], f"{path}[{i}]", item_meta, problems)
+                     for i, v in enumerate(value)]
+            if None not in items:
+                kwargs[f.name] = items
+        elif origin is dict:
+            if not isinstance(value, dict):
+                problems.append(f"{path}: {value!r} is not allowed; expected {_type_name(tp)}")
+                continue
+            kt, vt = typing.get_args(tp)
+            out = {}
+            for k, v in value.items():
+                kk = _scalar(k, kt, f"{path}.{k}", {"check": meta.get("key_check")}, problems)
+                vv = _scalar(v, vt, f"{path}.{k}", {kk: vv for kk, vv in meta.items()
+                                                    if kk in ("min", "max", "choices")}, problems)
+                if kk is not None and vv is not None:
+                    out[kk] = vv
+            merged = dict(f.default_factory()) if f.default_factory is not dataclasses.MISSING else {}
+            merged.update(out)
+            kwargs[f.name] = merged
+        elif isinstance(tp, types.UnionType):
+            kwargs[f.name] = value
+        else:
+            v = _scalar(value, tp, path, meta, problems)
+            if v is not None:
+                kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def _cross_checks(cfg: Config, problems: list[str]) -> None:
+    if cfg.speech.engine == "command" and "{out}" not in cfg.speech.command:
+        problems.append("speech.command: must contain {out} when speech.engine is command")
+    for key in ("account", "name", "phones"):
+        if key not in cfg.imports.account_columns:
+            problems.append(f"import.account_columns.{key}: required column mapping is missing")
+    for key in ("account", "amount", "date", "reference"):
+        if key not in cfg.imports.payment_columns:
+            problems.append(f"import.payment_columns.{key}: required column mapping is missing")
+
+
+def parse_config(data: Any, base_dir: Path = Path("."), env: dict[str, str] | None = None,
+                 source: str = "config") -> Config:
+    """Validate a parsed YAML document; raise ConfigError naming every bad key."""
+    problems: list[str] = []
+    cfg = _build(Config, data, "", problems)
+    env = os.environ if env is None else env
+    if env.get(PASSWORD_ENV):
+        cfg = cfg.replace(freeswitch=dataclasses.replace(cfg.freeswitch, password=env[PASSWORD_ENV]))
+    _cross_checks(cfg, problems)
+    if problems:
+        raise ConfigError(problems, source)
+    return cfg.replace(base_dir=base_dir)
+
+
+def config_path(explicit: str | None = None, env: dict[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(explicit or env.get(CONFIG_ENV) or DEFAULT_PATH)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+    """Read and validate a config file; a missing file gives the defaults only when no path was named."""
+    p = config_path(str(path) if path else None, env)
+    if not p.exists():
+        if path is None and (env or os.environ).get(CONFIG_ENV) is None:
+            return parse_config({}, Path("."), env)
+        raise ConfigError([f"{p}: file not found"], str(p))
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"not valid YAML: {exc}"], str(p)) from None
+    return parse_config(data, p.resolve().parent, env, str(p))
+
+
+def describe_defaults() -> list[tuple[str, Any, str]]:
+    """(key path, default, doc) for every setting: used to check config.yaml documents them all."""
+    out: list[tuple[str, Any, str]] = []
+
+    def walk(cls: type, prefix: str) -> None:
+        hints = typing.get_type_hints(cls)
+        inst = cls()
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("internal"):
+                continue
+            key = f.metadata.get("key", f.name)
+            path = f"{prefix}.{key}" if prefix else key
+            if dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], path)
+            else:
+                out.append((path, getattr(inst, f.name), f.metadata.get("doc", "")))
+
+    walk(Config, "")
+    return out

@@ -1,0 +1,90 @@
+"""Opening the database named in config (SQLite with WAL by default, PostgreSQL by URL) and upgrading its schema.
+
+Migrations are plain functions keyed by version number; `upgrade` applies the missing ones in order and records
+each in SchemaVersion, so `ivr db upgrade` is safe to run any number of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee as pw
+
+from ivr.ledger import models
+from ivr.ledger.models import ALL_MODELS, SchemaVersion, database
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be opened or written; the message says which and why."""
+
+
+def open_database(url: str, base_dir: Path = Path(".")) -> pw.Database:
+    """Open (not yet upgrade) the database at `url` and bind the models to it."""
+    if url.startswith("sqlite:///"):
+        raw = url[len("sqlite:///"):]
+        path = Path(raw) if raw == ":memory:" or Path(raw).is_absolute() else base_dir / raw
+        if raw != ":memory:":
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DatabaseError(f"cannot create the database folder {path.parent}: {exc.strerror}") from None
+        db: pw.Database = pw.SqliteDatabase(
+            str(path) if raw != ":memory:" else ":memory:",
+            pragmas={"journal_mode": "wal", "foreign_keys": 1, "synchronous": "normal", "busy_timeout": 10000},
+            check_same_thread=False,
+        )
+    elif url.startswith(("postgres://", "postgresql://")):
+        u = urlparse(url)
+        db = pw.PostgresqlDatabase(u.path.lstrip("/"), user=u.username, password=u.password,
+                                   host=u.hostname, port=u.port or 5432, autorollback=True)
+    else:
+        raise DatabaseError(f"database.url: unsupported URL {url!r}; use sqlite:///PATH or postgresql://…")
+    database.initialize(db)
+    try:
+        db.connect(reuse_if_open=True)
+    except pw.OperationalError as exc:
+        raise DatabaseError(f"cannot open the database: {exc}") from None
+    return db
+
+
+def _v1(db: pw.Database) -> None:
+    db.create_tables(ALL_MODELS, safe=True)
+
+
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1}
+LATEST = max(MIGRATIONS)
+
+
+def current_version(db: pw.Database) -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select(pw.fn.MAX(SchemaVersion.version)).scalar()
+    return int(row or 0)
+
+
+def upgrade(db: pw.Database) -> list[int]:
+    """Apply every missing migration in order; return the versions applied."""
+    applied = []
+    try:
+        for version in sorted(MIGRATIONS):
+            if version <= current_version(db):
+                continue
+            with db.atomic():
+                MIGRATIONS[version](db)
+                SchemaVersion.create(version=version)
+            applied.append(version)
+    except pw.OperationalError as exc:
+        raise DatabaseError(f"cannot upgrade the database schema: {exc}") from None
+    return applied
+
+
+def connect(url: str, base_dir: Path = Path(".")) -> pw.Database:
+    """Open the database and bring its schema up to date (what every command does first)."""
+    db = open_database(url, base_dir)
+    upgrade(db)
+    return db
+
+
+__all__ = ["DatabaseError", "connect", "open_database", "upgrade", "current_version", "LATEST", "models"]

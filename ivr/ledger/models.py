@@ -1,0 +1,192 @@
+"""The ledger's tables (peewee): accounts, their numbers, debts and payments, and everything the dialer writes.
+
+One `database` proxy is bound at start-up by `ivr.ledger.db.connect`. Money is Decimal; every timestamp is an
+aware-free UTC datetime (stored naive, always UTC); dates are local calendar dates of the utility's billing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import peewee as pw
+
+database = pw.DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: the form every DateTimeField here stores."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = pw.IntegerField(primary_key=True)
+    applied_at = pw.DateTimeField(default=utcnow)
+
+
+class Account(BaseModel):
+    number = pw.CharField(max_length=64, unique=True)  # the utility's account number
+    name = pw.CharField(max_length=200, default="")
+    address = pw.CharField(max_length=400, default="")
+    district = pw.CharField(max_length=100, default="", index=True)
+    language = pw.CharField(max_length=8, default="")  # '' = locale.language
+    timezone = pw.CharField(max_length=64, default="")  # '' = locale.timezone
+    do_not_call = pw.BooleanField(default=False)
+    life_support = pw.BooleanField(default=False)
+    preferred_channel = pw.CharField(max_length=16, default="voice")  # voice | sms | email | letter
+    claimed_paid_at = pw.DateTimeField(null=True)  # pressed 3 "already paid"; cleared by the next payments import
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Phone(BaseModel):
+    """One of an account's numbers, tried in `position` order."""
+
+    account = pw.ForeignKeyField(Account, backref="phones", on_delete="CASCADE")
+    position = pw.SmallIntegerField(default=0)
+    raw = pw.CharField(max_length=64)  # as it came from billing
+    e164 = pw.CharField(max_length=20, default="", index=True)  # '' when invalid
+    valid = pw.BooleanField(default=True)
+    invalid_reason = pw.CharField(max_length=200, default="")  # parse failure, UNALLOCATED_NUMBER, wrong number (9)…
+    flagged_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("account", "position"), True),)
+
+
+class Balance(BaseModel):
+    """What billing says an account owed on a date."""
+
+    account = pw.ForeignKeyField(Account, backref="balances", on_delete="CASCADE")
+    as_of = pw.DateField()
+    amount = pw.DecimalField(max_digits=14, decimal_places=2)
+    currency = pw.CharField(max_length=3, default="")
+    overdue_since = pw.DateField(null=True)
+
+    class Meta:
+        indexes = ((("account", "as_of"), True),)
+
+
+class Payment(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="payments", on_delete="CASCADE")
+    reference = pw.CharField(max_length=100, unique=True)
+    amount = pw.DecimalField(max_digits=14, decimal_places=2)
+    paid_on = pw.DateField(index=True)
+    imported_at = pw.DateTimeField(default=utcnow)
+
+
+class InstallmentPlan(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="plans", on_delete="CASCADE")
+    starts_on = pw.DateField()
+    active = pw.BooleanField(default=True)
+
+
+class InstallmentDue(BaseModel):
+    plan = pw.ForeignKeyField(InstallmentPlan, backref="dues", on_delete="CASCADE")
+    due_on = pw.DateField()
+    amount = pw.DecimalField(max_digits=14, decimal_places=2)
+
+
+class Campaign(BaseModel):
+    """One local evening of calls. status: waiting | running | paused | stopped | done."""
+
+    day = pw.DateField(unique=True)
+    status = pw.CharField(max_length=16, default="waiting")
+    status_reason = pw.CharField(max_length=400, default="")  # e.g. "INVALID_GATEWAY: check dialing.gateway"
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+    eligible_count = pw.IntegerField(default=0)
+
+
+class QueueEntry(BaseModel):
+    """An account waiting to be called in a campaign.
+
+    state: waiting | dialing | done | given_up. Lower `priority` goes first (early hang-ups get -1, the front);
+    `not_before` (UTC) holds retry delays. `outcome` is the account's final word for the evening.
+    """
+
+    campaign = pw.ForeignKeyField(Campaign, backref="queue", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, on_delete="CASCADE")
+    state = pw.CharField(max_length=16, default="waiting", index=True)
+    priority = pw.IntegerField(default=0)
+    not_before = pw.DateTimeField(default=utcnow)
+    attempts = pw.IntegerField(default=0)
+    phone_index = pw.SmallIntegerField(default=0)  # which of the account's numbers is next
+    outcome = pw.CharField(max_length=32, default="")
+    reason = pw.CharField(max_length=200, default="")
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("campaign", "account"), True), (("campaign", "state", "priority", "not_before"), False))
+
+
+class Attempt(BaseModel):
+    """One call. Written (state 'created') BEFORE its originate is sent; updated as events arrive.
+
+    state: created | originated | answered | ended | unknown.
+    outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
+             congestion | pay_now | callback | already_paid | wrong_number | unknown | trunk_error
+    """
+
+    uuid = pw.CharField(max_length=36, unique=True)  # origination_uuid = FreeSWITCH Unique-ID
+    campaign = pw.ForeignKeyField(Campaign, backref="attempts", null=True, on_delete="SET NULL")
+    account = pw.ForeignKeyField(Account, backref="attempts", on_delete="CASCADE")
+    accounts = pw.CharField(max_length=400, default="")  # all account numbers whose message this call carried
+    e164 = pw.CharField(max_length=20, index=True)
+    node = pw.CharField(max_length=64, default="")  # which dialer process placed it
+    state = pw.CharField(max_length=16, default="created", index=True)
+    outcome = pw.CharField(max_length=32, default="", index=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    answered_at = pw.DateTimeField(null=True)
+    ended_at = pw.DateTimeField(null=True)
+    hangup_cause = pw.CharField(max_length=64, default="")
+    heard = pw.BooleanField(default=False)
+    heard_ms = pw.IntegerField(default=0)  # how far the message got (playback_last_offset_pos / 8)
+    message_ms = pw.IntegerField(default=0)  # stored length of the message played
+    digits = pw.CharField(max_length=32, default="")
+    duration_s = pw.IntegerField(default=0)
+    billsec_s = pw.IntegerField(default=0)
+    detail = pw.CharField(max_length=400, default="")
+
+
+class CallbackRequest(BaseModel):
+    account = pw.ForeignKeyField(Account, backref="callbacks", on_delete="CASCADE")
+    attempt = pw.ForeignKeyField(Attempt, null=True, on_delete="SET NULL")
+    e164 = pw.CharField(max_length=20)
+    district = pw.CharField(max_length=100, default="", index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    handled_at = pw.DateTimeField(null=True)
+
+
+class Control(BaseModel):
+    """Live settings shared by every dialer process: channels, cps, and the campaign command.
+
+    key: 'channels' | 'cps' | 'command' (run | pause | stop). The dialer polls this table about once a second.
+    """
+
+    key = pw.CharField(max_length=32, primary_key=True)
+    value = pw.CharField(max_length=200)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class DialerNode(BaseModel):
+    """A running dialer process and what it last reported (for `ivr status`)."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    started_at = pw.DateTimeField(default=utcnow)
+    heartbeat_at = pw.DateTimeField(default=utcnow)
+    in_flight = pw.IntegerField(default=0)
+    esl_state = pw.CharField(max_length=32, default="")
+    rate = pw.FloatField(default=0.0)  # current effective calls per second after congestion back-off
+    stats = pw.TextField(default="{}")  # JSON snapshot: outcomes, errors, reconnects
+
+
+ALL_MODELS: list[type[BaseModel]] = [
+    SchemaVersion, Account, Phone, Balance, Payment, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
+    Attempt, CallbackRequest, Control, DialerNode,
+]
