@@ -227,6 +227,8 @@ class SpeechConfig:
     cache_max_mb: int = _opt(2048, "prompt cache size before least-recently-used files are evicted", min=10,
                              max=10_000_000)
     playback_dir: str = _opt("", "the cache folder as FreeSWITCH sees it, if it is mounted elsewhere ('' = same)")
+    segment_mode: str = _opt("list", "play a message as a list of cached segments, or joined into one WAV per message",
+                             choices=("list", "joined"))
 
 
 @dataclass(frozen=True)

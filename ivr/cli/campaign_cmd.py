@@ -1,7 +1,162 @@
-"""Subcommands of `ivr` for this area (being built)."""
+"""`ivr run`, `ivr demo`, `ivr call`: the evening campaign against FreeSWITCH, the simulated evening, one test call.
+
+gevent: these commands do NOT monkey-patch. Everything that waits (the event socket, the outbound-socket server,
+the simulator, timers) is gevent-native; database calls are short and run inline on the one thread. Patching
+would turn peewee's thread-local connection state into one SQLite connection per greenlet.
+"""
+
+from __future__ import annotations
 
 import argparse
+import logging
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+from ivr.cli.common import load
+from ivr.errors import IvrError
+
+log = logging.getLogger("ivr.cli.campaign")
+
+
+class BadArgument(IvrError):
+    exit_code = 2
+
+
+def _day(cfg, value: str | None) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadArgument(f"--date: {value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-11-23") from None
+
+
+def _esl(cfg):
+    from ivr.switch.esl import EslClient
+
+    fs = cfg.freeswitch
+    esl = EslClient(fs.host, fs.port, fs.password, fs.command_timeout, fs.reconnect_max_delay)
+    try:
+        esl.start()
+    except IvrError as exc:
+        raise IvrError(f"cannot reach FreeSWITCH's event socket at {fs.host}:{fs.port}: {exc} "
+                       "(check freeswitch.host/port/password in config.yaml and event_socket.conf.xml)") from None
+    return esl
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg, _db = load(args)
+    from ivr.campaign.queue import start_campaign
+    from ivr.clock import Clock
+    from ivr.dialer.dialer import Dialer
+    from ivr.dialer.node import start_heartbeat
+    from ivr.speech import Speech
+
+    day = _day(cfg, args.date)
+    clock = Clock()
+    speech = Speech(cfg)
+    speech.check()
+    campaign = start_campaign(cfg, day, clock)
+    print(f"campaign {day}: {campaign.eligible_count} eligible accounts; FreeSWITCH "
+          f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels, "
+          f"{cfg.pacing.cps:g} calls/s (ivr set channels|cps to change live)")
+    esl = _esl(cfg)
+    dialer = Dialer(cfg, esl, clock, speech)
+    dialer.start()
+    beat = start_heartbeat(dialer)
+    try:
+        stats = dialer.run(campaign)
+    finally:
+        beat.kill()
+        dialer.stop()
+        esl.stop()
+    print(f"campaign {day} {campaign.status}: {stats.placed} calls; " +
+          ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+    try:
+        from ivr.report import text_summary
+
+        print(text_summary(cfg, day))
+    except Exception as exc:
+        log.warning("event=report_summary_failed error=%s", exc)
+    return 0
+
+
+def _clock_time(value: str) -> time:
+    try:
+        return time.fromisoformat(value)
+    except ValueError:
+        raise BadArgument(f"--start: {value!r} is not a time; expected HH:MM, e.g. 17:55") from None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cfg, _db = load(args, with_db=False)
+    if args.accounts < 10 or args.accounts > 200_000:
+        raise BadArgument(f"--accounts: {args.accounts} is out of range; allowed 10 to 200000")
+    if not 1 <= args.scale <= 10_000:
+        raise BadArgument(f"--scale: {args.scale:g} is out of range; allowed 1 to 10000")
+    from ivr.dialer.demo import run_demo
+
+    run_demo(cfg, accounts=args.accounts, scale=args.scale, seed=args.seed, start_at=_clock_time(args.start),
+             channels=args.channels, cps=args.cps)
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    cfg, _db = load(args)
+    from ivr.clock import Clock
+    from ivr.dialer.single import place_test_call
+    from ivr.ledger.models import Account
+    from ivr.ledger.phones import normalize
+    from ivr.speech import Speech
+
+    account = Account.get_or_none(Account.number == args.account)
+    if account is None:
+        raise IvrError(f"no account {args.account!r} in the ledger (import it first: ivr import accounts FILE)")
+    number = normalize(args.to, cfg.locale.country)
+    if not number.valid:
+        raise BadArgument(f"--to: {args.to!r} is not a callable number: {number.reason}")
+    speech = Speech(cfg)
+    speech.check()
+    esl = _esl(cfg)
+    try:
+        att = place_test_call(cfg, esl, Clock(), speech, account, number.e164)
+    finally:
+        esl.stop()
+    print(f"call to {number.e164} with the message of {account.number}: {att.outcome or att.state}"
+          f" (cause {att.hangup_cause or '-'}, heard {att.heard}, {att.heard_ms}/{att.message_ms} ms,"
+          f" digits {att.digits or '-'})")
+    return 0 if att.outcome not in ("", "unknown", "failed", "trunk_error") else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("run", help="run today's campaign against the FreeSWITCH in config",
+                       description="Refresh the eligible list and dial the evening's campaign against the "
+                                   "FreeSWITCH named in config.yaml, within the calling windows, until the queue is "
+                                   "done or the windows close. Control it live with ivr pause|resume|stop and "
+                                   "ivr set channels|cps.")
+    p.add_argument("--date", metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",
+                       description="Generate sample accounts and payments, import them into a fresh database under "
+                                   "data/demo/, and run a time-compressed evening campaign against the built-in "
+                                   "FreeSWITCH simulator with live progress, then print the morning summary.")
+    p.add_argument("--accounts", type=int, default=3000, help="sample accounts to generate (default 3000)")
+    p.add_argument("--scale", type=float, default=60.0,
+                   help="how many times faster than real time the evening runs (default 60: 3 h in 3 min)")
+    p.add_argument("--seed", type=int, default=7, help="random seed for the data and the debtors (default 7)")
+    p.add_argument("--start", default="17:55", metavar="HH:MM",
+                   help="local time the simulated evening starts at (default 17:55, before the window opens)")
+    p.add_argument("--channels", type=int, default=None, help="concurrent calls (default: pacing.channels)")
+    p.add_argument("--cps", type=float, default=None, help="new calls per second (default: pacing.cps)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("call", help="place one real call with an account's message to a staff phone",
+                       description="Call NUMBER (a staff phone) through the FreeSWITCH in config and play the "
+                                   "message ACCOUNT would hear, with the full menu, to check it before an evening. "
+                                   "Calling windows and queue rules do not apply; the call is recorded as an "
+                                   "attempt without a campaign.")
+    p.add_argument("account", metavar="ACCOUNT", help="account number whose message is played")
+    p.add_argument("--to", required=True, metavar="NUMBER", help="the phone to call (E.164 or national)")
+    p.set_defaults(func=cmd_call)
+

@@ -79,6 +79,22 @@ class Payment(BaseModel):
     imported_at = pw.DateTimeField(default=utcnow)
 
 
+class ImportRun(BaseModel):
+    """One `ivr import` of a billing file: when, what, and what came of it (eligibility reads the last
+    payments import: an "already paid" claim stands only until the next payments file arrives)."""
+
+    kind = pw.CharField(max_length=16, index=True)  # accounts | payments
+    file = pw.CharField(max_length=400, default="")
+    started_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True, index=True)
+    rows = pw.IntegerField(default=0)
+    loaded = pw.IntegerField(default=0)
+    updated = pw.IntegerField(default=0)
+    unchanged = pw.IntegerField(default=0)
+    rejected = pw.IntegerField(default=0)
+    rejects_file = pw.CharField(max_length=400, default="")
+
+
 class InstallmentPlan(BaseModel):
     account = pw.ForeignKeyField(Account, backref="plans", on_delete="CASCADE")
     starts_on = pw.DateField()
@@ -187,6 +203,6 @@ class DialerNode(BaseModel):
 
 
 ALL_MODELS: list[type[BaseModel]] = [
-    SchemaVersion, Account, Phone, Balance, Payment, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
+    SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, Control, DialerNode,
 ]

@@ -1,0 +1,214 @@
+"""`ivr status`: the running campaign at a glance, from the ledger alone (works from any shell or machine).
+
+`snapshot(cfg, now)` gathers everything in a few aggregate queries (cheap enough to run every second on a
+campaign of 100,000 accounts); `render(snap)` draws it for people with rich; `to_json(snap)` is for machines.
+The metrics endpoint (metrics.py) reads the same snapshot.
+
+DialerNode.stats is the dialer's JSON; read here: `reconnects` (int), `errors` (int, list of messages or
+{kind: count}), and the counters `originate_errors`, `flow_errors`, `trunk_faults` when present.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import peewee as pw
+
+from ivr.admin.control import read_state
+from ivr.config import Config
+from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
+
+IN_FLIGHT_STATES = ("created", "originated", "answered")
+ALIVE_SECONDS = 30  # a dialer whose heartbeat is older is gone (same rule as the dialer's reconcile)
+RATE_WINDOW_SECONDS = 10
+ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "unknown")
+QUEUE_STATES = ("waiting", "dialing", "done", "given_up")
+
+
+@dataclass
+class NodeState:
+    name: str
+    esl_state: str
+    heartbeat_age_s: float
+    alive: bool
+    in_flight: int
+    rate: float
+    reconnects: int
+    errors: int
+    error_lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    at: datetime
+    campaign_day: date | None
+    campaign_status: str
+    campaign_reason: str
+    command: str  # run | pause | stop | '' (not set)
+    channels_in_use: int
+    channels_cap: int
+    cps_setting: float
+    calls_per_second: float  # measured: calls started in the last RATE_WINDOW_SECONDS
+    rate_limit: float  # what the live dialers allow now (after congestion back-off), 0 if none
+    queue: dict[str, int]
+    outcomes: dict[str, int]
+    attempts: int
+    esl_state: str
+    esl_reconnects: int
+    error_count: int
+    errors: list[str] = field(default_factory=list)
+    nodes: list[NodeState] = field(default_factory=list)
+
+
+def _current_campaign() -> Campaign | None:
+    active = (Campaign.select().where(Campaign.status.in_(("running", "paused")))
+              .order_by(Campaign.day.desc()).first())
+    return active or Campaign.select().order_by(Campaign.day.desc()).first()
+
+
+def _stats(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _count_errors(stats: dict[str, Any]) -> tuple[int, list[str]]:
+    errors = stats.get("errors", 0)
+    count, lines = 0, []
+    if isinstance(errors, bool):
+        errors = 0
+    if isinstance(errors, int):
+        count += errors
+    elif isinstance(errors, list):
+        count += len(errors)
+        lines += [str(e) for e in errors[-3:]]
+    elif isinstance(errors, dict):
+        for kind, n in errors.items():
+            if isinstance(n, int) and n:
+                count += n
+                lines.append(f"{kind}: {n}")
+    for key in ("originate_errors", "flow_errors", "trunk_faults"):
+        n = stats.get(key)
+        if isinstance(n, int) and not isinstance(n, bool) and n:
+            count += n
+            lines.append(f"{key.replace('_', ' ')}: {n}")
+    return count, lines
+
+
+def _nodes(now_naive: datetime) -> list[NodeState]:
+    out = []
+    for n in DialerNode.select().order_by(DialerNode.name):
+        stats = _stats(n.stats)
+        errors, lines = _count_errors(stats)
+        age = (now_naive - n.heartbeat_at).total_seconds()
+        reconnects = stats.get("reconnects", 0)
+        out.append(NodeState(n.name, n.esl_state or "unknown", age, age < ALIVE_SECONDS, n.in_flight,
+                             float(n.rate or 0), reconnects if isinstance(reconnects, int) else 0, errors, lines))
+    return out
+
+
+def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
+    """The live state of the dialer(s) and the current campaign (running/paused, else the latest)."""
+    now = now or datetime.now(UTC)
+    now_naive = now.astimezone(UTC).replace(tzinfo=None)
+    control = read_state()
+    camp = _current_campaign()
+    in_use = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
+    recent = (Attempt.select().where(Attempt.created_at > now_naive - timedelta(seconds=RATE_WINDOW_SECONDS),
+                                     Attempt.created_at <= now_naive).count())
+    queue: dict[str, int] = dict.fromkeys(QUEUE_STATES, 0)
+    outcomes: dict[str, int] = {}
+    if camp is not None:
+        for state, n in (QueueEntry.select(QueueEntry.state, pw.fn.COUNT(QueueEntry.id))
+                         .where(QueueEntry.campaign == camp).group_by(QueueEntry.state).tuples()):
+            queue[state] = n
+        for outcome, n in (Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id))
+                           .where(Attempt.campaign == camp).group_by(Attempt.outcome).tuples()):
+            outcomes[outcome or "in_progress"] = n
+    nodes = _nodes(now_naive)
+    alive = [n for n in nodes if n.alive]
+    errors: list[str] = list(control.problems)
+    error_count = len(control.problems)
+    if camp is not None and camp.status_reason:
+        errors.append(f"campaign {camp.status}: {camp.status_reason}")
+        error_count += 1
+    bad_calls = {o: outcomes[o] for o in ERROR_OUTCOMES if outcomes.get(o)}
+    if bad_calls:
+        error_count += sum(bad_calls.values())
+        errors.append("calls that failed: " + ", ".join(f"{o} {n}" for o, n in bad_calls.items()))
+    for n in nodes:
+        error_count += n.errors
+        errors += [f"{n.name}: {line}" for line in n.error_lines]
+        if n.alive and n.esl_state != "connected":
+            errors.append(f"{n.name}: FreeSWITCH connection {n.esl_state}")
+    if not nodes:
+        esl_state = "no dialer has run"
+    elif not alive:
+        esl_state = f"no dialer running (last heartbeat {min(n.heartbeat_age_s for n in nodes):.0f} s ago)"
+    else:
+        states = sorted({n.esl_state for n in alive})
+        esl_state = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
+    return Snapshot(
+        at=now, campaign_day=camp.day if camp else None, campaign_status=camp.status if camp else "none",
+        campaign_reason=camp.status_reason if camp else "", command=control.command or "",
+        channels_in_use=in_use, channels_cap=control.channels or cfg.pacing.channels,
+        cps_setting=control.cps or cfg.pacing.cps, calls_per_second=recent / RATE_WINDOW_SECONDS,
+        rate_limit=sum(n.rate for n in alive), queue=queue, outcomes=outcomes,
+        attempts=sum(outcomes.values()), esl_state=esl_state, esl_reconnects=sum(n.reconnects for n in nodes),
+        error_count=error_count, errors=errors, nodes=nodes,
+    )
+
+
+def to_json(snap: Snapshot) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, (datetime, date)):
+            return o.isoformat()
+        raise TypeError(type(o).__name__)
+    return json.dumps(dataclasses.asdict(snap), default=default, indent=2, sort_keys=True)
+
+
+def render(snap: Snapshot) -> Any:
+    """A rich renderable: headline, pacing, queue, outcomes, FreeSWITCH, errors."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    day = snap.campaign_day.isoformat() if snap.campaign_day else "no campaign"
+    head = Text.assemble((f"Campaign {day}: ", "bold"), (snap.campaign_status, "bold cyan"),
+                         f"   command: {snap.command or 'not set (run)'}")
+    pace = Table.grid(padding=(0, 2))
+    pace.add_row("Channels in use", f"{snap.channels_in_use} / {snap.channels_cap}")
+    pace.add_row("Calls per second", f"{snap.calls_per_second:.1f} now (last {RATE_WINDOW_SECONDS} s), "
+                                     f"limit {snap.cps_setting:g}"
+                 + (f", dialer allows {snap.rate_limit:.2f}" if snap.rate_limit else ""))
+    pace.add_row("FreeSWITCH", f"{snap.esl_state}, {snap.esl_reconnects} reconnect(s)")
+    queue = Table(title="Queue", show_header=True, header_style="bold")
+    for s in snap.queue:
+        queue.add_column(s, justify="right")
+    queue.add_row(*[str(v) for v in snap.queue.values()])
+    outcomes = Table(title=f"Outcomes so far ({snap.attempts} calls)", header_style="bold")
+    outcomes.add_column("outcome")
+    outcomes.add_column("calls", justify="right")
+    for o, n in sorted(snap.outcomes.items(), key=lambda kv: -kv[1]):
+        outcomes.add_row(o, str(n))
+    nodes = Table(title="Dialers", header_style="bold")
+    for col in ("name", "FreeSWITCH", "heartbeat", "in flight", "rate"):
+        nodes.add_column(col)
+    for n in snap.nodes:
+        nodes.add_row(n.name, n.esl_state, f"{n.heartbeat_age_s:.0f} s ago" + ("" if n.alive else " (gone)"),
+                      str(n.in_flight), f"{n.rate:.2f}/s")
+    parts: list[Any] = [head, pace, queue, outcomes]
+    if snap.nodes:
+        parts.append(nodes)
+    if snap.errors:
+        parts.append(Panel("\n".join(snap.errors[-8:]), title=f"Errors ({snap.error_count})", border_style="red"))
+    else:
+        parts.append(Text("No errors.", style="green"))
+    return Panel(Group(*parts), title=f"ivr status  {snap.at.astimezone(UTC):%H:%M:%S} UTC")

@@ -1,0 +1,199 @@
+"""The rules that protect a debtor: attempt caps, answered-contact caps, do-not-call, "said they paid", windows.
+
+Plain functions over the ledger, used by the queue before every call and by explanations for people
+(`ivr eligible --why`-style). Every count is taken from Attempt rows in the DEBTOR's local day / ISO week /
+calendar month (its time zone, DST-exact), so a campaign that spans two local dates, or two campaigns on one
+date, are counted right.
+
+An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
+(a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error are the
+trunk's fault, not contacts with the debtor, and are not counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import peewee as pw
+
+from ivr.campaign.windows import CallWindows, as_zone, aware_utc, first_instant_at
+from ivr.config import Config
+from ivr.ledger.models import Account, Attempt, Phone, QueueEntry
+
+NOT_COUNTED = ("congestion", "trunk_error")  # attempt outcomes that are not the debtor's attempts
+CONTACT_PRESETS = {"off": (0, 0, 0), "collection": (1, 2, 8)}  # answered contacts per day / ISO week / month
+
+
+@dataclass(frozen=True)
+class ContactLimits:
+    """Answered contacts allowed per debtor; 0 = no cap."""
+
+    per_day: int = 0
+    per_week: int = 0
+    per_month: int = 0
+
+
+@dataclass(frozen=True)
+class Block:
+    """Why an account may not be called now, and the earliest instant (aware UTC) the reason lifts."""
+
+    reason: str
+    until: datetime
+
+
+@dataclass
+class Decision:
+    """May we call this account now? `final` = not this evening at all (close the queue entry)."""
+
+    may_call: bool
+    code: str  # ok | do_not_call | said_paid | no_number | campaign_cap | window | cap
+    reasons: list[str] = field(default_factory=list)
+    not_before: datetime | None = None  # aware UTC, when it is only a matter of waiting
+    final: bool = False
+
+
+def contact_limits(cfg: Config) -> ContactLimits:
+    r = cfg.retry
+    if r.contact_caps == "custom":
+        return ContactLimits(r.contacts_per_day, r.contacts_per_week, r.contacts_per_month)
+    return ContactLimits(*CONTACT_PRESETS[r.contact_caps])
+
+
+def account_tz(cfg: Config, account: Account) -> str:
+    return account.timezone or cfg.locale.timezone
+
+
+def _naive(at: datetime) -> datetime:
+    return aware_utc(at).replace(tzinfo=None)
+
+
+def day_range(tz: str, day: date) -> tuple[datetime, datetime]:
+    """Naive-UTC [start, end) of a local calendar date."""
+    z = as_zone(tz)
+    return (_naive(first_instant_at(day, time(0), z)), _naive(first_instant_at(day + timedelta(days=1), time(0), z)))
+
+
+def week_range(tz: str, day: date) -> tuple[datetime, datetime]:
+    """Naive-UTC [start, end) of the local ISO week (Monday to Monday) holding `day`."""
+    monday = day - timedelta(days=day.weekday())
+    z = as_zone(tz)
+    return (_naive(first_instant_at(monday, time(0), z)),
+            _naive(first_instant_at(monday + timedelta(days=7), time(0), z)))
+
+
+def month_range(tz: str, day: date) -> tuple[datetime, datetime]:
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    z = as_zone(tz)
+    return _naive(first_instant_at(first, time(0), z)), _naive(first_instant_at(nxt, time(0), z))
+
+
+def account_numbers(account_id: int) -> list[str]:
+    """Every number on file for the account (flagged ones too: calls placed to them still count)."""
+    return [p.e164 for p in Phone.select(Phone.e164).where((Phone.account == account_id) & (Phone.e164 != ""))]
+
+
+def _concerns(account_id: int, numbers: list[str]) -> pw.Expression:
+    cond = Attempt.account == account_id
+    return (cond | Attempt.e164.in_(numbers)) if numbers else cond
+
+
+def attempts_between(account_id: int, numbers: list[str], start: datetime, end: datetime) -> int:
+    """Attempts on this debtor created in [start, end) (naive UTC), trunk faults excluded."""
+    return (Attempt.select().where(_concerns(account_id, numbers), Attempt.created_at >= start,
+                                   Attempt.created_at < end, Attempt.outcome.not_in(NOT_COUNTED)).count())
+
+
+def contacts_between(account_id: int, numbers: list[str], start: datetime, end: datetime) -> int:
+    """Answered calls to this debtor in [start, end) (naive UTC), by answer time."""
+    return (Attempt.select().where(_concerns(account_id, numbers), Attempt.answered_at.is_null(False),
+                                   Attempt.answered_at >= start, Attempt.answered_at < end).count())
+
+
+def cap_block(cfg: Config, account_id: int, tz: str, at_utc: datetime,
+              numbers: list[str] | None = None) -> Block | None:
+    """The attempt-per-day and answered-contact caps: None when they allow a call at `at_utc`.
+
+    When several caps are hit, the one lifting LAST is returned, so waiting for it satisfies them all.
+    """
+    numbers = account_numbers(account_id) if numbers is None else numbers
+    day = aware_utc(at_utc).astimezone(as_zone(tz)).date()
+    blocks: list[Block] = []
+    d0, d1 = day_range(tz, day)
+    n = attempts_between(account_id, numbers, d0, d1)
+    if n >= cfg.retry.max_attempts_per_day:
+        blocks.append(Block(f"attempt cap for the day reached ({n}/{cfg.retry.max_attempts_per_day})",
+                            d1.replace(tzinfo=UTC)))
+    lim = contact_limits(cfg)
+    for cap, (a, b), what in ((lim.per_day, (d0, d1), "day"), (lim.per_week, week_range(tz, day), "week"),
+                              (lim.per_month, month_range(tz, day), "month")):
+        if cap and (c := contacts_between(account_id, numbers, a, b)) >= cap:
+            blocks.append(Block(f"answered-contact cap for the {what} reached ({c}/{cap})", b.replace(tzinfo=UTC)))
+    return max(blocks, key=lambda b: b.until) if blocks else None
+
+
+def campaign_cap_reached(cfg: Config, entry: QueueEntry) -> bool:
+    return entry.attempts >= cfg.retry.max_attempts_per_campaign
+
+
+def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallWindows,
+                 entry: QueueEntry | None = None, phones: list[Phone] | None = None) -> Decision:
+    """The cheap rules, in order of finality: do-not-call, said-paid, numbers, campaign cap, window, caps.
+
+    Eligibility by debt (paid since, threshold) is `ivr.ledger.eligibility.check_account`; the queue asks both.
+    """
+    if account.do_not_call:
+        return Decision(False, "do_not_call", ["do-not-call"], final=True)
+    if account.claimed_paid_at is not None:
+        return Decision(False, "said_paid", ["said already paid; waiting for the next payments import"], final=True)
+    if phones is not None and not phones:
+        return Decision(False, "no_number", ["no callable number left"], final=True)
+    if entry is not None and campaign_cap_reached(cfg, entry):
+        return Decision(False, "campaign_cap", [f"attempt cap for the campaign reached ({entry.attempts}/"
+                                f"{cfg.retry.max_attempts_per_campaign})"], final=True)
+    tz = account_tz(cfg, account)
+    at = aware_utc(at_utc)
+    opens = windows.next_open(tz, at)
+    if opens > at:
+        local = opens.astimezone(as_zone(tz))
+        return Decision(False, "window", [f"outside the calling window; next opens {local:%Y-%m-%d %H:%M} {tz}"],
+                        not_before=opens)
+    block = cap_block(cfg, account.id, tz, at)
+    if block is not None:
+        return Decision(False, "cap", [block.reason], not_before=windows.next_open(tz, block.until))
+    return Decision(True, "ok", ["may be called now"])
+
+
+def explain(cfg: Config, account: Account, at_utc: datetime, windows: CallWindows | None = None) -> list[str]:
+    """Human lines on why this account may or may not be called at `at_utc` (rules of this module only)."""
+    windows = windows or CallWindows(cfg)
+    phones = callable_phones(account.id)
+    d = may_call_now(cfg, account, at_utc, windows, phones=phones)
+    tz = account_tz(cfg, account)
+    day = windows.local_day(tz, at_utc)
+    kind = windows.day_kind(day)
+    extra = f" ({windows.holiday_name(day)})" if kind == "holiday" else ""
+    return [f"local date {day} in {tz} is a {kind}{extra}", *d.reasons]
+
+
+def callable_phones(account_id: int) -> list[Phone]:
+    """The account's numbers that may be dialed, in `position` order (invalid and flagged ones left out)."""
+    return list(Phone.select().where((Phone.account == account_id) & (Phone.valid == True)  # noqa: E712
+                                     & Phone.flagged_at.is_null() & (Phone.e164 != "")).order_by(Phone.position))
+
+
+def pick_phone(phones: list[Phone], phone_index: int) -> Phone | None:
+    """The number to dial: the first callable one at position >= phone_index, wrapping to the first."""
+    for p in phones:
+        if p.position >= phone_index:
+            return p
+    return phones[0] if phones else None
+
+
+def position_after(phones: list[Phone], position: int) -> int | None:
+    """The position of the callable number after `position` (wrapping around), None when none is left."""
+    for p in phones:
+        if p.position > position:
+            return p.position
+    return phones[0].position if phones else None

@@ -1,0 +1,211 @@
+"""`ivr demo`: a whole evening campaign against the simulated FreeSWITCH, time-compressed to a few minutes.
+
+A fresh SQLite database under data/demo/, a few thousand generated accounts and payments (ivr.ledger.sample)
+imported the normal way, messages rendered by Speech, a SimServer in this process whose scripted debtors are a
+realistic random mix over the sample numbers, and ONE ScaledClock shared by the dialer and the simulator that
+starts at 17:55 local time on a weekday (so the window opening at 18:00 is visible). Live progress (rich) while
+it runs; the morning-report summary at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import gevent
+
+from ivr.clock import ScaledClock
+from ivr.config import Config
+from ivr.errors import IvrError
+
+log = logging.getLogger("ivr.demo")
+
+DEMO_DIR = "data/demo"
+
+
+def demo_config(cfg: Config, folder: Path) -> Config:
+    """The demo's settings: its own database and report folder; everything else as configured."""
+    return cfg.replace(
+        database=dataclasses.replace(cfg.database, url=f"sqlite:///{folder / 'ivr.sqlite3'}"),
+        report=dataclasses.replace(cfg.report, output_dir=str(folder / "reports")),
+        imports=dataclasses.replace(cfg.imports, rejects_dir=str(folder / "rejects")),
+    )
+
+
+def next_weekday(cfg: Config, today: date) -> date:
+    """Today if it is a working weekday, else the next one (the demo shows a weekday evening)."""
+    from ivr.campaign.windows import CallWindows
+
+    w = CallWindows(cfg)
+    day = today
+    for _ in range(14):
+        if w.day_kind(day) == "weekday":
+            return day
+        day += timedelta(days=1)
+    return today
+
+
+def local_start(cfg: Config, day: date, at: time) -> datetime:
+    return datetime.combine(day, at, tzinfo=ZoneInfo(cfg.locale.timezone)).astimezone(UTC)
+
+
+def _fresh(folder: Path) -> None:
+    for name in ("ivr.sqlite3", "ivr.sqlite3-wal", "ivr.sqlite3-shm"):
+        (folder / name).unlink(missing_ok=True)
+    for sub in ("billing", "rejects", "reports"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    # so `ivr --config data/demo/config.yaml report` reads the demo's database afterwards
+    (folder / "config.yaml").write_text("# written by `ivr demo`\ndatabase:\n  url: sqlite:///ivr.sqlite3\n"
+                                        "report:\n  output_dir: reports\n", encoding="utf-8")
+
+
+def prepare_data(cfg: Config, folder: Path, accounts: int, seed: int, day: date, console: Any) -> None:
+    from ivr.ledger.importer import import_accounts, import_payments
+    from ivr.ledger.sample import write_sample
+
+    files = write_sample(folder / "billing", accounts=accounts, seed=seed, day=day)
+    rep = import_accounts(cfg, files.accounts, progress=True)
+    console.print(f"accounts: {getattr(rep, 'summary', lambda: rep)()}")
+    rep = import_payments(cfg, files.payments, progress=True)
+    console.print(f"payments: {getattr(rep, 'summary', lambda: rep)()}")
+
+
+def prerender(cfg: Config, speech: Any, day: date, console: Any) -> int:
+    """Render every queued account's message and the prompts once, so calls never wait for TTS."""
+    from rich.progress import Progress
+
+    from ivr.callflow.context import PROMPT_KEYS
+    from ivr.ledger.models import Account, QueueEntry
+    from ivr.speech.facts import facts_for_account
+
+    accounts = list(Account.select().where(Account.id.in_(
+        QueueEntry.select(QueueEntry.account).where(QueueEntry.state == "waiting"))))
+    total_ms = 0
+    langs = set()
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task("rendering messages", total=len(accounts))
+        for acc in accounts:
+            facts = facts_for_account(cfg, acc, day)
+            langs.add(facts.lang)
+            total_ms += speech.debt_message(facts).duration_ms
+            bar.advance(task)
+            gevent.sleep(0)
+        for lang in sorted(langs):
+            for key in PROMPT_KEYS:
+                values = {"name": "X"} if key == "right_party" else {}
+                try:
+                    speech.prompt(lang, key, **values)
+                except Exception as exc:  # rendered on first use instead; say so now
+                    log.warning("event=prompt_prerender_failed lang=%s key=%s error=%s", lang, key, exc)
+    return total_ms // max(1, len(accounts))
+
+
+def _progress_table(dialer: Any, sim: Any, campaign: Any) -> Any:
+    from rich.table import Table
+
+    from ivr.campaign.queue import counts
+
+    t = Table.grid(padding=(0, 2))
+    now_local = dialer.clock.now().astimezone(ZoneInfo(dialer.cfg.locale.timezone))
+    q = counts(campaign)
+    outcomes = dialer.stats.outcomes
+    status = "paused: " + dialer.pause_reason if dialer.paused else (campaign.status or "running")
+    t.add_row("[bold]local time[/]", now_local.strftime("%a %H:%M:%S"), "[bold]campaign[/]", status)
+    t.add_row("in flight", f"{len(dialer.tracker.flights)} / cap {dialer.pacer.channels}",
+              "rate", f"{dialer.pacer.rate:.2f} calls/s (set {dialer.pacer.cps:g})")
+    t.add_row("queue", f"waiting {q.get('waiting', 0)}  dialing {q.get('dialing', 0)}",
+              "closed", f"done {q.get('done', 0)}  given up {q.get('given_up', 0)}")
+    t.add_row("calls placed", str(dialer.stats.placed), "peak in flight", str(dialer.stats.peak_in_flight))
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1]))
+    t.add_row("outcomes", shown or "-", "", "")
+    return t
+
+
+def run_demo(cfg: Config, accounts: int = 3000, scale: float = 60.0, seed: int = 7,
+             start_at: time = time(17, 55), channels: int | None = None, cps: float | None = None) -> int:
+    """The demo; returns the number of calls placed."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from ivr.campaign.queue import start_campaign
+    from ivr.dialer.dialer import Dialer
+    from ivr.dialer.node import start_heartbeat
+    from ivr.ledger.db import connect
+    from ivr.ledger.models import Phone
+    from ivr.sim.script import Script
+    from ivr.sim.server import SimServer
+    from ivr.sim.trunk import Trunk
+    from ivr.speech import Speech
+    from ivr.switch.esl import EslClient
+
+    console = Console(stderr=True)
+    folder = cfg.path(DEMO_DIR)
+    _fresh(folder)
+    cfg = demo_config(cfg, folder)
+    pacing = cfg.pacing
+    if channels is not None or cps is not None:
+        pacing = dataclasses.replace(pacing, channels=channels or pacing.channels, cps=cps or pacing.cps)
+    day = next_weekday(cfg, datetime.now(ZoneInfo(cfg.locale.timezone)).date())
+    clock = ScaledClock(start=local_start(cfg, day, start_at), scale=scale)
+    console.print(f"[bold]Night dialer demo[/]: {accounts} accounts, evening of {day} ({day:%A}), "
+                  f"clock x{scale:g} from {start_at:%H:%M} {cfg.locale.timezone}; data in {folder}")
+    db = connect(cfg.database.url, cfg.base_dir)
+    prepare_data(cfg, folder, accounts, seed, day, console)
+    with console.status("refreshing the eligible list"):
+        campaign = start_campaign(cfg, day, clock)
+    console.print(f"eligible tonight: {campaign.eligible_count}")
+    speech = Speech(cfg)
+    speech.check()
+    avg_ms = prerender(cfg, speech, day, console)
+    numbers = [p.e164 for p in Phone.select(Phone.e164).where((Phone.valid == True) & (Phone.e164 != ""))]  # noqa: E712
+    script = Script.random_mix(sorted(set(numbers)), seed=seed, message_s=max(5.0, avg_ms / 1000))
+    sim = SimServer(host="127.0.0.1", port=0, password=cfg.freeswitch.password, clock=clock, script=script,
+                    trunk=Trunk(gateways={cfg.dialing.gateway}))
+    sim.start()
+    cfg = cfg.replace(pacing=pacing, freeswitch=dataclasses.replace(
+        cfg.freeswitch, host="127.0.0.1", port=sim.port, outbound_bind_host="127.0.0.1",
+        outbound_advertise_host="127.0.0.1"))
+    esl = EslClient("127.0.0.1", sim.port, cfg.freeswitch.password, cfg.freeswitch.command_timeout,
+                    cfg.freeswitch.reconnect_max_delay)
+    esl.start()
+    dialer = Dialer(cfg, esl, clock, speech, node="demo", outbound_port=0)
+    dialer.start()
+    beat = start_heartbeat(dialer)
+    try:
+        with Live(_progress_table(dialer, sim, campaign), console=console, auto_refresh=False) as live:
+            def refresh() -> None:
+                while True:
+                    live.update(_progress_table(dialer, sim, campaign), refresh=True)
+                    gevent.sleep(0.25)
+
+            painter = gevent.spawn(refresh)
+            try:
+                dialer.run(campaign)
+            finally:
+                painter.kill()
+                live.update(_progress_table(dialer, sim, campaign), refresh=True)
+    finally:
+        beat.kill()
+        dialer.stop()
+        esl.stop()
+        sim.stop()
+    console.print()
+    try:
+        from ivr.report import text_summary
+
+        print(text_summary(cfg, day))
+    except Exception as exc:  # the report is another part; the demo's own figures still stand
+        log.warning("event=report_summary_failed error=%s", exc)
+        print(f"Campaign {day}: {dialer.stats.placed} calls; outcomes " +
+              ", ".join(f"{k} {v}" for k, v in sorted(dialer.stats.outcomes.items())))
+    print(f"Full report: ivr --config {folder / 'config.yaml'} report --date {day}")
+    db.close()
+    if dialer.stats.placed == 0:
+        raise IvrError("the demo placed no calls: see the log lines above")
+    return dialer.stats.placed

@@ -1,0 +1,493 @@
+"""The dialer loop of one process: window → queue → pacing → Attempt row → bgapi originate → call flow → result.
+
+Order of writes (never lose a result):
+1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
+2. events update it as they arrive (tracker.py);
+3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number) are written the moment
+   `run_call` returns, in one short transaction;
+4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
+A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
+
+Concurrency: everything runs in gevent greenlets in ONE OS thread and the library never monkey-patches; database
+calls are short and never yield inside a transaction, so greenlets cannot interleave inside one. One greenlet per
+originate (waiting for its BACKGROUND_JOB) and one per answered call (OutboundServer); an exception in one call
+is logged and finalizes only that call.
+
+Control (pacing.py polls the Control table once a second): 'command' pause / resume (or run) / stop, 'channels',
+'cps'. While the ESL connection is down no call is started; after it comes back in-flight calls are reconciled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import gevent
+import gevent.event
+
+from ivr.clock import Clock
+from ivr.config import Config
+from ivr.dialer.originate import originate_command
+from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
+from ivr.dialer.tracker import WATCHED_EVENTS, Flight, Tracker
+from ivr.ledger.models import (
+    Account,
+    Attempt,
+    CallbackRequest,
+    Campaign,
+    Phone,
+    QueueEntry,
+    database,
+    utcnow,
+)
+from ivr.logs import shown_number
+
+log = logging.getLogger("ivr.dialer")
+
+IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
+
+
+def default_node_name() -> str:
+    return f"{socket.gethostname()[:40]}-{os.getpid()}"
+
+
+@dataclass
+class DialerStats:
+    placed: int = 0
+    originate_errors: int = 0
+    flow_errors: int = 0
+    reconciled_lost: int = 0
+    reconciled_alive: int = 0
+    peak_in_flight: int = 0
+    trunk_faults: int = 0
+    started_mono: float = 0.0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class CampaignQueue:
+    """The campaign part the dialer uses (ivr.campaign.queue); a seam for tests."""
+
+    def __init__(self, cfg: Config) -> None:
+        from ivr.campaign import queue
+
+        self._q = queue
+        self.cfg = cfg
+
+    def next_candidates(self, campaign: Campaign, clock: Clock, limit: int, busy_accounts: set[int],
+                        busy_numbers: set[str]) -> list[Any]:
+        return self._q.next_candidates(campaign, clock, limit, busy_accounts, busy_numbers, cfg=self.cfg)
+
+    def record_result(self, entry: QueueEntry, outcome: str, cause: str, clock: Clock,
+                      attempt: Attempt | None = None) -> None:
+        self._q.record_result(entry, outcome, cause, clock, attempt, cfg=self.cfg)
+
+    def release(self, entries: list[QueueEntry], clock: Clock) -> None:
+        """Claimed entries that were not dialed after all (the shared cap filled up meanwhile)."""
+        self._q.release(entries, clock)
+
+    def next_wakeup(self, campaign: Campaign) -> datetime | None:
+        return self._q.next_wakeup(campaign)
+
+
+class Dialer:
+    """Places the calls of one campaign from this process (see module docstring)."""
+
+    def __init__(self, cfg: Config, esl: Any, clock: Clock, speech: Any = None, *,
+                 node: str | None = None, queue: Any = None,
+                 run_call: Callable[[Any, Any], Any] | None = None,
+                 context_factory: Callable[[Flight], Any] | None = None,
+                 outbound_port: int | None = None) -> None:
+        self.cfg = cfg
+        self.esl = esl
+        self.clock = clock
+        self.speech = speech
+        self.node = node or default_node_name()
+        self.queue = queue if queue is not None else CampaignQueue(cfg)
+        if run_call is None:
+            from ivr.callflow.flow import run_call as real_run_call
+
+            run_call = real_run_call
+        self.run_call = run_call
+        self.context_factory = context_factory or self._context
+        self.pacer = Pacer(cfg.pacing, clock)
+        self.tracker = Tracker(clock, self.pacer, self._finalize, self._trunk_fault)
+        self.stats = DialerStats()
+        self.campaign: Campaign | None = None
+        self.paused = False
+        self.pause_reason = ""
+        self.stopping = False
+        self._last_command: tuple[str, datetime | None] | None = None
+        self._started_at = utcnow()
+        self._wake = gevent.event.Event()
+        self._esl_up = gevent.event.Event()
+        self._need_reconcile = False
+        self._outbound = None
+        self._outbound_port = outbound_port if outbound_port is not None else cfg.freeswitch.outbound_bind_port
+        self._greenlets: list[gevent.Greenlet] = []
+        self._in_flight_db = 0
+        self.on_tick: Callable[[Dialer], None] | None = None
+
+    # --- start / stop ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the call-flow server and listen to the event socket (the caller starts `esl`)."""
+        from ivr.switch.outbound import OutboundServer
+
+        self._outbound = OutboundServer(self.cfg.freeswitch.outbound_bind_host, self._outbound_port,
+                                        self._on_session)
+        self._outbound.start()
+        self._outbound_port = self._outbound.port
+        self.attach_esl()
+
+    def attach_esl(self) -> None:
+        self.esl.add_handler(self.tracker.handle_event)
+        self.esl.on_state(self._on_esl_state)
+        if hasattr(self.esl, "subscribe"):
+            try:
+                self.esl.subscribe(list(WATCHED_EVENTS))
+            except Exception as exc:  # subscribed again on connect by the client itself
+                log.debug("event=subscribe_deferred error=%s", exc)
+        if getattr(self.esl, "state", "") == "connected":
+            self._esl_up.set()
+
+    def stop(self) -> None:
+        self.stopping = True
+        self._wake.set()
+        if self._outbound is not None:
+            self._outbound.stop()
+        for g in self._greenlets:
+            g.kill(block=False)
+
+    @property
+    def socket_address(self) -> tuple[str, int]:
+        return self.cfg.freeswitch.outbound_advertise_host, self._outbound_port
+
+    def _on_esl_state(self, state: str) -> None:
+        if state == "connected":
+            if not self._esl_up.is_set():
+                self._need_reconcile = True
+            self._esl_up.set()
+        else:
+            if self._esl_up.is_set():
+                log.warning("event=esl_down state=%s in_flight=%d; no new calls until it is back",
+                            state, len(self.tracker.flights))
+            self._esl_up.clear()
+        self._wake.set()
+
+    @property
+    def esl_connected(self) -> bool:
+        return self._esl_up.is_set() and getattr(self.esl, "state", "connected") == "connected"
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def run(self, campaign: Campaign | None, *, until: datetime | None = None) -> DialerStats:
+        """Dial `campaign` until its queue is exhausted for the evening, `until` (clock time) or a stop command.
+
+        Calls in progress when the loop ends are waited for (they finish normally)."""
+        from ivr.dialer.reconcile import reconcile
+
+        self.campaign = campaign
+        self.stats.started_mono = self.clock.monotonic()
+        self._set_status("running", "")
+        if self.esl_connected:
+            reconcile(self)
+        while not self.stopping:
+            self.pacer.poll()
+            self._apply_command()
+            if self.stopping:
+                break
+            if self.on_tick:
+                self.on_tick(self)
+            if until is not None and self.clock.now() >= until:
+                break
+            if not self.esl_connected:
+                self._nap(0.2)
+                continue
+            if self._need_reconcile:
+                self._need_reconcile = False
+                reconcile(self)
+            if self.paused:
+                self._nap(0.2)
+                continue
+            started = self._dial_some()
+            if started == 0:
+                if not self.tracker.flights and self._evening_over():
+                    break
+                self._nap()
+        self._drain()
+        if self.campaign is not None and not self.paused:
+            final = "stopped" if self._stopped_by_command else "done"
+            self._set_status(final, "" if final == "done" else "stopped by command")
+        return self.stats
+
+    _stopped_by_command = False
+
+    def _nap(self, real: float = IDLE_REAL_SECONDS) -> None:
+        self._wake.clear()
+        self._wake.wait(timeout=real)
+
+    def _drain(self, real_timeout: float | None = None) -> None:
+        """Wait for the calls in progress (bounded by the longest a call may last)."""
+        limit = real_timeout if real_timeout is not None else self.clock.real_seconds(
+            self.cfg.dialing.originate_timeout + self.cfg.dialing.max_call_seconds + 30)
+        deadline = gevent.get_hub().loop.now() + limit
+        while self.tracker.flights and gevent.get_hub().loop.now() < deadline:
+            if self.esl_connected and self._need_reconcile:
+                from ivr.dialer.reconcile import reconcile
+
+                self._need_reconcile = False
+                reconcile(self)
+            gevent.sleep(0.05)
+        if self.tracker.flights:
+            log.warning("event=drain_timeout in_flight=%d; left for reconciliation at the next start",
+                        len(self.tracker.flights))
+
+    def _dial_some(self) -> int:
+        local = len(self.tracker.flights)
+        if self.pacer.allowance(local) <= 0:
+            return 0
+        self._in_flight_db = count_in_flight()
+        n = self.pacer.allowance(max(local, self._in_flight_db))
+        if n <= 0:
+            return 0
+        cands = self.queue.next_candidates(self.campaign, self.clock, n, set(self.tracker.busy_accounts),
+                                           set(self.tracker.busy_numbers))
+        if not cands:
+            return 0
+        rows = []
+        for c in cands:
+            rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
+                         "account": c.account.id,
+                         "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
+                         "node": self.node, "created_at": utcnow()})
+        attempts = claim_slots(self.pacer.channels, rows)
+        self.pacer.spend(len(attempts))
+        left = [e for c in cands[len(attempts):] for e in c.entries]
+        if left:
+            self.queue.release(left, self.clock)  # the shared cap filled up meanwhile (another node)
+        for att, c in zip(attempts, cands, strict=False):
+            flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
+                            entry=c.entry, sharing=[e.account for e in c.accounts_sharing_number],
+                            sharing_entries=list(c.accounts_sharing_number), candidate=c)
+            self.tracker.add(flight)
+            self._spawn(self._originate, flight, c.account.number)
+        self.stats.placed += len(attempts)
+        self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
+        return len(attempts)
+
+    def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
+        g = gevent.spawn(fn, *args)
+        self._greenlets.append(g)
+        g.link(lambda gl: self._greenlets.remove(gl) if gl in self._greenlets else None)
+
+    def _originate(self, flight: Flight, account_number: str) -> None:
+        from ivr.switch.errors import EslDisconnected, EslError, UnsafeValue
+
+        host, port = self.socket_address
+        try:
+            cmd = originate_command(self.cfg, attempt_uuid=flight.uuid, attempt_id=flight.attempt_id,
+                                    account=account_number, e164=flight.e164, socket_host=host, socket_port=port)
+        except (UnsafeValue, ValueError) as exc:
+            log.error("event=originate_refused attempt=%s number=%s why=%s", flight.uuid,
+                      shown_number(flight.e164), exc)
+            Attempt.update(detail=f"refused: {exc}"[:400]).where(Attempt.id == flight.attempt_id).execute()
+            self.tracker.job_result(flight, "-ERR INVALID_NUMBER_FORMAT")
+            return
+        try:
+            job = self.esl.bgapi(f"originate {cmd}")
+        except EslError as exc:
+            # maybe sent, maybe not: FreeSWITCH is asked (uuid_exists) once the connection is back
+            log.warning("event=originate_send_failed attempt=%s error=%s", flight.uuid, exc)
+            self.stats.originate_errors += 1
+            self._need_reconcile = True
+            return
+        Attempt.update(state="originated").where(
+            (Attempt.id == flight.attempt_id) & (Attempt.state == "created")).execute()
+        log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
+                  shown_number(flight.e164))
+        wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
+        try:
+            body = job.get(timeout=wait)
+        except EslDisconnected:
+            self._need_reconcile = True
+            return
+        except gevent.Timeout:
+            log.warning("event=originate_no_job_result attempt=%s", flight.uuid)
+            self._need_reconcile = True
+            return
+        except Exception as exc:
+            log.warning("event=originate_job_failed attempt=%s error=%s", flight.uuid, exc)
+            self._need_reconcile = True
+            return
+        self.tracker.job_result(flight, str(body))
+
+    # --- one answered call ---------------------------------------------------------------------------------------
+
+    def _on_session(self, session: Any) -> None:
+        flight = self.tracker.flights.get(session.uuid or "")
+        if flight is None or str(session.variable("ivr_attempt_id") or "") != str(flight.attempt_id):
+            log.warning("event=unknown_session uuid=%s; hanging up", session.uuid)
+            with contextlib.suppress(Exception):  # the channel may already be gone
+                session.hangup("NORMAL_CLEARING")
+            return
+        self.tracker.session_started(flight)
+        if not flight.answered:
+            self.tracker.answered(flight)
+        outcome = ""
+        try:
+            ctx = self.context_factory(flight)
+            result = self.run_call(session, ctx)
+            self._write_result(flight, result)
+            outcome = result.outcome
+        except Exception as exc:
+            self.stats.flow_errors += 1
+            log.exception("event=callflow_error attempt=%s error=%s", flight.uuid, exc)
+            try:
+                Attempt.update(detail=f"call flow error: {type(exc).__name__}: {exc}"[:400]).where(
+                    Attempt.id == flight.attempt_id).execute()
+                if not session.hungup:
+                    session.hangup("NORMAL_TEMPORARY_FAILURE")
+            except Exception:
+                pass
+        finally:
+            self.tracker.session_done(flight, outcome)
+
+    def _accounts_of(self, flight: Flight) -> list[Account]:
+        main = flight.candidate.account if flight.candidate is not None else Account.get_by_id(flight.account_id)
+        return [main, *flight.sharing]
+
+    def _context(self, flight: Flight) -> Any:
+        from ivr.callflow.context import CallContext
+        from ivr.speech.facts import facts_for_account
+
+        day = self.campaign.day if self.campaign is not None else self.clock.now().date()
+        facts = [facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
+        return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid)
+
+    def _write_result(self, flight: Flight, result: Any) -> None:
+        """The call flow's facts, written at once (before the channel is even gone)."""
+        flight.result = result
+        now = utcnow()
+        accounts = self._accounts_of(flight)
+        detail = f"flow={result.outcome}" + (f"; {result.detail}" if getattr(result, "detail", "") else "")
+        with database.atomic():
+            Attempt.update(heard=bool(result.heard), heard_ms=int(result.heard_ms or 0),
+                           message_ms=int(result.message_ms or 0), digits=(result.digits or "")[:32],
+                           detail=detail[:400]).where(Attempt.id == flight.attempt_id).execute()
+            if getattr(result, "callback", False) or result.outcome == "callback":
+                for acc in accounts:
+                    CallbackRequest.create(account=acc.id, attempt=flight.attempt_id, e164=flight.e164,
+                                           district=acc.district)
+            if result.outcome == "already_paid":
+                Account.update(claimed_paid_at=now).where(Account.id.in_([a.id for a in accounts])).execute()
+            if result.outcome == "wrong_number":
+                Phone.update(valid=False, invalid_reason="wrong number (key 9)", flagged_at=now).where(
+                    Phone.account.in_([a.id for a in accounts]) & (Phone.e164 == flight.e164)).execute()
+        log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
+                 flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
+                 result.heard_ms, result.digits)
+
+    # --- finalize / faults ---------------------------------------------------------------------------------------
+
+    def _finalize(self, flight: Flight, outcome: str) -> None:
+        """Outcome and campaign.record_result in one transaction (see tracker.py)."""
+        per_account: dict[str, str] = {}
+        if flight.result is not None:
+            per_account = {k: getattr(v, "outcome", outcome) for k, v in
+                           (getattr(flight.result, "accounts", None) or {}).items()}
+        accounts = self._accounts_of(flight)
+        entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
+        attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
+        with database.atomic():
+            Attempt.update(outcome=outcome).where(Attempt.id == flight.attempt_id).execute()
+            for entry, acc in entries:
+                if entry is not None:
+                    self.queue.record_result(entry, per_account.get(acc.number, outcome), flight.cause,
+                                             self.clock, attempt)
+        self.stats.outcomes[outcome] = self.stats.outcomes.get(outcome, 0) + 1
+        log.info("event=attempt_done attempt=%s number=%s outcome=%s cause=%s", flight.uuid,
+                 shown_number(flight.e164), outcome, flight.cause or "-")
+
+    def _trunk_fault(self, flight: Flight, cause: str) -> None:
+        self.stats.trunk_faults += 1
+        if self.paused and self.pause_reason.startswith(cause):
+            return
+        hint = {"INVALID_GATEWAY": f"FreeSWITCH has no gateway '{self.cfg.dialing.gateway}': check "
+                                   "dialing.gateway / dialing.dial_string in config.yaml and the sofia gateway "
+                                   "(sofia status gateway)",
+                "GATEWAY_DOWN": f"gateway '{self.cfg.dialing.gateway}' is down (not registered / unreachable): "
+                                "check the SIP trunk (sofia status gateway), then resume"}.get(cause, cause)
+        reason = f"{cause}: {hint}"
+        log.error("event=trunk_fault cause=%s attempt=%s campaign paused: %s", cause, flight.uuid, hint)
+        self.paused = True
+        self.pause_reason = reason
+        self._set_status("paused", reason)
+
+    def _set_status(self, status: str, reason: str) -> None:
+        if self.campaign is None:
+            return
+        fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
+        if status == "running" and self.campaign.started_at is None:
+            fields["started_at"] = utcnow()
+        if status in ("done", "stopped"):
+            fields["finished_at"] = utcnow()
+        Campaign.update(**fields).where(Campaign.id == self.campaign.id).execute()
+        for k, v in fields.items():
+            setattr(self.campaign, k, v)
+
+    # --- commands ----------------------------------------------------------------------------------------------
+
+    def _apply_command(self) -> None:
+        cmd, at = self.pacer.command, self.pacer.command_at
+        if (cmd, at) == self._last_command or not cmd:
+            return
+        first = self._last_command is None
+        self._last_command = (cmd, at)
+        if first and cmd in ("stop", "run", "resume") and at is not None and at < self._started_at:
+            return  # a stop left over from an earlier run does not end this one before it begins
+        if cmd == "pause" and not self.paused:
+            self.paused, self.pause_reason = True, "paused by command"
+            self._set_status("paused", self.pause_reason)
+            log.warning("event=campaign_paused by=command in_flight=%d", len(self.tracker.flights))
+        elif cmd in ("run", "resume") and self.paused:
+            self.paused, self.pause_reason = False, ""
+            self._set_status("running", "")
+            log.warning("event=campaign_resumed by=command")
+        elif cmd == "stop":
+            self.stopping = True
+            self._stopped_by_command = True
+            self.paused = False
+            log.warning("event=campaign_stopping by=command in_flight=%d", len(self.tracker.flights))
+
+    # --- end of the evening ------------------------------------------------------------------------------------
+
+    def _evening_over(self) -> bool:
+        """Nothing left to call tonight: nothing waiting, or the earliest waiting entry is due on a later local
+        day (retry delays and closed windows push `not_before` to the next window), or every window is closed."""
+        wake = self.queue.next_wakeup(self.campaign)
+        if wake is None or self.campaign is None:
+            return True
+        from ivr.campaign.windows import CallWindows
+
+        windows = self._windows = getattr(self, "_windows", None) or CallWindows(self.cfg)
+        day: date = self.campaign.day
+        tz = self.cfg.locale.timezone
+        if windows.local_day(tz, wake) > day:
+            return True
+        now = self.clock.now()
+        if windows.is_open(tz, now):
+            return False
+        return windows.local_day(tz, windows.next_open(tz, now)) > day
+
+    def in_flight(self) -> int:
+        return len(self.tracker.flights)
+
+    def elapsed(self) -> timedelta:
+        return timedelta(seconds=self.clock.monotonic() - self.stats.started_mono)

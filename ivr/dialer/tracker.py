@@ -1,0 +1,222 @@
+"""Calls in flight: events from the inbound event socket turned into Attempt row updates.
+
+One `Flight` per call this process placed. Row updates are conditional on the row's state, so duplicated,
+late or out-of-order events cannot move a row backwards (an ANSWER after the HANGUP_COMPLETE changes nothing).
+
+- CHANNEL_ANSWER            -> state answered, answered_at
+- CHANNEL_HANGUP_COMPLETE   -> state ended, hangup cause, duration, billsec, ended_at   (frees the channel slot)
+- BACKGROUND_JOB -ERR CAUSE -> state ended with that cause                             (frees the channel slot)
+- -ERR INVALID_GATEWAY / GATEWAY_DOWN -> a trunk fault, not an attempt on the debtor: `on_trunk_fault` is called
+  (the dialer pauses the campaign).
+
+A call is *finalized* (outcome written, campaign.record_result called, in one transaction) once its slot is
+released AND its call-flow session (if one started) has written its facts. The attempt's `outcome` column is
+written only there, so `outcome == ''` on a row means "not finalized yet" — which is what reconciliation looks
+for after a crash. The call flow's own verdict is kept in `detail` as `flow=<outcome>` until then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ivr.clock import Clock
+from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer
+from ivr.ledger.models import Attempt, database, utcnow
+from ivr.logs import shown_number
+
+log = logging.getLogger("ivr.dialer")
+
+TRUNK_FAULTS = ("INVALID_GATEWAY", "GATEWAY_DOWN")
+WATCHED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
+
+_CAUSE_OUTCOME = {
+    "USER_BUSY": "busy",
+    "NO_ANSWER": "no_answer", "NO_USER_RESPONSE": "no_answer", "ORIGINATOR_CANCEL": "no_answer",
+    "SUBSCRIBER_ABSENT": "no_answer", "PROGRESS_TIMEOUT": "no_answer", "ALLOTTED_TIMEOUT": "no_answer",
+    "UNALLOCATED_NUMBER": "invalid_number", "INVALID_NUMBER_FORMAT": "invalid_number",
+    "NO_ROUTE_DESTINATION": "invalid_number",
+    "CALL_REJECTED": "rejected",
+    "INVALID_GATEWAY": "trunk_error", "GATEWAY_DOWN": "trunk_error",
+}
+
+
+def outcome_for_cause(cause: str, answered: bool, congestion: tuple[str, ...] | list[str] = ()) -> str:
+    """The outcome of a call that produced no call-flow verdict, from its hangup cause."""
+    if answered:
+        return "early_hangup"  # answered, but nothing was played to the end
+    if cause in congestion:
+        return "congestion"
+    return _CAUSE_OUTCOME.get(cause, "failed")
+
+
+def _int(value: str) -> int:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+@dataclass
+class Flight:
+    """One call of this process, from the Attempt row until it is finalized."""
+
+    attempt_id: int
+    uuid: str
+    account_id: int
+    e164: str
+    entry: Any = None  # the QueueEntry (or entries, for a shared number) behind the call
+    sharing: list[Any] = field(default_factory=list)  # other accounts whose message this call carries
+    sharing_entries: list[Any] = field(default_factory=list)  # their queue entries, in the same order
+    candidate: Any = None
+    answered: bool = False
+    released: bool = False  # slot freed: terminal event seen (or reconciled)
+    cause: str = ""
+    trunk_fault: bool = False
+    lost: bool = False  # gone without a HANGUP_COMPLETE seen (reconciliation)
+    session_active: bool = False
+    flow_outcome: str = ""
+    result: Any = None  # the call flow's CallResult, once written
+    finalized: bool = False
+    outcome: str = ""
+
+
+class Tracker:
+    """Flights of this process, updated from ESL events; finalizes each call exactly once."""
+
+    def __init__(self, clock: Clock, pacer: Pacer,
+                 finalize: Callable[[Flight, str], None],
+                 on_trunk_fault: Callable[[Flight, str], None]) -> None:
+        self.clock = clock
+        self.pacer = pacer
+        self._finalize = finalize
+        self._on_trunk_fault = on_trunk_fault
+        self.flights: dict[str, Flight] = {}
+        self.busy_accounts: dict[int, int] = {}
+        self.busy_numbers: dict[str, int] = {}
+        self.counts: dict[str, int] = {}
+
+    # --- registry ----------------------------------------------------------------------------------------------
+
+    def add(self, flight: Flight) -> None:
+        self.flights[flight.uuid] = flight
+        for acc in [flight.account_id, *[getattr(s, "id", s) for s in flight.sharing]]:
+            self.busy_accounts[acc] = self.busy_accounts.get(acc, 0) + 1
+        self.busy_numbers[flight.e164] = self.busy_numbers.get(flight.e164, 0) + 1
+
+    def _remove(self, flight: Flight) -> None:
+        if self.flights.pop(flight.uuid, None) is None:
+            return
+        for acc in [flight.account_id, *[getattr(s, "id", s) for s in flight.sharing]]:
+            if self.busy_accounts.get(acc, 0) <= 1:
+                self.busy_accounts.pop(acc, None)
+            else:
+                self.busy_accounts[acc] -= 1
+        if self.busy_numbers.get(flight.e164, 0) <= 1:
+            self.busy_numbers.pop(flight.e164, None)
+        else:
+            self.busy_numbers[flight.e164] -= 1
+
+    # --- events ------------------------------------------------------------------------------------------------
+
+    def handle_event(self, ev: Any) -> None:
+        """EslClient handler: every event passes here; only our own calls' channel events matter."""
+        name = ev.name
+        if name not in ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"):
+            return
+        flight = self.flights.get(ev.uuid or "")
+        if flight is None:
+            return
+        if name == "CHANNEL_ANSWER":
+            self.answered(flight)
+        else:
+            cause = ev.get("Hangup-Cause", "") or ev.get("variable_hangup_cause", "")
+            self.hangup(flight, cause, _int(ev.get("variable_duration", "0")),
+                        _int(ev.get("variable_billsec", "0")))
+
+    def answered(self, flight: Flight) -> None:
+        if flight.answered or flight.released:
+            return
+        flight.answered = True
+        Attempt.update(state="answered", answered_at=utcnow()).where(
+            (Attempt.id == flight.attempt_id) & Attempt.state.in_(("created", "originated"))).execute()
+
+    def hangup(self, flight: Flight, cause: str, duration: int = 0, billsec: int = 0) -> None:
+        """CHANNEL_HANGUP_COMPLETE: the channel is gone; free the slot and finalize if the flow is done."""
+        self.pacer.note_cause(cause)
+        Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause[:64], duration_s=duration,
+                       billsec_s=billsec).where(
+            (Attempt.id == flight.attempt_id) & (Attempt.state != "unknown")).execute()
+        if billsec > 0:
+            flight.answered = True
+        self._release(flight, cause)
+
+    def job_result(self, flight: Flight, body: str) -> None:
+        """The BACKGROUND_JOB body of our originate: '+OK <uuid>' or '-ERR CAUSE'."""
+        text = body.strip()
+        if text.startswith("+OK"):
+            return
+        cause = text[4:].strip().split()[0] if text.startswith("-ERR") and len(text) > 4 else "FAILED"
+        cause = "".join(c for c in cause if c.isalnum() or c == "_")[:64] or "FAILED"
+        if cause in TRUNK_FAULTS:
+            flight.trunk_fault = True
+            with database.atomic():
+                Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause, outcome="").where(
+                    (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+            self._on_trunk_fault(flight, cause)
+            self._release(flight, cause)
+            return
+        if flight.released:
+            return
+        self.pacer.note_cause(cause)
+        Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause).where(
+            (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+        self._release(flight, cause)
+
+    def lost(self, flight: Flight) -> None:
+        """Reconciliation: FreeSWITCH no longer has the channel and we never saw it end."""
+        flight.lost = True
+        Attempt.update(state="unknown", ended_at=utcnow()).where(
+            (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+        self._release(flight, flight.cause)
+
+    def _release(self, flight: Flight, cause: str) -> None:
+        if flight.released:
+            return
+        flight.released = True
+        flight.cause = flight.cause or cause
+        self.maybe_finalize(flight)
+
+    # --- the call flow's side ------------------------------------------------------------------------------------
+
+    def session_started(self, flight: Flight) -> None:
+        flight.session_active = True
+
+    def session_done(self, flight: Flight, flow_outcome: str) -> None:
+        flight.session_active = False
+        flight.flow_outcome = flow_outcome
+        self.maybe_finalize(flight)
+
+    def maybe_finalize(self, flight: Flight) -> None:
+        if flight.finalized or not flight.released or flight.session_active:
+            return
+        if flight.trunk_fault:
+            outcome = "trunk_error"
+        elif flight.flow_outcome:
+            outcome = flight.flow_outcome
+        elif flight.lost:
+            outcome = "unknown"
+        else:
+            outcome = outcome_for_cause(flight.cause, flight.answered, self.pacer.cfg.congestion_causes)
+        flight.outcome = outcome
+        try:
+            self._finalize(flight, outcome)
+            flight.finalized = True
+        except Exception:
+            # the row keeps outcome '' so reconciliation finishes it; the slot is already free
+            log.exception("event=finalize_failed attempt=%s number=%s", flight.uuid, shown_number(flight.e164))
+        finally:
+            self._remove(flight)
+        self.counts[outcome] = self.counts.get(outcome, 0) + 1

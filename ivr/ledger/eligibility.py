@@ -1,0 +1,229 @@
+"""Who qualifies for a reminder call on a given day, and why (or why not).
+
+Remaining debt = the latest balance on or before the day minus payments made after that balance's date (up to the
+day). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
+overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
+do-not-call, has no valid number, keeps to an installment plan, or said "already paid" (key 3) after the last
+payments import. Every verdict carries its reasons in plain words.
+
+`evaluate` reads the whole ledger with a handful of set-based queries (no per-account queries), so 100,000
+accounts take about a second; `check_account` runs the same logic for one account (the dialer's last check).
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import peewee as pw
+
+from ivr.config import Config
+from ivr.ledger.importer import last_payments_import
+from ivr.ledger.models import Account, Balance, InstallmentDue, InstallmentPlan, Payment, Phone
+
+ZERO = Decimal("0.00")
+
+
+@dataclass
+class Verdict:
+    """One account's verdict. `number` is the account number; `e164` its first valid phone ('' if none)."""
+
+    account_id: int
+    number: str
+    eligible: bool
+    remaining: Decimal
+    reasons: list[str] = field(default_factory=list)
+    e164: str = ""
+    balance_date: date | None = None
+    overdue_since: date | None = None
+    overdue_months: int = 0
+    excluded_by: list[str] = field(default_factory=list)  # the exclusion rules that applied ('' = none)
+
+
+def add_months(d: date, months: int) -> date:
+    """`d` moved by whole calendar months, clamped to the month's last day (31 Jan + 1 = 28/29 Feb)."""
+    y, m = divmod(d.month - 1 + months, 12)
+    year, month = d.year + y, m + 1
+    return date(year, month, min(d.day, calendar.monthrange(year, month)[1]))
+
+
+def months_overdue(since: date | None, day: date) -> int:
+    """Whole calendar months from `since` to `day` (0 if not overdue)."""
+    if since is None or since >= day:
+        return 0
+    n = (day.year - since.year) * 12 + day.month - since.month
+    while n > 0 and add_months(since, n) > day:
+        n -= 1
+    return n
+
+
+def _money(value: Any) -> Decimal:
+    return ZERO if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+@dataclass
+class _Facts:
+    """Everything the rules need, per account id, gathered set-wise."""
+
+    accounts: list[tuple[int, str, bool, datetime | None]]
+    balance: dict[int, tuple[date, Decimal, date | None]]
+    paid_since: dict[int, Decimal]
+    phones: dict[int, list[tuple[str, bool, str, str]]]
+    plans: dict[int, tuple[Decimal, Decimal, date]]  # dues so far, paid since start, starts_on
+    last_payments_import: datetime | None
+
+
+def _where_account(query: pw.Select, column: pw.Field, account_ids: Iterable[int] | None) -> pw.Select:
+    return query if account_ids is None else query.where(column.in_(list(account_ids)))
+
+
+def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
+    ids = None if account_ids is None else list(account_ids)
+    accounts = [(r[0], r[1], bool(r[2]), r[3]) for r in _where_account(
+        Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
+        Account.id, ids).order_by(Account.id).tuples()]
+
+    latest = _where_account(
+        Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("d"))
+        .where(Balance.as_of <= day), Balance.account, ids).group_by(Balance.account).alias("latest")
+    bal = {}
+    q = (Balance.select(Balance.account, Balance.as_of, Balance.amount, Balance.overdue_since)
+         .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.d))))
+    for acc, as_of, amount, overdue in q.tuples():
+        bal[acc] = (_as_date(as_of), _money(amount), _as_date(overdue))
+
+    paid = {}
+    q = (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))
+         .join(latest, on=(Payment.account == latest.c.acc))
+         .where((Payment.paid_on > latest.c.d) & (Payment.paid_on <= day))
+         .group_by(Payment.account))
+    for acc, total in q.tuples():
+        paid[acc] = _money(total)
+
+    phones: dict[int, list[tuple[str, bool, str, str]]] = {}
+    q = _where_account(Phone.select(Phone.account, Phone.e164, Phone.valid, Phone.invalid_reason, Phone.raw),
+                       Phone.account, ids).order_by(Phone.account, Phone.position)
+    for acc, e164, valid, reason, raw in q.tuples():
+        phones.setdefault(acc, []).append((e164, bool(valid), reason, raw))
+
+    dues = (InstallmentDue.select(pw.fn.COALESCE(pw.fn.SUM(InstallmentDue.amount), 0))
+            .where((InstallmentDue.plan == InstallmentPlan.id) & (InstallmentDue.due_on <= day)))
+    paid_plan = (Payment.select(pw.fn.COALESCE(pw.fn.SUM(Payment.amount), 0))
+                 .where((Payment.account == InstallmentPlan.account) & (Payment.paid_on >= InstallmentPlan.starts_on)
+                        & (Payment.paid_on <= day)))
+    plans: dict[int, tuple[Decimal, Decimal, date]] = {}
+    q = _where_account(
+        InstallmentPlan.select(InstallmentPlan.account, dues, paid_plan, InstallmentPlan.starts_on)
+        .where(InstallmentPlan.active & (InstallmentPlan.starts_on <= day)),
+        InstallmentPlan.account, ids)
+    for acc, due, paid_p, starts in q.tuples():
+        prev = plans.get(acc)
+        entry = (_money(due), _money(paid_p), _as_date(starts))
+        if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account
+            plans[acc] = entry  # type: ignore[assignment]
+    return _Facts(accounts, bal, paid, phones, plans, last_payments_import())
+
+
+def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, datetime | None]) -> Verdict:
+    acc_id, number, dnc, claimed = acc
+    threshold = Decimal(str(cfg.eligibility.threshold)).quantize(Decimal("0.01"))
+    need_months = cfg.eligibility.overdue_months
+    v = Verdict(acc_id, number, False, ZERO)
+    reasons, excluded = v.reasons, v.excluded_by
+
+    b = facts.balance.get(acc_id)
+    if b is None:
+        reasons.append(f"no balance on or before {day}")
+        qualifies = False
+    else:
+        as_of, amount, overdue = b
+        paid = facts.paid_since.get(acc_id, ZERO)
+        v.remaining = amount - paid
+        v.balance_date, v.overdue_since = as_of, overdue
+        v.overdue_months = months_overdue(overdue, day) if overdue else 0
+        owed = f"owes {v.remaining} (balance {amount} on {as_of}" + (f", paid {paid} since)" if paid else ")")
+        if v.remaining <= 0:
+            reasons.append(f"nothing owed: {owed[5:]}")
+            qualifies = False
+        elif v.remaining > threshold:
+            reasons.append(f"{owed}, above the threshold {threshold}")
+            qualifies = True
+        elif need_months and v.overdue_months >= need_months:
+            reasons.append(f"{owed}, overdue {v.overdue_months} month(s) since {overdue} (rule: {need_months})")
+            qualifies = True
+        else:
+            od = (f"overdue {v.overdue_months} month(s) since {overdue}" if overdue else "not overdue")
+            rule = f"{need_months} month(s)" if need_months else "the overdue rule is off"
+            reasons.append(f"{owed}, not above the threshold {threshold} and {od} (rule: {rule})")
+            qualifies = False
+
+    if dnc:
+        excluded.append("do-not-call")
+    numbers = facts.phones.get(acc_id, [])
+    valid = [p[0] for p in numbers if p[1] and p[0]]
+    if valid:
+        v.e164 = valid[0]
+    elif numbers:
+        why = "; ".join(f"{p[3]!r}: {p[2] or 'invalid'}" for p in numbers[:3])
+        excluded.append(f"no valid number ({why})")
+    else:
+        excluded.append("no phone number on file")
+    plan = facts.plans.get(acc_id)
+    if plan is not None:
+        due, paid_p, starts = plan
+        if paid_p >= due:
+            excluded.append(f"installment plan up to date (paid {paid_p} of {due} due since {starts})")
+        else:
+            reasons.append(f"installment plan behind: paid {paid_p} of {due} due since {starts}")
+    if claimed is not None:
+        last = facts.last_payments_import
+        if last is None or claimed > last:
+            excluded.append(f"said already paid (key 3) at {claimed:%Y-%m-%d %H:%M} UTC; "
+                            "waiting for the next payments import")
+    reasons.extend(f"excluded: {e}" for e in excluded)
+    v.eligible = qualifies and not excluded
+    return v
+
+
+def evaluate(cfg: Config, day: date) -> list[Verdict]:
+    """A verdict for every account, in account-id order."""
+    facts = _gather(day)
+    return [_verdict(cfg, day, facts, acc) for acc in facts.accounts]
+
+
+def check_account(cfg: Config, account: Account | int | str, day: date) -> Verdict:
+    """The verdict for one account (an Account, its id, or its account number)."""
+    acc_id = _account_id(account)
+    facts = _gather(day, [acc_id])
+    if not facts.accounts:
+        raise LookupError(f"no account with id {acc_id}")
+    return _verdict(cfg, day, facts, facts.accounts[0])
+
+
+def remaining_debt(account: Account | int | str, day: date) -> Decimal:
+    """Latest balance on or before `day` minus payments after that balance's date (0 if no balance)."""
+    acc_id = _account_id(account)
+    facts = _gather(day, [acc_id])
+    b = facts.balance.get(acc_id)
+    return ZERO if b is None else b[1] - facts.paid_since.get(acc_id, ZERO)
+
+
+def _account_id(account: Account | int | str) -> int:
+    if isinstance(account, Account):
+        return account.id
+    if isinstance(account, int):
+        return account
+    acc = Account.get_or_none(Account.number == account)
+    if acc is None:
+        raise LookupError(f"no account {account!r}")
+    return acc.id

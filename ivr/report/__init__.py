@@ -1,0 +1,40 @@
+"""The morning report: who was called, who heard, who chose what, who paid since; results back to billing.
+
+`data.build_report` gathers the facts (set-based queries); `html`, `csvout` and `export` write them.
+`text_summary(cfg, day)` is the few lines printed at the end of `ivr demo` and `ivr run`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ivr.config import Config
+
+
+def text_summary(cfg: Config, day: date | str | None = None) -> str:
+    """A plain-text summary of the campaign of `day` (latest when None): totals and money after the calls."""
+    from ivr.ledger import models
+    from ivr.ledger.db import connect
+    from ivr.report.data import WINDOWS, build_report
+    from ivr.report.html import money, percent, ratio
+
+    if models.database.obj is None:
+        connect(cfg.database.url, cfg.base_dir)
+    if isinstance(day, str):
+        day = date.fromisoformat(day)
+    d = build_report(cfg, day)
+    t = d.totals
+    lines = [
+        f"Campaign {d.day} ({d.campaign_status}): {t.attempts} calls",
+        f"  eligible {t.eligible}, called {t.called} ({ratio(t.called, t.eligible)}), "
+        f"reached {t.reached} ({ratio(t.reached, t.called)}), heard {t.heard} ({ratio(t.heard, t.reached)})",
+        f"  pay now {t.pay_now}, callbacks {t.callbacks}, already paid {t.already_paid}, "
+        f"wrong number {t.wrong_number}" + (f", still in progress {t.in_flight}" if t.in_flight else ""),
+    ]
+    for m in d.money:
+        paid = ", ".join(f"{n}d {money(m.paid[n])} ({percent(m.share[n])})" for n in WINDOWS)
+        lines.append(f"  paid by {m.group} ({m.accounts}, debt {money(m.debt)} {d.currency}): {paid}")
+    return "\n".join(lines)
+
+
+__all__ = ["text_summary"]

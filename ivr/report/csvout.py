@@ -1,0 +1,83 @@
+"""The morning report as CSV for machines, and the callback lists operators work from.
+
+`write_report_csv`: one row per person-attempt (a person never called gets one row with empty call fields),
+UTF-8, comma-separated, numbers masked like every other report. `write_callback_lists`: one CSV per district
+with the FULL number to dial (operators need it; this file is a work list, not a log), UTF-8 with a BOM so a
+spreadsheet opens Cyrillic names correctly. Text cells that a spreadsheet would run as a formula are quoted
+with a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+
+from ivr.report.data import CallbackRow, ReportData
+
+REPORT_COLUMNS = [
+    "date", "account", "name", "district", "number_masked", "debt", "final_outcome", "attempt_uuid",
+    "call_time_local", "outcome", "outcome_label", "answered", "heard", "heard_ms", "message_ms", "digits",
+    "hangup_cause", "duration_s", "paid_since_first_call",
+]
+CALLBACK_COLUMNS = ["account", "name", "number", "address", "requested_at", "debt"]
+
+
+def safe_cell(value: str) -> str:
+    """A text cell a spreadsheet will not evaluate ('=SUM(…)' → "'=SUM(…)")."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def report_rows(data: ReportData) -> Iterable[list[str]]:
+    for p in data.people:
+        head = [data.day.isoformat(), p.account, p.name, p.district, p.number_masked, f"{p.debt:.2f}",
+                p.final_outcome]
+        paid = f"{p.paid:.2f}"
+        if not p.attempts:
+            yield head + [""] * 11 + [paid]
+        for a in p.attempts:
+            yield head + [a.uuid, a.at_local.isoformat(timespec="seconds"), a.outcome, a.label,
+                          str(int(a.answered)), str(int(a.heard)), str(a.heard_ms), str(a.message_ms), a.digits,
+                          a.hangup_cause, str(a.duration_s), paid]
+
+
+def write_report_csv(data: ReportData, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(REPORT_COLUMNS)
+        w.writerows(report_rows(data))
+    return path
+
+
+def district_file_name(district: str) -> str:
+    """A file name for a district that is safe on any OS ('Old Town/North' -> 'Old_Town_North')."""
+    slug = re.sub(r"[^\w-]+", "_", district, flags=re.UNICODE).strip("_")
+    return (slug or "no-district") + ".csv"
+
+
+def write_callback_lists(rows: list[CallbackRow], folder: Path) -> dict[str, Path]:
+    """One CSV per district in `folder`; returns district -> file written."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_district: dict[str, list[CallbackRow]] = defaultdict(list)
+    for r in rows:
+        by_district[r.district].append(r)
+    written: dict[str, Path] = {}
+    used: set[str] = set()
+    for district in sorted(by_district):
+        name = district_file_name(district)
+        stem, n = name[:-4], 2
+        while name in used:  # two districts whose names differ only in punctuation
+            name, n = f"{stem}-{n}.csv", n + 1
+        used.add(name)
+        path = folder / name
+        with path.open("w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(CALLBACK_COLUMNS)
+            for r in by_district[district]:
+                w.writerow([safe_cell(r.account), safe_cell(r.name), r.number, safe_cell(r.address),
+                            r.requested_at.strftime("%Y-%m-%d %H:%M"), f"{r.debt:.2f}"])
+        written[district] = path
+    return written

@@ -1,0 +1,449 @@
+"""The morning report's facts: set-based queries over one campaign, turned into plain dataclasses.
+
+Nothing here formats or writes files; html.py, csvout.py and export.py do. A handful of queries load the
+campaign's queue, attempts, balances and payments (one pass each, however many accounts), then everything is
+grouped in Python. Definitions (shown in the report too):
+
+- person: an account queued in the campaign (eligible), or one called in it without a queue entry.
+- called: at least one attempt; reached: an attempt was answered; heard: an attempt has the heard flag (or the
+  outcome 'heard'); pay-now / callback: an attempt ended with that choice.
+- local time: each debtor's time zone (Account.timezone, else locale.timezone).
+- debt: the latest Balance on or before the campaign day.
+- money within N days: payments dated from the anchor day to anchor + N days, inclusive. The anchor is the
+  local day of the first heard call (for reached debtors who never heard the message: the first answered call);
+  for eligible debtors who were not reached (the control group) it is the campaign day.
+- final outcome of a person: the most significant outcome of their attempts (FINAL_PRECEDENCE).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+import peewee as pw
+
+from ivr.config import Config
+from ivr.errors import IvrError
+from ivr.ledger.models import Account, Attempt, Balance, CallbackRequest, Campaign, Payment, Phone, QueueEntry
+from ivr.logs import mask_number
+
+WINDOWS = (1, 3, 7)
+
+# ledger outcome code -> what a manager reads
+LABELS: dict[str, str] = {
+    "heard": "heard", "early_hangup": "hung up early", "not_heard": "hung up early", "no_answer": "no answer",
+    "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
+    "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
+    "already_paid": "already paid", "wrong_number": "wrong number", "unknown": "unknown",
+    "in_progress": "in progress", "not_called": "not called",
+}
+# the order labels are listed in (tables and charts)
+LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "heard", "hung up early", "no answer", "busy",
+               "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
+# an account's final word for the evening: the first of these among its attempts' outcomes
+FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "heard", "early_hangup", "not_heard",
+                    "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error", "failed",
+                    "unknown", "in_progress"]
+_RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
+ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
+                               "wrong_number"})
+IN_FLIGHT_STATES = frozenset({"created", "originated", "answered"})
+
+
+@dataclass
+class AttemptRow:
+    uuid: str
+    at_utc: datetime  # naive UTC, as stored
+    at_local: datetime  # aware, debtor's time zone
+    number_masked: str
+    outcome: str  # ledger code; 'in_progress' while the call is still up
+    label: str
+    answered: bool
+    heard: bool
+    digits: str
+    hangup_cause: str
+    duration_s: int
+    heard_ms: int
+    message_ms: int
+
+
+@dataclass
+class PaymentRow:
+    amount: Decimal
+    paid_on: date
+
+
+@dataclass
+class PersonRow:
+    account_id: int
+    account: str
+    name: str
+    district: str
+    address: str
+    timezone: str
+    number_masked: str
+    debt: Decimal
+    queue_state: str  # '' when called without a queue entry
+    queue_outcome: str
+    attempts: list[AttemptRow] = field(default_factory=list)
+    payments: list[PaymentRow] = field(default_factory=list)  # since the first call (or the campaign day)
+
+    @property
+    def called(self) -> bool:
+        return bool(self.attempts)
+
+    @property
+    def reached(self) -> bool:
+        return any(a.answered for a in self.attempts)
+
+    @property
+    def heard(self) -> bool:
+        return any(a.heard for a in self.attempts)
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((p.amount for p in self.payments), Decimal("0"))
+
+    @property
+    def final_outcome(self) -> str:
+        """Ledger code of the most significant attempt outcome, else the queue's word, else 'not_called'."""
+        if self.attempts:
+            return min((a.outcome for a in self.attempts), key=lambda o: _RANK.get(o, len(_RANK)))
+        return "not_called"
+
+    @property
+    def final_label(self) -> str:
+        return LABELS.get(self.final_outcome, self.final_outcome)
+
+    def deciding_attempt(self) -> AttemptRow | None:
+        """The attempt whose outcome is the final one (the latest of them)."""
+        code = self.final_outcome
+        matching = [a for a in self.attempts if a.outcome == code]
+        return matching[-1] if matching else None
+
+    def has_outcome(self, code: str) -> bool:
+        return any(a.outcome == code for a in self.attempts)
+
+
+@dataclass
+class Totals:
+    eligible: int
+    called: int
+    reached: int
+    heard: int
+    pay_now: int
+    callbacks: int
+    already_paid: int
+    wrong_number: int
+    attempts: int
+    in_flight: int
+    debt_eligible: Decimal
+
+
+@dataclass
+class MoneyFigures:
+    group: str  # 'reached' | 'not reached'
+    accounts: int
+    debt: Decimal
+    paid: dict[int, Decimal]  # window days -> sum paid
+    payers: dict[int, int]  # window days -> accounts that paid anything
+    share: dict[int, float | None]  # window days -> paid / debt (None when debt is 0)
+
+
+@dataclass
+class HourRow:
+    hour: int  # local hour 0..23
+    calls: int
+    answers: int
+
+    @property
+    def answer_rate(self) -> float | None:
+        return self.answers / self.calls if self.calls else None
+
+
+@dataclass
+class DistrictRow:
+    district: str
+    eligible: int = 0
+    called: int = 0
+    reached: int = 0
+    heard: int = 0
+    pay_now: int = 0
+    callbacks: int = 0
+    outcomes: Counter = field(default_factory=Counter)  # final label -> persons
+
+
+@dataclass
+class ReportData:
+    day: date
+    campaign_status: str
+    campaign_reason: str
+    currency: str
+    timezone: str
+    generated_at: datetime
+    totals: Totals
+    money: list[MoneyFigures]
+    hours: list[HourRow]
+    districts: list[DistrictRow]
+    attempt_outcomes: Counter  # label -> attempts
+    final_outcomes: Counter  # label -> persons
+    people: list[PersonRow]
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def to_local(at_utc: datetime, tz: str) -> datetime:
+    return at_utc.replace(tzinfo=UTC).astimezone(_zone(tz))
+
+
+def latest_campaign_day() -> date:
+    row = Campaign.select(pw.fn.MAX(Campaign.day)).scalar()
+    if row is None:
+        raise IvrError("no campaign in the database yet: run `ivr campaign` (or `ivr demo`) first")
+    return row if isinstance(row, date) else date.fromisoformat(str(row))
+
+
+def get_campaign(day: date) -> Campaign:
+    camp = Campaign.get_or_none(Campaign.day == day)
+    if camp is None:
+        days = [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(5)]
+        known = ", ".join(str(d) for d in days) or "none yet"
+        raise IvrError(f"no campaign on {day}; campaigns on: {known}")
+    return camp
+
+
+def _person_ids(camp: Campaign) -> pw.SelectQuery:
+    """Every account of the campaign: queued or called (a UNION subquery)."""
+    return (QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp)
+            | Attempt.select(Attempt.account).where(Attempt.campaign == camp))
+
+
+def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
+    default_tz = cfg.locale.timezone
+    people: dict[int, PersonRow] = {}
+    rows = (QueueEntry.select(Account.id, Account.number, Account.name, Account.district, Account.address,
+                              Account.timezone, QueueEntry.state, QueueEntry.outcome)
+            .join(Account).where(QueueEntry.campaign == camp).tuples())
+    for aid, number, name, district, address, tz, state, outcome in rows:
+        people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"),
+                                state, outcome)
+    # accounts called in this campaign without a queue entry (e.g. `ivr call`)
+    extra = (Account.select(Account.id, Account.number, Account.name, Account.district, Account.address,
+                            Account.timezone)
+             .where(Account.id.in_(Attempt.select(Attempt.account).where(Attempt.campaign == camp)),
+                    Account.id.not_in(QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp)))
+             .tuples())
+    for aid, number, name, district, address, tz in extra:
+        people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"), "", "")
+    return people
+
+
+def _attach_numbers(camp: Campaign, people: dict[int, PersonRow]) -> None:
+    """The number shown for a person: their first valid phone (masked); calls show their own number."""
+    rows = (Phone.select(Phone.account, Phone.e164, Phone.raw, Phone.valid)
+            .where(Phone.account.in_(_person_ids(camp)))
+            .order_by(Phone.account, Phone.valid.desc(), Phone.position).tuples())
+    for aid, e164, raw, _valid in rows:
+        person = people.get(aid)
+        if person is not None and not person.number_masked:
+            person.number_masked = mask_number(e164 or raw)
+
+
+def _attach_debts(camp: Campaign, people: dict[int, PersonRow]) -> None:
+    latest = (Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("last"))
+              .where(Balance.as_of <= camp.day, Balance.account.in_(_person_ids(camp)))
+              .group_by(Balance.account).alias("latest"))
+    rows = (Balance.select(Balance.account, Balance.amount)
+            .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.last)))
+            .tuples())
+    for aid, amount in rows:
+        if aid in people:
+            people[aid].debt = Decimal(amount)
+
+
+def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
+    by_number = {p.account: p for p in people.values()}
+    rows = (Attempt.select(Attempt.account, Attempt.accounts, Attempt.uuid, Attempt.e164, Attempt.state,
+                           Attempt.outcome, Attempt.created_at, Attempt.answered_at, Attempt.heard,
+                           Attempt.digits, Attempt.hangup_cause, Attempt.duration_s, Attempt.heard_ms,
+                           Attempt.message_ms)
+            .where(Attempt.campaign == camp).order_by(Attempt.created_at, Attempt.id).tuples())
+    for (aid, carried, uuid, e164, state, outcome, created, answered_at, heard, digits, cause, duration,
+         heard_ms, message_ms) in rows:
+        code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
+        owners = {aid}
+        # one call may carry the messages of several accounts sharing the number
+        for other in carried.replace(";", ",").split(","):
+            if other.strip() in by_number:
+                owners.add(by_number[other.strip()].account_id)
+        for owner in owners:
+            person = people.get(owner)
+            if person is None:
+                continue
+            person.attempts.append(AttemptRow(
+                uuid=uuid, at_utc=created, at_local=to_local(created, person.timezone),
+                number_masked=mask_number(e164), outcome=code, label=LABELS.get(code, code),
+                answered=answered_at is not None or code in ANSWERED_OUTCOMES,
+                heard=bool(heard) or code == "heard", digits=digits, hangup_cause=cause,
+                duration_s=duration or 0, heard_ms=heard_ms or 0, message_ms=message_ms or 0))
+
+
+def _anchor(person: PersonRow, day: date) -> date:
+    """The day money is counted from: first heard call, else first answered call, else the campaign day."""
+    for wanted in ("heard", "answered"):
+        for a in person.attempts:
+            if getattr(a, wanted):
+                return a.at_local.date()
+    return day
+
+
+def _load_payments(camp: Campaign) -> dict[int, list[PaymentRow]]:
+    # a day of margin: a debtor east of the default zone may have been called on the previous local date
+    rows = (Payment.select(Payment.account, Payment.amount, Payment.paid_on)
+            .where(Payment.paid_on >= camp.day - timedelta(days=1), Payment.account.in_(_person_ids(camp)))
+            .order_by(Payment.paid_on, Payment.id).tuples())
+    out: dict[int, list[PaymentRow]] = defaultdict(list)
+    for aid, amount, paid_on in rows:
+        out[aid].append(PaymentRow(Decimal(amount), paid_on))
+    return out
+
+
+def _money(group: str, members: list[tuple[PersonRow, date, list[PaymentRow]]]) -> MoneyFigures:
+    debt = sum((p.debt for p, _, _ in members), Decimal("0"))
+    paid: dict[int, Decimal] = {}
+    payers: dict[int, int] = {}
+    share: dict[int, float | None] = {}
+    for n in WINDOWS:
+        total, count = Decimal("0"), 0
+        for _person, anchor, payments in members:
+            s = sum((x.amount for x in payments if anchor <= x.paid_on <= anchor + timedelta(days=n)), Decimal("0"))
+            if s:
+                total += s
+                count += 1
+        paid[n], payers[n] = total, count
+        share[n] = float(total / debt) if debt > 0 else None
+    return MoneyFigures(group, len(members), debt, paid, payers, share)
+
+
+def build_report(cfg: Config, day: date | None = None, now: datetime | None = None) -> ReportData:
+    """All the facts of one campaign's morning report (the latest campaign when `day` is None)."""
+    camp = get_campaign(day or latest_campaign_day())
+    people = _load_people(cfg, camp)
+    _attach_numbers(camp, people)
+    _attach_debts(camp, people)
+    _attach_attempts(camp, people)
+    payments = _load_payments(camp)
+
+    reached_members, control_members = [], []
+    hours: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    attempt_outcomes: Counter = Counter()
+    final_outcomes: Counter = Counter()
+    districts: dict[str, DistrictRow] = {}
+    in_flight = 0
+    for person in people.values():
+        anchor = _anchor(person, camp.day)
+        start = person.attempts[0].at_local.date() if person.attempts else camp.day
+        mine = payments.get(person.account_id, [])
+        person.payments = [p for p in mine if p.paid_on >= start]
+        if person.reached:
+            reached_members.append((person, anchor, mine))
+        elif person.queue_state:
+            control_members.append((person, anchor, mine))
+        for a in person.attempts:
+            bucket = hours[a.at_local.hour]
+            bucket[0] += 1
+            bucket[1] += a.answered
+            attempt_outcomes[a.label] += 1
+            in_flight += a.outcome == "in_progress"
+        final_outcomes[person.final_label] += 1
+        d = districts.setdefault(person.district, DistrictRow(person.district))
+        d.eligible += bool(person.queue_state)
+        d.called += person.called
+        d.reached += person.reached
+        d.heard += person.heard
+        d.pay_now += person.has_outcome("pay_now")
+        d.callbacks += person.has_outcome("callback")
+        d.outcomes[person.final_label] += 1
+
+    rows = sorted(people.values(), key=lambda p: (p.district, p.account))
+    queued = [p for p in rows if p.queue_state]
+    totals = Totals(
+        eligible=camp.eligible_count or len(queued),
+        called=sum(p.called for p in rows),
+        reached=sum(p.reached for p in rows),
+        heard=sum(p.heard for p in rows),
+        pay_now=sum(p.has_outcome("pay_now") for p in rows),
+        callbacks=sum(p.has_outcome("callback") for p in rows),
+        already_paid=sum(p.has_outcome("already_paid") for p in rows),
+        wrong_number=sum(p.has_outcome("wrong_number") for p in rows),
+        attempts=sum(len(p.attempts) for p in rows),
+        in_flight=in_flight,
+        debt_eligible=sum((p.debt for p in queued), Decimal("0")),
+    )
+    hour_rows = []
+    if hours:
+        for h in range(min(hours), max(hours) + 1):
+            calls, answers = hours.get(h, (0, 0))
+            hour_rows.append(HourRow(h, calls, answers))
+    return ReportData(
+        day=camp.day, campaign_status=camp.status, campaign_reason=camp.status_reason,
+        currency=cfg.locale.currency, timezone=cfg.locale.timezone,
+        generated_at=(now or datetime.now(UTC)).astimezone(_zone(cfg.locale.timezone)),
+        totals=totals,
+        money=[_money("reached", reached_members), _money("not reached", control_members)],
+        hours=hour_rows,
+        districts=sorted(districts.values(), key=lambda d: d.district),
+        attempt_outcomes=attempt_outcomes, final_outcomes=final_outcomes, people=rows,
+    )
+
+
+@dataclass
+class CallbackRow:
+    district: str
+    account: str
+    name: str
+    number: str  # full E.164: operators dial it (this list is not a log)
+    address: str
+    requested_at: datetime  # aware, debtor's local time
+    debt: Decimal
+
+
+def callback_rows(cfg: Config, day: date, district: str | None = None) -> list[CallbackRow]:
+    """Open (unhandled) callback requests made during the campaign of `day`, by district then time.
+
+    Requests tied to an attempt belong to that attempt's campaign; those without one count when they were made
+    on `day` in the default time zone.
+    """
+    camp = get_campaign(day)
+    tz = _zone(cfg.locale.timezone)
+    start = datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC).replace(tzinfo=None)
+    end = start + timedelta(days=1)
+    cond = (CallbackRequest.handled_at.is_null()
+            & (CallbackRequest.attempt.in_(Attempt.select(Attempt.id).where(Attempt.campaign == camp))
+               | (CallbackRequest.attempt.is_null() & (CallbackRequest.created_at >= start)
+                  & (CallbackRequest.created_at < end))))
+    district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
+    if district is not None:
+        cond &= district_of == district
+    rows = (CallbackRequest.select(CallbackRequest.account, district_of, Account.number, Account.name,
+                                   CallbackRequest.e164, Account.address, CallbackRequest.created_at,
+                                   Account.timezone)
+            .join(Account).where(cond).order_by(district_of, CallbackRequest.created_at).tuples())
+    debts: dict[int, Decimal] = {}
+    ids = CallbackRequest.select(CallbackRequest.account).join(Account).where(cond)
+    latest = (Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("last"))
+              .where(Balance.as_of <= day, Balance.account.in_(ids)).group_by(Balance.account).alias("latest"))
+    for aid, amount in (Balance.select(Balance.account, Balance.amount)
+                        .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.last)))
+                        .tuples()):
+        debts[aid] = Decimal(amount)
+    return [CallbackRow(dist or "", number, name, e164, address,
+                        to_local(created, acc_tz or cfg.locale.timezone), debts.get(aid, Decimal("0")))
+            for aid, dist, number, name, e164, address, created, acc_tz in rows]

@@ -1,0 +1,200 @@
+"""Scripted debtors: what the phone at each number does when the simulator calls it.
+
+A `Debtor` is a plain description (ring time, final SIP answer or answer-and-act); a `Script` maps numbers
+(digits, `+` optional) to debtors, with a default for numbers it does not know. `Script.random_mix` builds a
+seeded, realistic evening for demos and benchmarks; `Script.load` reads the YAML format of `ivr sim --script`:
+
+    default: listen                  # behaviour of numbers not listed (default: listen)
+    numbers:
+      "+380501234500": listen        # answers, listens until the dialer hangs up
+      "380501234501": busy           # also: no_answer, unallocated, rejected, machine
+      "+380501234502": {hangup_after: 2}
+      "+380501234503": {press: [[1, 8.0]], ring: 3}     # digit 1 at second 8 after answer
+    random_mix: {seed: 7, numbers: ["+380501230000", ...]}   # optional, merged under `numbers`
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ivr.errors import IvrError
+
+FAILURES = {"busy": "USER_BUSY", "unallocated": "UNALLOCATED_NUMBER", "rejected": "CALL_REJECTED"}
+KINDS = ("answer", "no_answer", "busy", "unallocated", "rejected", "machine")
+LISTEN_CAP_S = 300.0  # a listening debtor still hangs up eventually (the dialer normally hangs up first)
+
+
+@dataclass(frozen=True)
+class Debtor:
+    kind: str = "answer"
+    ring_s: float = 0.0  # seconds from the INVITE to the answer or final response
+    hangup_after: float | None = None  # seconds after the answer at which the debtor hangs up
+    presses: tuple[tuple[str, float], ...] = ()  # (digit, seconds after answer)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown debtor behaviour {self.kind!r} (one of {', '.join(KINDS)})")
+        for digit, at in self.presses:
+            if len(digit) != 1 or digit not in "0123456789*#ABCD":
+                raise ValueError(f"invalid DTMF digit {digit!r}")
+            if at < 0:
+                raise ValueError(f"press time must be >= 0, got {at}")
+
+    @property
+    def answers(self) -> bool:
+        return self.kind in ("answer", "machine")
+
+    @property
+    def failure_cause(self) -> str | None:
+        return FAILURES.get(self.kind)
+
+    def hangup_at(self) -> float:
+        if self.hangup_after is not None:
+            return self.hangup_after
+        return 40.0 if self.kind == "machine" else LISTEN_CAP_S
+
+    # Constructors named after the behaviours.
+    @classmethod
+    def answer(cls, hangup_after: float | None = None, press: tuple[str | int, float] | None = None,
+               presses: tuple = (), ring: float = 0.0) -> Debtor:
+        all_presses = [(str(d), float(t)) for d, t in presses]
+        if press is not None:
+            all_presses.append((str(press[0]), float(press[1])))
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])))
+
+    @classmethod
+    def listen(cls, ring: float = 0.0) -> Debtor:
+        return cls("answer", ring)
+
+    @classmethod
+    def no_answer(cls) -> Debtor:
+        return cls("no_answer")
+
+    @classmethod
+    def busy(cls, ring: float = 0.0) -> Debtor:
+        return cls("busy", ring)
+
+    @classmethod
+    def unallocated(cls) -> Debtor:
+        return cls("unallocated")
+
+    @classmethod
+    def rejected(cls, ring: float = 0.0) -> Debtor:
+        return cls("rejected", ring)
+
+    @classmethod
+    def machine(cls, ring: float = 0.0, listen_s: float = 40.0) -> Debtor:
+        return cls("machine", ring, listen_s)
+
+
+def number_key(number: str) -> str:
+    return number.lstrip("+")
+
+
+DEFAULT_WEIGHTS = {  # a realistic evening (issue 3): shares of each behaviour
+    "no_answer": 15, "busy": 8, "invalid": 3, "hangup_early": 20, "listen": 35, "press1": 10, "press2": 7,
+    "machine": 2,
+}
+
+
+@dataclass
+class Script:
+    debtors: dict[str, Debtor] = field(default_factory=dict)
+    default: Debtor = field(default_factory=lambda: Debtor("answer", 0.0, 120.0))
+
+    def add(self, number: str, debtor: Debtor) -> Script:
+        self.debtors[number_key(number)] = debtor
+        return self
+
+    def for_number(self, number: str) -> Debtor:
+        return self.debtors.get(number_key(number), self.default)
+
+    @classmethod
+    def random_mix(cls, numbers, seed: int = 0, weights: dict[str, float] | None = None,
+                   message_s: float = 40.0) -> Script:
+        """Seeded mix of behaviours; `message_s` is about how long the message is (early hang-ups fall inside)."""
+        w = dict(DEFAULT_WEIGHTS if weights is None else weights)
+        unknown = set(w) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"unknown behaviour(s) in weights: {', '.join(sorted(unknown))}")
+        rng = random.Random(seed)
+        names = list(w)
+        cum = list(w.values())
+        script = cls()
+        for number in numbers:
+            kind = rng.choices(names, cum)[0]
+            ring = round(rng.uniform(1.0, 8.0), 2)
+            if kind == "no_answer":
+                d = Debtor.no_answer()
+            elif kind == "busy":
+                d = Debtor.busy(ring=round(rng.uniform(0.5, 3.0), 2))
+            elif kind == "invalid":
+                d = Debtor.unallocated()
+            elif kind == "hangup_early":
+                d = Debtor.answer(hangup_after=round(rng.uniform(1.0, message_s * 0.8), 1), ring=ring)
+            elif kind == "listen":
+                d = Debtor.answer(hangup_after=None, ring=ring)
+            elif kind == "machine":
+                d = Debtor.machine(ring=ring)
+            else:
+                digit = kind[-1]
+                d = Debtor.answer(press=(digit, round(message_s + rng.uniform(0.5, 3.0), 1)), ring=ring)
+            script.add(number, d)
+        return script
+
+    @classmethod
+    def load(cls, path: str | Path) -> Script:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise IvrError(f"cannot read debtor script {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise IvrError(f"{path}: the script must be a mapping with 'numbers' (and optional 'default')")
+        script = cls()
+        mix = data.get("random_mix")
+        if mix:
+            if not isinstance(mix, dict) or not isinstance(mix.get("numbers"), list):
+                raise IvrError(f"{path}: random_mix needs a 'numbers' list")
+            try:
+                script = cls.random_mix([str(n) for n in mix["numbers"]], int(mix.get("seed", 0)),
+                                        mix.get("weights"))
+            except (ValueError, TypeError) as exc:
+                raise IvrError(f"{path}: random_mix: {exc}") from exc
+        if "default" in data:
+            script.default = _debtor_from(data["default"], f"{path}: default")
+        numbers = data.get("numbers") or {}
+        if not isinstance(numbers, dict):
+            raise IvrError(f"{path}: 'numbers' must be a mapping of number -> behaviour")
+        for number, spec in numbers.items():
+            num = str(number)
+            if not num.lstrip("+").isdigit():
+                raise IvrError(f"{path}: numbers: {num!r} is not a phone number (digits, optional +)")
+            script.add(num, _debtor_from(spec, f"{path}: number {num}"))
+        return script
+
+
+def _debtor_from(spec, where: str) -> Debtor:
+    try:
+        if isinstance(spec, str):
+            if spec == "listen":
+                return Debtor.listen()
+            if spec == "machine":
+                return Debtor.machine()
+            return Debtor(spec)
+        if isinstance(spec, dict):
+            allowed = {"kind", "ring", "hangup_after", "press"}
+            bad = set(spec) - allowed
+            if bad:
+                raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
+            kind = spec.get("kind", "answer")
+            presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
+            hangup = spec.get("hangup_after")
+            return Debtor(kind, float(spec.get("ring", 0.0)),
+                          None if hangup is None else float(hangup), presses)
+    except (ValueError, TypeError) as exc:
+        raise IvrError(f"{where}: {exc}") from exc
+    raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")

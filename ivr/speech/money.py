@@ -1,0 +1,98 @@
+"""Money in words: the amount with its currency and minor units, grammatically agreed, per language.
+
+`amount_segments` gives the words cut where agreement never crosses the cut (thousands | rest + currency word |
+minor units + their word), so each piece can be rendered and cached alone; `amount_in_words` is the same words
+joined. Currencies: UAH, RUB, BGN, EUR, USD; languages: uk, ru, bg, en.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from ivr.speech.numbers import LANGS, cardinal_split, plural_form
+
+CURRENCIES = ("UAH", "RUB", "BGN", "EUR", "USD")
+
+# lang -> currency -> ((one, few, many), gender, (minor one, few, many), minor gender); bg/en repeat 'many' as few
+_FORMS: dict[str, dict[str, tuple[tuple[str, str, str], str, tuple[str, str, str], str]]] = {
+    "uk": {
+        "UAH": (("гривня", "гривні", "гривень"), "f", ("копійка", "копійки", "копійок"), "f"),
+        "RUB": (("рубль", "рублі", "рублів"), "m", ("копійка", "копійки", "копійок"), "f"),
+        "BGN": (("лев", "леви", "левів"), "m", ("стотинка", "стотинки", "стотинок"), "f"),
+        "EUR": (("євро", "євро", "євро"), "m", ("цент", "центи", "центів"), "m"),
+        "USD": (("долар", "долари", "доларів"), "m", ("цент", "центи", "центів"), "m"),
+    },
+    "ru": {
+        "UAH": (("гривна", "гривны", "гривен"), "f", ("копейка", "копейки", "копеек"), "f"),
+        "RUB": (("рубль", "рубля", "рублей"), "m", ("копейка", "копейки", "копеек"), "f"),
+        "BGN": (("лев", "лева", "левов"), "m", ("стотинка", "стотинки", "стотинок"), "f"),
+        "EUR": (("евро", "евро", "евро"), "m", ("цент", "цента", "центов"), "m"),
+        "USD": (("доллар", "доллара", "долларов"), "m", ("цент", "цента", "центов"), "m"),
+    },
+    "bg": {
+        "UAH": (("гривна", "гривни", "гривни"), "f", ("копейка", "копейки", "копейки"), "f"),
+        "RUB": (("рубла", "рубли", "рубли"), "f", ("копейка", "копейки", "копейки"), "f"),
+        "BGN": (("лев", "лева", "лева"), "m", ("стотинка", "стотинки", "стотинки"), "f"),
+        "EUR": (("евро", "евро", "евро"), "n", ("цент", "цента", "цента"), "m"),
+        "USD": (("долар", "долара", "долара"), "m", ("цент", "цента", "цента"), "m"),
+    },
+    "en": {
+        "UAH": (("hryvnia", "hryvnias", "hryvnias"), "m", ("kopiyka", "kopiykas", "kopiykas"), "m"),
+        "RUB": (("rouble", "roubles", "roubles"), "m", ("kopek", "kopeks", "kopeks"), "m"),
+        "BGN": (("lev", "leva", "leva"), "m", ("stotinka", "stotinki", "stotinki"), "m"),
+        "EUR": (("euro", "euros", "euros"), "m", ("cent", "cents", "cents"), "m"),
+        "USD": (("dollar", "dollars", "dollars"), "m", ("cent", "cents", "cents"), "m"),
+    },
+}
+_MINOR_JOIN = {"uk": "", "ru": "", "bg": "и", "en": "and"}
+
+
+def _check(currency: str, lang: str) -> None:
+    if lang not in LANGS:
+        raise ValueError(f"unsupported language {lang!r}; one of {', '.join(LANGS)}")
+    if currency not in CURRENCIES:
+        raise ValueError(f"unsupported currency {currency!r}; one of {', '.join(CURRENCIES)}")
+
+
+def to_cents(amount: Decimal | int | str | float) -> int:
+    try:
+        value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    except (InvalidOperation, ValueError):
+        raise ValueError(f"not an amount: {amount!r}") from None
+    if value < 0:
+        raise ValueError(f"negative amount {value}: only debts are said")
+    return int(value * 100)
+
+
+def currency_word(n: int, currency: str, lang: str, minor: bool = False) -> str:
+    """The currency noun in the form that follows the number `n` (2 → гривні, 5 → гривень)."""
+    _check(currency, lang)
+    forms, _, minor_forms, _ = _FORMS[lang][currency]
+    return (minor_forms if minor else forms)[plural_form(n, lang)]
+
+
+def currency_name(currency: str, lang: str) -> str:
+    """The currency's name alone (the 'many' form: гривень / лева / dollars) for texts that name it."""
+    return currency_word(5, currency, lang)
+
+
+def amount_segments(amount: Decimal | int | str | float, currency: str, lang: str) -> list[str]:
+    """The amount in words as independent pieces: [thousands and above], rest + currency, [minor + its word]."""
+    _check(currency, lang)
+    cents = to_cents(amount)
+    major, minor = divmod(cents, 100)
+    forms, gender, minor_forms, minor_gender = _FORMS[lang][currency]
+    high, low = cardinal_split(major, lang, gender)
+    word = forms[plural_form(major, lang)]
+    # the currency word goes with the last non-empty part: it agrees with the number said just before it
+    out = ([high] if high else []) + [f"{low} {word}"] if low else [f"{high} {word}"]
+    if minor:
+        m_high, m_low = cardinal_split(minor, lang, minor_gender)
+        text = f"{m_low} {minor_forms[plural_form(minor, lang)]}"
+        out.append(f"{_MINOR_JOIN[lang]} {text}".strip())
+    return out
+
+
+def amount_in_words(amount: Decimal, currency: str, lang: str) -> str:
+    """'1 021.05 UAH' in Ukrainian → 'одна тисяча двадцять одна гривня п'ять копійок'."""
+    return " ".join(amount_segments(amount, currency, lang))

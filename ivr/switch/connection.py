@@ -1,0 +1,155 @@
+"""One ESL socket on gevent: a reader greenlet, commands answered strictly in order, every wait bounded.
+
+Shared by the inbound client (esl.py) and each outbound call session (outbound.py). FreeSWITCH answers the
+commands of one connection one at a time and in order, so a FIFO of pending replies is the whole matching rule.
+A command that times out keeps its place in that FIFO: its late reply is consumed by it instead of being
+handed to the next command. When the socket closes (or sends bytes that break framing) every pending command
+fails at once with EslDisconnected — nobody waits forever (greenswitch's send has no timeout and is never
+released, esl-reference §6).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import gevent
+import gevent.event
+import gevent.lock
+from gevent import socket
+
+from ivr.switch.errors import EslDisconnected, EslTimeout, ProtocolError, UnsafeValue
+from ivr.switch.framing import Frame, FrameParser
+
+log = logging.getLogger("ivr.switch")
+
+REPLY_TYPES = frozenset(("command/reply", "api/response"))
+READ_SIZE = 256 * 1024
+
+
+def check_line(text: str, what: str = "command") -> str:
+    """Refuse anything that would end the ESL line early and start a second command (CR, LF, NUL)."""
+    if "\n" in text or "\r" in text or "\0" in text:
+        raise UnsafeValue(f"{what} contains a line break or NUL, refused: {text[:60]!r}")
+    return text
+
+
+class EslConnection:
+    """A connected ESL socket. `on_frame` gets every non-reply frame (events, notices) in wire order."""
+
+    def __init__(self, sock: socket.socket, on_frame: Callable[[Frame], None], label: str = "esl",
+                 on_close: Callable[[str], None] | None = None) -> None:
+        self.sock = sock
+        self._on_close = on_close
+        self.label = label
+        self.parser = FrameParser()
+        self.closed = False
+        self.close_reason = ""
+        self.closed_event = gevent.event.Event()
+        self._on_frame = on_frame
+        self._pending: deque[gevent.event.AsyncResult] = deque()
+        self._send_lock = gevent.lock.Semaphore()
+        self._reader: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        self._reader = gevent.spawn(self._read_loop)
+
+    # -- sending ---------------------------------------------------------------------------------------------
+    def command(self, line: str, timeout: float, headers: Iterable[tuple[str, str]] = (),
+                log_as: str | None = None) -> Frame:
+        """Send one command (first line + optional header lines) and return its reply frame.
+
+        `log_as` replaces the command in every message (the auth line carries the password).
+        """
+        shown = log_as or line.split(" ", 1)[0]
+        check_line(line, shown)
+        parts = [line, "\n"]
+        for name, value in headers:
+            check_line(name, "header name")
+            check_line(value, f"header {name}")
+            parts.append(f"{name}: {value}\n")
+        parts.append("\n")
+        data = "".join(parts).encode("utf-8")
+        slot = gevent.event.AsyncResult()
+        if not self._send_lock.acquire(timeout=timeout):
+            raise EslTimeout(f"{self.label}: could not send {shown} within {timeout:g}s (socket busy)")
+        try:
+            if self.closed:
+                raise EslDisconnected(f"{self.label}: not connected ({self.close_reason}); {shown} not sent")
+            self._pending.append(slot)
+            try:
+                with gevent.Timeout(timeout, False):
+                    self.sock.sendall(data)
+                    data = b""
+            except OSError as exc:
+                self.close(f"send failed: {exc}")
+                raise EslDisconnected(f"{self.label}: connection lost while sending {shown}") from None
+            if data:
+                # a half-written command leaves the stream in an unknown state: the connection must go
+                self.close(f"send of {shown} timed out")
+                raise EslTimeout(f"{self.label}: sending {shown} took longer than {timeout:g}s")
+        finally:
+            self._send_lock.release()
+        try:
+            return slot.get(timeout=timeout)
+        except gevent.Timeout:
+            raise EslTimeout(f"{self.label}: no reply to {shown} within {timeout:g}s") from None
+
+    def send_raw(self, data: bytes, timeout: float) -> None:
+        """Write bytes with no reply expected (tests, and `exit` during shutdown)."""
+        with gevent.Timeout(timeout, False):
+            self.sock.sendall(data)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+    def _read_loop(self) -> None:
+        reason = "closed by FreeSWITCH"
+        sock = self.sock
+        feed = self.parser.feed
+        while True:
+            try:
+                data = sock.recv(READ_SIZE)
+            except OSError as exc:
+                reason = "closed" if self.closed else f"read failed: {exc}"
+                break
+            if not data:
+                break
+            try:
+                frames = feed(data)
+            except ProtocolError as exc:
+                self._route(exc.frames)
+                reason = f"protocol error: {exc}"
+                log.error("%s: dropping the connection after a framing error: %s", self.label, exc)
+                break
+            self._route(frames)
+        self.close(reason)
+
+    def _route(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            if frame.content_type in REPLY_TYPES:
+                if self._pending:
+                    self._pending.popleft().set(frame)
+                else:
+                    log.warning("%s: a reply nobody asked for was dropped: %r", self.label, frame)
+                continue
+            try:
+                self._on_frame(frame)
+            except Exception:  # the reader must survive whatever a consumer does
+                log.exception("%s: frame consumer failed on %r", self.label, frame)
+
+    def close(self, reason: str = "closed") -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        while self._pending:
+            self._pending.popleft().set_exception(EslDisconnected(f"{self.label}: connection lost ({reason})"))
+        self.closed_event.set()
+        if self._on_close is not None:
+            try:
+                self._on_close(reason)
+            except Exception:
+                log.exception("%s: close callback failed", self.label)

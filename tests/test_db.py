@@ -1,0 +1,31 @@
+"""Schema creation and upgrades are idempotent and recorded."""
+
+from ivr.ledger import db as ledger_db
+from ivr.ledger.models import Account, SchemaVersion
+
+
+def test_upgrade_twice_applies_nothing_the_second_time(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    database = ledger_db.open_database(url)
+    assert ledger_db.upgrade(database) == list(range(1, ledger_db.LATEST + 1))
+    assert ledger_db.upgrade(database) == []
+    assert ledger_db.current_version(database) == ledger_db.LATEST
+    assert SchemaVersion.select().count() == ledger_db.LATEST
+    database.close()
+
+
+def test_sqlite_uses_wal_and_keeps_data_across_reopen(tmp_path):
+    url = f"sqlite:///{tmp_path / 'y.sqlite3'}"
+    database = ledger_db.connect(url)
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    Account.create(number="ACC-1", name="Test")
+    database.close()
+    database = ledger_db.connect(url)
+    assert Account.get(Account.number == "ACC-1").name == "Test"
+    database.close()
+
+
+def test_unsupported_url_is_a_clear_error():
+    import pytest
+    with pytest.raises(ledger_db.DatabaseError, match="database.url"):
+        ledger_db.open_database("mysql://x")

@@ -1,0 +1,331 @@
+"""The dialer loop against small fakes (an event socket that plays scripted calls, a list queue, a fake flow).
+
+What is checked here without the simulator: the Attempt row exists before its originate is sent; events update
+rows; finalize writes the outcome and reports it to the queue once; a flow exception stays in its call; the cap
+holds; a trunk fault pauses the campaign; pause/stop commands; reconciliation after a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import SimpleNamespace
+
+import gevent
+import gevent.event
+import pytest
+
+import ivr.dialer.dialer as dialer_mod
+from ivr.callflow.results import CallResult
+from ivr.campaign.queue import Candidate
+from ivr.clock import ScaledClock
+from ivr.dialer.dialer import Dialer
+from ivr.dialer.reconcile import reconcile
+from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Control, Phone, QueueEntry, utcnow
+
+DAY = date(2026, 11, 23)
+
+
+class Ev:
+    def __init__(self, name: str, uuid: str, **headers: str) -> None:
+        self.name, self.uuid, self.headers = name, uuid, headers
+
+    def get(self, h: str, default: str = "") -> str:
+        return self.headers.get(h, default)
+
+
+class FakeSession:
+    def __init__(self, uuid: str, attempt_id: int) -> None:
+        self.uuid, self._aid, self.hungup = uuid, attempt_id, False
+
+    def variable(self, name: str) -> str | None:
+        return str(self._aid) if name == "ivr_attempt_id" else None
+
+    def hangup(self, cause: str = "NORMAL_CLEARING") -> None:
+        self.hungup = True
+
+
+class FakeEsl:
+    """Plays each originate per number: 'busy', 'gateway', 'flow:<outcome>', 'boom' (flow raises), 'hold'."""
+
+    def __init__(self, plan: dict[str, str]) -> None:
+        self.plan = plan
+        self.state = "connected"
+        self.reconnects = 0
+        self.handlers: list = []
+        self.state_fns: list = []
+        self.up: set[str] = set()
+        self.peak = 0
+        self.sent: list[str] = []
+        self.rows_before_send: list[bool] = []
+        self.dialer: Dialer | None = None
+        self.held: dict[str, gevent.event.Event] = {}
+
+    def add_handler(self, fn) -> None:
+        self.handlers.append(fn)
+
+    def on_state(self, fn) -> None:
+        self.state_fns.append(fn)
+
+    def subscribe(self, names) -> None:
+        pass
+
+    def api(self, cmd: str) -> str:
+        if cmd.startswith("uuid_exists "):
+            return "true" if cmd.split()[1] in self.up else "false"
+        if cmd == "show channels as json":
+            return json.dumps({"row_count": len(self.up), "rows": [{"uuid": u} for u in self.up]})
+        return "-ERR"
+
+    def emit(self, ev: Ev) -> None:
+        for h in self.handlers:
+            h(ev)
+
+    def bgapi(self, cmd: str):
+        uuid = re.search(r"origination_uuid=([0-9a-f-]+)", cmd)[1]
+        number = cmd.rsplit("/", 1)[1]
+        self.sent.append(number)
+        self.rows_before_send.append(Attempt.select().where(Attempt.uuid == uuid).exists())
+        res = gevent.event.AsyncResult()
+        gevent.spawn(self._play, uuid, number, res)
+        return res
+
+    def _play(self, uuid: str, number: str, res) -> None:
+        what = self.plan.get(number, "flow:heard")
+        if what == "gateway":
+            res.set("-ERR INVALID_GATEWAY\n")
+            return
+        self.up.add(uuid)
+        self.peak = max(self.peak, len(self.up))
+        gevent.sleep(0.002)
+        if what == "busy":
+            self.up.discard(uuid)
+            self.emit(Ev("CHANNEL_HANGUP_COMPLETE", uuid, **{"Hangup-Cause": "USER_BUSY"}))
+            res.set("-ERR USER_BUSY\n")
+            return
+        self.emit(Ev("CHANNEL_ANSWER", uuid))
+        res.set(f"+OK {uuid}\n")
+        if what == "hold":
+            self.held[uuid] = gevent.event.Event()
+            self.held[uuid].wait()
+        else:
+            aid = Attempt.get(Attempt.uuid == uuid).id
+            self.dialer._on_session(FakeSession(uuid, aid))
+        self.up.discard(uuid)
+        self.emit(Ev("CHANNEL_HANGUP_COMPLETE", uuid, **{"Hangup-Cause": "NORMAL_CLEARING",
+                                                          "variable_duration": "12", "variable_billsec": "11"}))
+
+
+@dataclass
+class FakeQueue:
+    """A list of candidates; records every result."""
+
+    cands: list = field(default_factory=list)
+    results: list = field(default_factory=list)
+
+    def next_candidates(self, campaign, clock, limit, busy_accounts, busy_numbers):
+        out = []
+        for c in list(self.cands):
+            if len(out) >= limit:
+                break
+            if c.account.id in busy_accounts or c.phone.e164 in busy_numbers:
+                continue
+            self.cands.remove(c)
+            out.append(c)
+        return out
+
+    def record_result(self, entry, outcome, cause, clock, attempt=None):
+        self.results.append((entry.account.number, outcome, cause))
+        QueueEntry.update(state="done", outcome=outcome).where(QueueEntry.id == entry.id).execute()
+
+    def release(self, entries, clock):
+        pass
+
+    def next_wakeup(self, campaign):
+        return datetime.now(UTC) if self.cands else None
+
+
+def _flow(session, ctx) -> CallResult:
+    outcome = ctx.outcome
+    if outcome == "boom":
+        raise RuntimeError("prompt file missing")
+    r = CallResult(outcome=outcome, heard=outcome in ("heard", "callback"), heard_ms=5000, message_ms=5000,
+                   digits={"callback": "2", "already_paid": "3", "wrong_number": "9"}.get(outcome, ""))
+    r.callback = outcome == "callback"
+    return r
+
+
+def _setup(cfg, plan: dict[str, str], n: int | None = None, channels: int = 30, cps: float = 50.0,
+           scale: float = 50.0):
+    cfg = cfg.replace(pacing=cfg.pacing.__class__(**{**cfg.pacing.__dict__, "channels": channels, "cps": cps}))
+    camp = Campaign.create(day=DAY, status="running")
+    q = FakeQueue()
+    numbers = list(plan) if n is None else [f"+3805000000{i:02d}" for i in range(n)]
+    for i, number in enumerate(numbers):
+        acc = Account.create(number=f"ACC-{i:03d}", name=f"N{i}", district=f"D{i % 2}")
+        phone = Phone.create(account=acc, position=0, raw=number, e164=number)
+        entry = QueueEntry.create(campaign=camp, account=acc, state="dialing")
+        q.cands.append(Candidate(entry, acc, phone, []))
+    esl = FakeEsl(plan)
+    clock = ScaledClock(start=datetime(2026, 11, 23, 16, 0, tzinfo=UTC), scale=scale)
+
+    def context(flight):
+        return SimpleNamespace(outcome=plan.get(flight.e164, "flow:heard").split(":")[-1])
+
+    d = Dialer(cfg, esl, clock, speech=None, node="test-node", queue=q, run_call=_flow, context_factory=context)
+    esl.dialer = d
+    d.attach_esl()
+    return d, esl, q, camp
+
+
+@pytest.fixture(autouse=True)
+def _plain_originate(monkeypatch):
+    monkeypatch.setattr(dialer_mod, "originate_command",
+                        lambda cfg, **kw: f"{{origination_uuid={kw['attempt_uuid']}}}x/{kw['e164']}")
+
+
+def _run(d, camp, timeout=10):
+    g = gevent.spawn(d.run, camp)
+    g.join(timeout=timeout)
+    assert g.ready(), "dialer did not finish"
+    return g.get()
+
+
+def test_outcomes_written_and_row_before_originate(cfg, db):
+    plan = {"+380500000001": "flow:heard", "+380500000002": "busy", "+380500000003": "flow:callback",
+            "+380500000004": "boom", "+380500000005": "flow:already_paid", "+380500000006": "flow:wrong_number"}
+    d, esl, q, camp = _setup(cfg, plan)
+    _run(d, camp)
+    assert esl.rows_before_send == [True] * 6
+    by_num = {a.e164: a for a in Attempt.select()}
+    assert by_num["+380500000001"].outcome == "heard" and by_num["+380500000001"].heard
+    assert by_num["+380500000001"].billsec_s == 11 and by_num["+380500000001"].state == "ended"
+    assert by_num["+380500000002"].outcome == "busy" and by_num["+380500000002"].hangup_cause == "USER_BUSY"
+    assert by_num["+380500000003"].outcome == "callback" and by_num["+380500000003"].digits == "2"
+    # the flow's exception stayed in its own call: answered, nothing heard -> early hang-up, detail says why
+    assert by_num["+380500000004"].outcome == "early_hangup"
+    assert "prompt file missing" in by_num["+380500000004"].detail
+    cb = CallbackRequest.get()
+    assert (cb.e164, cb.district, cb.account.number) == ("+380500000003", "D0", "ACC-002")
+    assert Account.get(Account.number == "ACC-004").claimed_paid_at is not None
+    assert Phone.get(Phone.e164 == "+380500000006").valid is False
+    assert sorted(r[1] for r in q.results) == sorted(
+        ["heard", "busy", "callback", "early_hangup", "already_paid", "wrong_number"])
+    assert Attempt.select().where(Attempt.outcome == "").count() == 0
+    assert Campaign.get_by_id(camp.id).status == "done"
+
+
+def test_cap_never_exceeded(cfg, db):
+    d, esl, q, camp = _setup(cfg, {}, n=40, channels=3, cps=1000.0)
+    _run(d, camp)
+    assert len(esl.sent) == 40
+    assert esl.peak <= 3
+    assert d.stats.peak_in_flight <= 3
+
+
+def test_invalid_gateway_pauses_campaign(cfg, db):
+    plan = {f"+3805000000{i:02d}": "gateway" for i in range(5)}
+    d, esl, q, camp = _setup(cfg, plan, cps=2.0, scale=1.0)
+    g = gevent.spawn(d.run, camp)
+    with gevent.Timeout(5):
+        while not d.paused:
+            gevent.sleep(0.01)
+    gevent.sleep(0.2)
+    c = Campaign.get_by_id(camp.id)
+    assert c.status == "paused"
+    assert c.status_reason.startswith("INVALID_GATEWAY") and "dialing.gateway" in c.status_reason
+    sent = len(esl.sent)
+    assert sent < 5  # stopped dialing
+    gevent.sleep(0.3)
+    assert len(esl.sent) == sent
+    assert all(o == "trunk_error" for _, o, _ in q.results)
+    d.stop()
+    g.join(timeout=5)
+
+
+def test_pause_and_stop_commands(cfg, db):
+    d, esl, q, camp = _setup(cfg, {}, n=30, cps=5.0, scale=1.0)
+    g = gevent.spawn(d.run, camp)
+    with gevent.Timeout(5):
+        while len(esl.sent) < 2:
+            gevent.sleep(0.01)
+    Control.insert(key="command", value="pause", updated_at=utcnow()).on_conflict_replace().execute()
+    with gevent.Timeout(5):
+        while not d.paused:
+            gevent.sleep(0.01)
+    assert Campaign.get_by_id(camp.id).status == "paused"
+    sent = len(esl.sent)
+    gevent.sleep(0.5)
+    assert len(esl.sent) == sent
+    Control.insert(key="command", value="stop", updated_at=utcnow()).on_conflict_replace().execute()
+    g.join(timeout=5)
+    assert g.ready()
+    assert Campaign.get_by_id(camp.id).status == "stopped"
+    assert len(esl.sent) < 30
+
+
+def test_reconcile_after_crash(cfg, db):
+    """Rows left in flight by a crashed run: a gone channel is re-queued as unknown, a live one is tracked."""
+    d, esl, q, camp = _setup(cfg, {}, n=3)
+    entries = list(QueueEntry.select().order_by(QueueEntry.id))
+    gone = Attempt.create(uuid="00000000-0000-0000-0000-000000000001", campaign=camp, account=entries[0].account,
+                          e164="+380500000000", node="test-node", state="answered")
+    alive = Attempt.create(uuid="00000000-0000-0000-0000-000000000002", campaign=camp, account=entries[1].account,
+                           e164="+380500000001", node="test-node", state="answered")
+    # the flow wrote its verdict, then the process died before the hangup was seen
+    heard = Attempt.create(uuid="00000000-0000-0000-0000-000000000003", campaign=camp, account=entries[2].account,
+                           e164="+380500000002", node="test-node", state="answered", heard=True,
+                           detail="flow=heard")
+    esl.up.add(alive.uuid)
+    d.campaign = camp
+    counts = reconcile(d)
+    assert counts["lost"] == 2 and counts["alive"] == 1
+    assert Attempt.get_by_id(gone.id).state == "unknown" and Attempt.get_by_id(gone.id).outcome == "unknown"
+    assert Attempt.get_by_id(heard.id).outcome == "heard"
+    assert ("ACC-000", "unknown", "") in q.results and ("ACC-002", "heard", "") in q.results
+    assert Attempt.get_by_id(alive.id).outcome == ""
+    assert alive.uuid in d.tracker.flights  # still up: tracked; its slot stays taken
+    esl.up.discard(alive.uuid)
+    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", alive.uuid, **{"Hangup-Cause": "NORMAL_CLEARING"}))
+    a = Attempt.get_by_id(alive.id)
+    assert a.state == "ended" and a.outcome == "early_hangup"
+    assert not d.tracker.flights
+
+
+def test_late_events_do_not_move_rows_back(cfg, db):
+    d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
+    g = gevent.spawn(d.run, camp)
+    with gevent.Timeout(5):
+        while not esl.held:
+            gevent.sleep(0.01)
+    uuid = next(iter(esl.held))
+    esl.up.discard(uuid)
+    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", uuid, **{"Hangup-Cause": "NO_ANSWER"}))
+    esl.emit(Ev("CHANNEL_ANSWER", uuid))  # late, out of order
+    a = Attempt.get(Attempt.uuid == uuid)
+    assert a.state == "ended" and a.outcome == "early_hangup"
+    esl.held[uuid].set()
+    g.join(timeout=5)
+    assert Attempt.get(Attempt.uuid == uuid).state == "ended"
+    assert len(q.results) == 1  # finalized once despite the second HANGUP_COMPLETE
+
+
+def test_originate_command_carries_everything(cfg):
+    from ivr.dialer.originate import format_number, originate_command
+    from ivr.switch.errors import UnsafeValue
+
+    cmd = originate_command(cfg, attempt_uuid="0a1b2c3d-0000-4000-8000-000000000001", attempt_id=42,
+                            account="ACC-0001", e164="+380501234567", socket_host="10.0.0.5", socket_port=8084)
+    for part in ("origination_uuid=0a1b2c3d-0000-4000-8000-000000000001", "ivr_attempt_id=42",
+                 "ivr_account=ACC-0001", "originate_timeout=30", "absolute_codec_string=PCMU",
+                 "sched_hangup +300", "sofia/gateway/trunk/+380501234567", "'&socket(10.0.0.5:8084 async full)'"):
+        assert part in cmd
+    assert format_number("+380501234567", "e164_digits") == "380501234567"
+    assert format_number("+380501234567", "national") == "0501234567"
+    with pytest.raises(UnsafeValue):
+        format_number("+38050 123", "e164")
+    with pytest.raises(UnsafeValue):
+        originate_command(cfg, attempt_uuid="0a1b2c3d-0000-4000-8000-000000000001", attempt_id=1,
+                          account="A}{", e164="+380501234567", socket_host="h", socket_port=1)
