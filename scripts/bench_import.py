@@ -8,6 +8,7 @@ flat memory. Usage: .venv/bin/python scripts/bench_import.py [--rows N] [--keep 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import tempfile
@@ -27,12 +28,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the parsing workers): a figure that does not
+    depend on what else the machine is doing, unlike the wall-clock seconds."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        u = resource.getrusage(who)
+        total += u.ru_utime + u.ru_stime
+    return total
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="accounts in the generated file")
     ap.add_argument("--keep", metavar="DIR", help="work in DIR instead of a temporary folder (kept afterwards)")
     ap.add_argument("--reimport", action="store_true", help="also time a second import of the same file")
     ap.add_argument("--progress", action="store_true", help="show the progress bar")
+    ap.add_argument("--workers", type=int, default=None, help="parsing processes (default: automatic)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -51,11 +63,12 @@ def main() -> int:
         db = connect(cfg.database.url, cfg.base_dir)
         runs = ["first import"] + (["re-import"] if args.reimport else [])
         for label in runs:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             report = importer.import_accounts(cfg, files.accounts, progress=args.progress,
-                                              today=date(2026, 11, 23))
-            secs = time.perf_counter() - t0
-            print(f"{label}: {report.rows} rows in {secs:.1f} s = {report.rows / secs:,.0f} rows/s; "
+                                              today=date(2026, 11, 23), workers=args.workers)
+            secs, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+            print(f"{label}: {report.rows} rows in {secs:.1f} s = {report.rows / secs:,.0f} rows/s "
+                  f"(CPU {cpu:.1f} s; load average {os.getloadavg()[0]:.1f}); "
                   f"{report.loaded} new, {report.updated} updated, {report.unchanged} unchanged, "
                   f"{len(report.rejected)} rejected; peak RSS {peak_rss_mb():.0f} MB")
         db.close()

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ivr.campaign import queue  # noqa: E402
 from ivr.clock import ManualClock  # noqa: E402
 from ivr.config import parse_config  # noqa: E402
+from ivr.ledger import eligibility  # noqa: E402
 from ivr.ledger.db import connect  # noqa: E402
 from ivr.ledger.models import Account, Attempt, Balance, Phone, QueueEntry, database  # noqa: E402
 
@@ -84,26 +85,40 @@ def main() -> int:
         busy_num = {c.e164 for c in held}
 
         single, batched, results = [], [], []
+        cpu0 = time.process_time()
+        n_single = 0
         for _ in range(args.calls):
             t = time.perf_counter()
             got = queue.next_candidates(camp, clock, 1, busy_acc, busy_num)
             single.append(time.perf_counter() - t)
+            n_single += len(got)
             for c in got:
                 t = time.perf_counter()
                 queue.record_result(c.entry, "no_answer", "NO_ANSWER", clock)
                 results.append(time.perf_counter() - t)
+        cpu_single = time.process_time() - cpu0
+        cpu0 = time.process_time()
         for _ in range(max(1, args.calls // args.batch)):
             t = time.perf_counter()
             got = queue.next_candidates(camp, clock, args.batch, busy_acc, busy_num)
             batched.append(time.perf_counter() - t)
             assert len(got) == args.batch
+        cpu_batched = time.process_time() - cpu0
         print(f"entries waiting: {QueueEntry.select().where(QueueEntry.state == 'waiting').count()}, "
               f"in flight: {len(held)}")
         report("next_candidates(limit=1) incl. claim", single)
         report(f"next_candidates(limit={args.batch}) incl. claim", batched, args.batch)
         report("record_result(no_answer)", results)
+        print(f"CPU per candidate: {cpu_single / n_single * 1000:.2f} ms one at a time (with record_result), "
+              f"{cpu_batched / (len(batched) * args.batch) * 1000:.2f} ms in batches of {args.batch}")
         rate = 1000 / (statistics.mean(batched) * 1000 / args.batch)
         print(f"=> about {rate:.0f} candidates/s in batches of {args.batch} on one core")
+        sample = list(Account.select().limit(500))
+        t = time.process_time()
+        for a in sample:
+            eligibility.check_account(cfg, a, DAY)
+        share = (time.process_time() - t) / len(sample) * 1000
+        print(f"   of which eligibility.check_account (the re-check before dialing): {share:.2f} ms CPU per candidate")
         plan = database.obj.execute_sql(
             "EXPLAIN QUERY PLAN SELECT id FROM queue_entry WHERE campaign_id=? AND state='waiting' "
             "AND not_before<=? ORDER BY priority, not_before, id LIMIT 40", (camp.id, OPEN.replace(tzinfo=None)))

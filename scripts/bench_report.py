@@ -91,17 +91,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=100_000)
     ap.add_argument("--keep", metavar="DIR", help="keep the database and outputs in DIR")
+    ap.add_argument("--reuse", action="store_true", help="time again on the database already in --keep DIR")
     args = ap.parse_args()
     folder = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-report-"))
     folder.mkdir(parents=True, exist_ok=True)
     db_path = folder / "bench.sqlite3"
-    db_path.unlink(missing_ok=True)
+    reuse = args.reuse and db_path.exists()
+    if not reuse:
+        db_path.unlink(missing_ok=True)
     cfg = parse_config({"database": {"url": f"sqlite:///{db_path}"}, "report": {"output_dir": str(folder)}},
                        base_dir=folder, env={})
     connect(cfg.database.url, cfg.base_dir)
-    t0 = time.perf_counter()
-    generate(args.accounts)
-    print(f"generation: {time.perf_counter() - t0:.1f} s")
+    if not reuse:
+        t0 = time.perf_counter()
+        generate(args.accounts)
+        print(f"generation: {time.perf_counter() - t0:.1f} s")
 
     from ivr.admin.status import snapshot
     from ivr.report.csvout import write_callback_lists, write_report_csv
@@ -110,9 +114,9 @@ def main() -> None:
     from ivr.report.html import write_html
 
     def timed(label: str, fn):
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         out = fn()
-        print(f"{label:<28} {time.perf_counter() - t:6.2f} s")
+        print(f"{label:<28} {time.perf_counter() - t:6.2f} s wall {time.process_time() - cpu:6.2f} s cpu")
         return out
 
     data = timed("build_report (queries)", lambda: build_report(cfg, DAY))

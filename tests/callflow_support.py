@@ -10,25 +10,14 @@ channel hung up before the app completed, the DTMF digits seen meanwhile).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from conftest import load_transcript
 
 from ivr.speech import Rendered
 from ivr.switch.framing import Event, FrameParser, parse_event
+from ivr.switch.outbound import ExecResult
 
-try:  # the real class once ivr/switch/outbound.py exists
-    from ivr.switch.outbound import ExecResult
-except ImportError:  # pragma: no cover - only while the ESL part is being written
-    @dataclass
-    class ExecResult:  # type: ignore[no-redef]
-        app: str
-        response: str
-        complete: Event | None
-        playback_stop: Event | None
-        hangup_seen_before_stop: bool
-        hungup: bool
-        dtmf: list[str] = field(default_factory=list)
+__all__ = ["ExecResult", "FakeSession", "events", "group", "one", "edited"]
 
 
 def events(name: str, conn: str | None = None) -> list[Event]:

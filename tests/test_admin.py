@@ -55,6 +55,23 @@ def test_the_dialer_reads_what_the_admin_wrote(cfg, db):
     assert read_control(cfg.pacing).command == "run"
 
 
+def test_a_running_pacer_applies_a_change_at_its_next_poll_within_a_second(cfg, db, config_file, capsys):
+    from ivr.clock import ManualClock
+    from ivr.dialer.pacing import Pacer
+    clock = ManualClock()
+    pacer = Pacer(cfg.pacing, clock)
+    assert pacer.poll() and pacer.channels == cfg.pacing.channels
+    f.node("node-a", heartbeat_at=datetime.now(UTC))  # a dialer alive now
+    assert main(["--config", config_file, "set", "channels", "7"]) == 0
+    assert main(["--config", config_file, "pause"]) == 0
+    assert "1 running dialer(s) apply it within a second" in capsys.readouterr().out
+    assert not pacer.poll()  # polled less than a second ago
+    clock.advance(1.0)
+    assert pacer.poll()
+    assert (pacer.channels, pacer.command) == (7, "pause")
+    assert pacer.allowance(in_flight=5) <= 2
+
+
 @pytest.mark.parametrize("argv, wanted", [
     (["set", "channels", "abc"], "channels: 'abc' is not a whole number; allowed: a whole number from 1 to 10000"),
     (["set", "channels", "0"], "channels: 0 is out of range; allowed: 1 to 10000"),
@@ -125,7 +142,8 @@ def test_status_snapshot_numbers(cfg, db):
     assert snap.attempts == 20
     assert snap.esl_state == "connected"
     assert snap.esl_reconnects == 3
-    assert snap.error_count == 3 + 1 + 4  # trunk errors, node-a's message, node-b's originate errors
+    # 3 trunk errors vs the dialers' own counters (node-a 1 message, node-b 4 originate errors): the larger
+    assert snap.error_count == 5
     assert any("originate timeout" in e for e in snap.errors)
     assert [(n.name, n.alive) for n in snap.nodes] == [("node-a", True), ("node-b", False)]
     # rendering for people does not fail and carries the numbers
@@ -194,3 +212,19 @@ def test_metrics_port_taken_is_a_clear_error(cfg, db):
         port = s.getsockname()[1]
         with pytest.raises(IvrError, match=f"127.0.0.1:{port}"):
             start_metrics_server(cfg, port=port)
+
+
+def test_calls_per_second_follows_a_demo_dialers_scaled_clock(cfg, db):
+    camp = f.campaign(NOW.date(), status="running")
+    acc = f.account()
+    f.enqueue(camp, acc)
+    evening = NOW + timedelta(hours=2)  # the dialer's scaled clock runs ahead of real time
+    for i in range(8):
+        f.attempt(camp, acc, evening - timedelta(seconds=i), "no_answer")
+    f.node("demo", heartbeat_at=NOW - timedelta(seconds=1),
+           stats=json.dumps({"clock_now": evening.isoformat()}))
+    assert snapshot(cfg, NOW).calls_per_second == pytest.approx(0.8)
+    # the same calls seen by a real-time dialer are two hours in the future: nothing in the last 10 s
+    db.execute_sql("DELETE FROM dialer_node")
+    f.node("real", heartbeat_at=NOW - timedelta(seconds=1), stats=json.dumps({"clock_now": NOW.isoformat()}))
+    assert snapshot(cfg, NOW).calls_per_second == 0

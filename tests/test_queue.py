@@ -464,3 +464,30 @@ def test_carry_over_to_the_next_evening(env):
     assert new[busy.id].priority == 0
     assert nxt.eligible_count == 3
     assert take(nxt, clock)[0].account.id == hung_up.id  # the front stays the front
+
+
+def test_next_wakeup_is_the_earliest_due_entry_across_priorities(env):
+    cfg, clock = env
+    a, b, c = acc(), acc(), acc()
+    camp = start_campaign(cfg, DAY, clock)
+    QueueEntry.update(priority=-1, not_before=datetime(2026, 11, 23, 17, 30)).where(QueueEntry.account == a).execute()
+    QueueEntry.update(not_before=datetime(2026, 11, 23, 17, 10)).where(QueueEntry.account == b).execute()
+    QueueEntry.update(priority=3, not_before=datetime(2026, 11, 23, 17, 20)).where(QueueEntry.account == c).execute()
+    assert queue.next_wakeup(camp) == datetime(2026, 11, 23, 17, 10, tzinfo=UTC)
+    QueueEntry.update(state="done").execute()
+    assert queue.next_wakeup(camp) is None
+    assert queue.counts(camp) == {"done": 3}
+
+
+def test_carry_over_skipping_an_evening_closes_every_earlier_copy(env):
+    cfg, clock = env
+    a = acc()
+    first = factories.campaign(DAY - timedelta(days=2), status="done")
+    second = factories.campaign(DAY - timedelta(days=1), status="done")
+    QueueEntry.create(campaign=first, account=a, state="waiting", priority=0, phone_index=0)
+    QueueEntry.create(campaign=second, account=a, state="waiting", priority=-1, phone_index=0)
+    camp = start_campaign(cfg, DAY, clock)
+    olds = list(QueueEntry.select().where(QueueEntry.campaign.in_([first, second])))
+    assert [(e.state, e.outcome) for e in olds] == [("given_up", "carried_over")] * 2
+    (new,) = QueueEntry.select().where(QueueEntry.campaign == camp)
+    assert new.priority == -1  # the latest evening's copy wins

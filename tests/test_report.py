@@ -164,8 +164,11 @@ def test_shared_number_call_counts_for_every_account_it_carried(cfg, db):
     f.enqueue(camp, a)
     f.enqueue(camp, b)
     f.attempt(camp, a, at(16, 0), "heard", accounts="S1,S2")
-    t = build_report(cfg, DAY).totals
-    assert (t.called, t.heard, t.attempts) == (2, 2, 2)
+    data = build_report(cfg, DAY)
+    t = data.totals
+    assert (t.called, t.heard, t.reached) == (2, 2, 2)
+    assert t.attempts == 1 and data.hours[0].calls == 1  # one call, two messages
+    assert [len(p.attempts) for p in data.people] == [1, 1]
 
 
 class _Collector(HTMLParser):
@@ -320,3 +323,17 @@ def _write_config(cfg, tmp_path) -> str:
             f"speech:\n  cache_dir: '{tmp_path / 'cache'}'\nimport:\n  rejects_dir: '{tmp_path / 'rejects'}'\n",
             encoding="utf-8")
     return str(path)
+
+
+def test_an_evening_without_calls_still_renders(cfg, db):
+    camp = f.campaign(DAY, status="stopped")
+    camp.status_reason = "INVALID_GATEWAY: check dialing.gateway"
+    camp.save()
+    f.enqueue(camp, f.account("Z1", debt="120"), state="waiting")
+    data = build_report(cfg, DAY)
+    assert (data.totals.eligible, data.totals.called, data.hours) == (1, 0, [])
+    assert data.money[0].share == {1: None, 3: None, 7: None}  # nobody reached: no share, not 0 %
+    html = render_html(data)
+    assert "INVALID_GATEWAY: check dialing.gateway" in html
+    assert html.count("data:image/png;base64,") == 2  # money (comparison group only) and outcomes
+    assert [r.cells() for r in result_rows(data)] == [["2026-11-23", "Z1", "not_called", "0", "0", "", "0", ""]]

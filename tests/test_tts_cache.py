@@ -213,3 +213,12 @@ def test_tone_helper_lengths(tmp_path):
     p = tmp_path / "t.wav"
     write_tone(p, 0.5, rate=8000)
     assert _params(p) == (8000, 1, 2, 4000 + 1600)
+
+
+def test_anti_alias_keeps_speech_band_and_removes_what_would_fold_back(tmp_path):
+    for freq, kept in ((1000, True), (6000, False)):
+        p = tmp_path / f"{freq}.wav"
+        write_tone(p, 0.5, rate=22050, freq=freq, pad_s=0)
+        seg = tts.AudioSegment.from_wav(str(p))
+        drop = seg.dBFS - tts.anti_alias(seg).dBFS
+        assert (drop < 0.5) if kept else (drop > 40), (freq, drop)

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ivr.campaign.windows import CallWindows, first_instant_at
 from ivr.config import parse_config
@@ -171,3 +173,28 @@ def test_no_window_at_all_is_a_clear_error():
 def test_unknown_zone_is_a_clear_error():
     with pytest.raises(IvrError, match="Mars/Olympus"):
         windows().is_open("Mars/Olympus", U(2026, 11, 23, 16, 0))
+
+
+ZONES = ["Europe/Kyiv", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "America/Santiago"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(zone_name=st.sampled_from(ZONES),
+       minute=st.integers(min_value=0, max_value=366 * 24 * 60),
+       windows_spec=st.sampled_from([["18:00-21:00"], ["01:30-03:30"], ["00:00-02:30", "02:45-04:00"],
+                                     ["02:00-24:00"]]))
+def test_property_no_call_outside_local_window_and_next_open_is_open(zone_name, minute, windows_spec):
+    """For any instant of 2026 in zones with odd DST rules (30-min shifts, southern hemisphere, +05:45):
+    open => the local wall time lies in one of that date's windows; next_open is open and not earlier."""
+    w = windows(weekday=windows_spec, weekend=windows_spec, holiday=windows_spec)
+    at = U(2026, 1, 1) + timedelta(minutes=minute, seconds=17)
+    local = at.astimezone(ZoneInfo(zone_name))
+    wall = local.time()
+    in_window = any(a <= wall and (b is None or wall < b) for a, b in w.windows_of(local.date()))
+    if w.is_open(zone_name, at):
+        assert in_window
+    nxt = w.next_open(zone_name, at)
+    assert nxt >= at and w.is_open(zone_name, nxt)
+    if nxt > at:  # nothing was open in between: a minute earlier is closed (or before `at`)
+        before = nxt - timedelta(minutes=1)
+        assert before < at or not w.is_open(zone_name, before)

@@ -59,7 +59,7 @@ _PG_CLAIM_LOCK = 0x1D1A1E3
 _CLOSE_OUTCOME = {"no_number": "no_number", "campaign_cap": "attempt_cap"}
 
 _configs: dict[int, Config] = {}
-_windows: dict[int, CallWindows] = {}
+_windows: dict[int, tuple[Config, CallWindows]] = {}
 
 
 @dataclass
@@ -93,10 +93,12 @@ def _naive(at: datetime) -> datetime:
 
 
 def _windows_for(cfg: Config) -> CallWindows:
-    w = _windows.get(id(cfg))
-    if w is None:
-        w = _windows[id(cfg)] = CallWindows(cfg)
-    return w
+    got = _windows.get(id(cfg))
+    if got is None or got[0] is not cfg:  # the cfg is held, so its id cannot be reused while cached
+        if len(_windows) > 64:
+            _windows.clear()
+        got = _windows[id(cfg)] = (cfg, CallWindows(cfg))
+    return got[1]
 
 
 def _cfg_for(campaign_id: int, cfg: Config | None) -> Config:
@@ -191,45 +193,59 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     _configs[camp.id] = cfg
     release_orphans(None, clock)
 
-    # Entries already in this campaign (a resumed evening).
+    # Entries already in this campaign (a resumed evening). One write transaction taken up-front, so two
+    # dialer processes starting at once build the queue one after the other.
+    with _write_lock(db):
+        carried_n, closed_n = _refresh(camp, day, eligible, not_eligible, now, db)
+    log.info("campaign=%s day=%s eligible=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
+             len(eligible), carried_n, closed_n)
+    return camp
+
+
+def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database
+             ) -> tuple[int, int]:
     have: dict[int, tuple[int, str]] = {
         a: (i, s) for i, a, s in QueueEntry.select(QueueEntry.id, QueueEntry.account, QueueEntry.state)
         .where(QueueEntry.campaign == camp).tuples()}
     stale = [i for a, (i, s) in have.items() if s == "waiting" and a not in eligible]
-    with db.atomic():
-        by_entry = {i: a for a, (i, _s) in have.items()}
-        _close_many(((i, "not_eligible", _why(not_eligible.get(by_entry[i]))) for i in stale), now)
-        # closed earlier this evening as not eligible, eligible again after a fresh import: back in the queue
-        back = [i for a, (i, s) in have.items() if s == "given_up" and a in eligible]
-        for i in range(0, len(back), _CHUNK):
-            (QueueEntry.update(state="waiting", outcome="", reason="eligible again", updated_at=now)
-             .where(QueueEntry.id.in_(back[i:i + _CHUNK]), QueueEntry.outcome == "not_eligible").execute())
+    by_entry = {i: a for a, (i, _s) in have.items()}
+    _close_many(((i, "not_eligible", _why(not_eligible.get(by_entry[i]))) for i in stale), now)
+    # closed earlier this evening as not eligible, eligible again after a fresh import: back in the queue
+    back = [i for a, (i, s) in have.items() if s == "given_up" and a in eligible]
+    for i in range(0, len(back), _CHUNK):
+        (QueueEntry.update(state="waiting", outcome="", reason="eligible again", updated_at=now)
+         .where(QueueEntry.id.in_(back[i:i + _CHUNK]), QueueEntry.outcome == "not_eligible").execute())
 
-        # Carry over what earlier evenings left waiting (the latest entry per account wins).
-        carried: dict[int, QueueEntry] = {}
-        earlier = (QueueEntry.select().join(Campaign)
+    # Carry over what earlier evenings left waiting (the latest entry per account wins).
+    carried: dict[int, QueueEntry] = {}
+    earlier = list(QueueEntry.select().join(Campaign)
                    .where(Campaign.day < day, QueueEntry.state == "waiting").order_by(Campaign.day, QueueEntry.id))
-        for e in earlier:
-            carried[e.account_id] = e
-        rows = []
-        for acc_id, e in carried.items():
-            if acc_id in eligible and acc_id not in have:
-                rows.append({"campaign": camp.id, "account": acc_id, "priority": e.priority,
-                             "not_before": max(e.not_before, now), "phone_index": e.phone_index,
-                             "attempts": 0, "updated_at": now})
-        # every earlier waiting entry is closed: carried over, or no longer eligible
-        _close_many(((e.id, "carried_over", f"carried over to {day}") if e.account_id in eligible
-                     else (e.id, "not_eligible", _why(not_eligible.get(e.account_id)))
-                     for e in QueueEntry.select(QueueEntry.id, QueueEntry.account).join(Campaign)
-                     .where(Campaign.day < day, QueueEntry.state == "waiting")), now)
-        taken = set(have) | {r["account"] for r in rows}
-        rows += [{"campaign": camp.id, "account": a, "priority": 0, "not_before": now, "phone_index": 0,
-                  "updated_at": now} for a in eligible if a not in taken]
-        for i in range(0, len(rows), _CHUNK):
-            QueueEntry.insert_many(rows[i:i + _CHUNK]).execute()
-    log.info("campaign=%s day=%s eligible=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
-             len(eligible), sum(1 for a in carried if a in eligible and a not in have), len(stale))
-    return camp
+    for e in earlier:
+        carried[e.account_id] = e
+    rows = [{"campaign": camp.id, "account": acc_id, "priority": e.priority, "not_before": max(e.not_before, now),
+             "phone_index": e.phone_index, "attempts": 0, "updated_at": now}
+            for acc_id, e in carried.items() if acc_id in eligible and acc_id not in have]
+    # every earlier waiting entry is closed: carried over, or no longer eligible
+    _close_many(((e.id, "carried_over", f"carried over to {day}") if e.account_id in eligible
+                 else (e.id, "not_eligible", _why(not_eligible.get(e.account_id)))
+                 for e in earlier), now)
+    taken = set(have) | {r["account"] for r in rows}
+    rows += [{"campaign": camp.id, "account": a, "priority": 0, "not_before": now, "phone_index": 0,
+              "updated_at": now} for a in eligible if a not in taken]
+    _insert_entries(db, rows)
+    return len(rows) - sum(1 for a in eligible if a not in taken), len(stale)
+
+
+def _insert_entries(db: pw.Database, rows: list[dict]) -> None:
+    """Many new queue entries at once (executemany: peewee's insert_many spends its time building SQL)."""
+    cols = ("campaign_id", "account_id", "state", "priority", "not_before", "attempts", "phone_index", "outcome",
+            "reason", "updated_at")
+    sql = (f"INSERT INTO {QueueEntry._meta.table_name} ({', '.join(cols)}) "
+           f"VALUES ({', '.join([db.param] * len(cols))}) ON CONFLICT DO NOTHING")  # a concurrent start
+    params = [(r["campaign"], r["account"], "waiting", r["priority"], r["not_before"], r.get("attempts", 0),
+               r["phone_index"], "", "", r["updated_at"]) for r in rows]
+    if params:
+        db.cursor().executemany(sql, params)
 
 
 def release_orphans(campaign: Campaign | None, clock: Clock, older_than_s: float = ORPHAN_SECONDS) -> int:
@@ -279,14 +295,7 @@ def next_candidates(campaign: Campaign, clock: Clock, limit: int = 1, busy_accou
     max_scan = max(200, limit * 20)
     last: tuple[int, datetime, int] | None = None
     while len(picked) < limit and scanned < max_scan:
-        q = (QueueEntry.select(QueueEntry, Account).join(Account)
-             .where(QueueEntry.campaign == campaign, QueueEntry.state == "waiting", QueueEntry.not_before <= now))
-        if last is not None:
-            p, nb, i = last
-            q = q.where((QueueEntry.priority > p) | ((QueueEntry.priority == p) & (
-                (QueueEntry.not_before > nb) | ((QueueEntry.not_before == nb) & (QueueEntry.id > i)))))
-        page = list(q.order_by(QueueEntry.priority, QueueEntry.not_before, QueueEntry.id)
-                    .limit(max(limit * 2, 20)))
+        page = _page(campaign.id, now, last, max(limit * 2, 20))
         if not page:
             break
         for e in page:
@@ -306,6 +315,27 @@ def next_candidates(campaign: Campaign, clock: Clock, limit: int = 1, busy_accou
     return _apply(campaign, cfg, picked, closes, defers, closed_tz, now)
 
 
+def _page(campaign_id: int, now: datetime, last: tuple[int, datetime, int] | None, size: int
+          ) -> list[QueueEntry]:
+    """The next `size` due waiting entries after `last` in queue order, with their accounts (plain SQL: an
+    index range scan on (campaign, state, priority, not_before), then the accounts by primary key)."""
+    text = "SELECT * FROM queue_entry WHERE campaign_id = ? AND state = 'waiting' AND not_before <= ?"
+    params: list = [campaign_id, now]
+    if last is not None:
+        p, nb, i = last
+        text += " AND (priority > ? OR (priority = ? AND (not_before > ? OR (not_before = ? AND id > ?))))"
+        params += [p, p, nb, nb, i]
+    text += " ORDER BY priority, not_before, id LIMIT ?"
+    entries = list(pw.ModelRaw(QueueEntry, rules.sql(text), [*params, size]))
+    if entries:
+        ids = list({e.account_id for e in entries})
+        accounts = {a.id: a for a in pw.ModelRaw(
+            Account, rules.sql(f"SELECT * FROM account WHERE id IN ({', '.join('?' * len(ids))})"), ids)}
+        for e in entries:
+            e.account = accounts[e.account_id]
+    return entries
+
+
 def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, busy_acc: set[int],
               busy_num: set[str], taken: set[int], closes: list, defers: list, closed_tz: dict
               ) -> Candidate | None:
@@ -316,8 +346,10 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
         return None
     if tz in closed_tz:
         return None
-    phones = rules.callable_phones(acc.id)
-    d = rules.may_call_now(cfg, acc, now, windows, entry=e, phones=phones)
+    all_phones = rules.account_phones(acc.id)
+    phones = rules.callable_phones(acc.id, all_phones)
+    d = rules.may_call_now(cfg, acc, now, windows, entry=e, phones=phones,
+                           numbers=rules.account_numbers(acc.id, all_phones))
     if not d.may_call:
         if d.final:
             closes.append((e.id, _CLOSE_OUTCOME.get(d.code, "not_eligible"), d.reasons[0]))
@@ -341,9 +373,13 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
 def _sharing(cfg: Config, windows: CallWindows, e: QueueEntry, e164: str, now: datetime, busy_acc: set[int],
              taken: set[int], closes: list) -> list[QueueEntry]:
     """Other waiting entries of this campaign whose account has `e164` as a callable number."""
-    others = (Phone.select(Phone.account).where(
-        (Phone.e164 == e164) & (Phone.account != e.account_id) & (Phone.valid == True)  # noqa: E712
-        & Phone.flagged_at.is_null()))
+    # two indexed look-ups (phone.e164, then queue_entry.account) instead of one sub-select the planner
+    # may answer by scanning the campaign's waiting entries
+    others = [a for a, valid, flagged in models.database.obj.execute_sql(
+        rules.sql("SELECT account_id, valid, flagged_at FROM phone WHERE e164 = ? AND account_id <> ?"),
+        [e164, e.account_id]).fetchall() if valid and flagged is None]
+    if not others:
+        return []
     rows = (QueueEntry.select(QueueEntry, Account).join(Account)
             .where(QueueEntry.campaign == e.campaign_id, QueueEntry.state == "waiting",
                    QueueEntry.account.in_(others)).order_by(QueueEntry.id))
@@ -394,20 +430,36 @@ def _apply(campaign: Campaign, cfg: Config, picked: list[Candidate], closes: lis
 
 
 def _claim(cand: Candidate, now: datetime) -> bool:
-    """Flip the candidate's entries waiting -> dialing if nothing of theirs is in flight (inside the write lock)."""
+    """Flip the candidate's entries waiting -> dialing if nothing of theirs is in flight (inside the write lock).
+
+    Plain SQL (rules.sql): separate indexed look-ups on attempt.e164, attempt.account, phone.e164 and
+    queue_entry.account, each a few microseconds in the database.
+    """
+    db = models.database.obj
     accounts = [x.account_id for x in cand.entries]
-    if Attempt.select().where(Attempt.state.in_(IN_FLIGHT), (Attempt.e164 == cand.e164)
-                              | Attempt.account.in_(accounts)).exists():
-        return False
-    holders = Phone.select(Phone.account).where(Phone.e164 == cand.e164)
-    if QueueEntry.select().where(QueueEntry.state == "dialing", QueueEntry.account.in_(holders)).exists():
-        return False  # another claim may be about to dial this number
     ids = [x.id for x in cand.entries]
-    # Inside the write lock nobody else changes these rows between the count and the update.
-    if QueueEntry.select().where(QueueEntry.id.in_(ids), QueueEntry.state == "waiting").count() != len(ids):
+    live = ", ".join("?" * len(IN_FLIGHT))
+
+    def one(text: str, params: list) -> tuple | None:
+        return db.execute_sql(rules.sql(text), params).fetchone()
+
+    if one(f"SELECT 1 FROM attempt WHERE e164 = ? AND state IN ({live}) LIMIT 1", [cand.e164, *IN_FLIGHT]):
         return False
-    n = (QueueEntry.update(state="dialing", updated_at=now)
-         .where(QueueEntry.id.in_(ids), QueueEntry.state == "waiting").execute())
+    if one(f"SELECT 1 FROM attempt WHERE account_id IN ({', '.join('?' * len(accounts))}) "
+           f"AND state IN ({live}) LIMIT 1", [*accounts, *IN_FLIGHT]):
+        return False
+    holders = [r[0] for r in db.execute_sql(rules.sql("SELECT account_id FROM phone WHERE e164 = ?"),
+                                            [cand.e164]).fetchall()]
+    if holders and one(f"SELECT 1 FROM queue_entry WHERE account_id IN ({', '.join('?' * len(holders))}) "
+                       "AND state = 'dialing' LIMIT 1", holders):
+        return False  # another claim may be about to dial this number
+    marks = ", ".join("?" * len(ids))
+    # Inside the write lock nobody else changes these rows between the count and the update.
+    waiting = one(f"SELECT COUNT(*) FROM queue_entry WHERE id IN ({marks}) AND state = 'waiting'", ids)
+    if waiting is None or waiting[0] != len(ids):
+        return False
+    n = db.execute_sql(rules.sql(f"UPDATE queue_entry SET state = 'dialing', updated_at = ? "
+                                 f"WHERE id IN ({marks}) AND state = 'waiting'"), [now, *ids]).rowcount
     if n != len(ids):  # cannot happen under the lock; refuse rather than risk a double call
         raise IvrError(f"queue claim lost a race on entries {ids}: is the database shared without locking?")
     return True
@@ -553,14 +605,24 @@ def _sync(target: QueueEntry, source: QueueEntry) -> None:
 # --- for the dialer's loop and for status -------------------------------------------------------------------------
 
 def next_wakeup(campaign: Campaign) -> datetime | None:
-    """When the earliest waiting entry becomes due (aware UTC); None when nothing is waiting."""
-    v = (QueueEntry.select(pw.fn.MIN(QueueEntry.not_before))
-         .where(QueueEntry.campaign == campaign, QueueEntry.state == "waiting").scalar())
-    if v is None:
-        return None
-    if isinstance(v, str):
-        v = datetime.fromisoformat(v)
-    return aware_utc(v)
+    """When the earliest waiting entry becomes due (aware UTC); None when nothing is waiting.
+
+    A skip-scan over the few distinct priorities: each step is an index seek on (campaign, state, priority,
+    not_before), so this stays cheap on 100,000 entries however often the dialer asks.
+    """
+    db = models.database.obj
+    base = "FROM queue_entry WHERE campaign_id = ? AND state = 'waiting'"
+    best = None
+    prio = db.execute_sql(rules.sql(f"SELECT priority {base} ORDER BY priority LIMIT 1"), [campaign.id]).fetchone()
+    while prio is not None:
+        v = db.execute_sql(rules.sql(f"SELECT MIN(not_before) {base} AND priority = ?"),
+                           [campaign.id, prio[0]]).fetchone()[0]
+        v = QueueEntry.not_before.python_value(v)
+        if v is not None and (best is None or v < best):
+            best = v
+        prio = db.execute_sql(rules.sql(f"SELECT priority {base} AND priority > ? ORDER BY priority LIMIT 1"),
+                              [campaign.id, prio[0]]).fetchone()
+    return None if best is None else aware_utc(best)
 
 
 def counts(campaign: Campaign) -> dict[str, int]:

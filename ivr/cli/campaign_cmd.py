@@ -46,6 +46,8 @@ def _esl(cfg):
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
+    from rich.console import Console
+
     from ivr.campaign.queue import start_campaign
     from ivr.clock import Clock
     from ivr.dialer.dialer import Dialer
@@ -63,6 +65,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     esl = _esl(cfg)
     dialer = Dialer(cfg, esl, clock, speech)
     dialer.start()
+    from ivr.dialer.demo import prerender
+
+    prerender(dialer, campaign, Console(stderr=True))
     beat = start_heartbeat(dialer)
     try:
         stats = dialer.run(campaign)
@@ -141,7 +146,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Generate sample accounts and payments, import them into a fresh database under "
                                    "data/demo/, and run a time-compressed evening campaign against the built-in "
                                    "FreeSWITCH simulator with live progress, then print the morning summary.")
-    p.add_argument("--accounts", type=int, default=3000, help="sample accounts to generate (default 3000)")
+    p.add_argument("--accounts", type=int, default=2000,
+                   help="sample accounts to generate (default 2000; the first run renders their messages with "
+                        "the TTS engine, later runs with the same seed reuse the prompt cache)")
     p.add_argument("--scale", type=float, default=60.0,
                    help="how many times faster than real time the evening runs (default 60: 3 h in 3 min)")
     p.add_argument("--seed", type=int, default=7, help="random seed for the data and the debtors (default 7)")

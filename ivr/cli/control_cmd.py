@@ -64,10 +64,13 @@ def cmd_status(args: argparse.Namespace) -> int:
         console.print(render(snapshot(cfg)))
         return 0
     from rich.live import Live
-    with Live(render(snapshot(cfg)), console=console, refresh_per_second=4, screen=False) as live:
-        while True:
-            time.sleep(args.interval)
-            live.update(render(snapshot(cfg)))
+    try:
+        with Live(render(snapshot(cfg)), console=console, refresh_per_second=4, screen=False) as live:
+            while True:
+                time.sleep(args.interval)
+                live.update(render(snapshot(cfg)))
+    except KeyboardInterrupt:  # Ctrl-C is how --watch ends
+        return 0
 
 
 def cmd_metrics(args: argparse.Namespace) -> int:
@@ -78,6 +81,8 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     print(f"serving Prometheus metrics on http://{server.bind}:{server.port}/metrics (Ctrl-C to stop)")
     try:
         threading.Event().wait()
+    except KeyboardInterrupt:  # Ctrl-C is how it ends
+        pass
     finally:
         server.stop()
     return 0

@@ -1,7 +1,88 @@
-"""Subcommands of `ivr` for this area (being built)."""
+"""`ivr import accounts|payments FILE` (billing exports into the ledger) and `ivr import sample` (demo data)."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from ivr.cli.common import load
+from ivr.errors import IvrError
+from ivr.ledger import importer
+from ivr.ledger.sample import write_sample
+
+SHOW_REJECTS = 20
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    p = sub.add_parser("import", help="load billing exports (accounts, payments) or write sample files",
+                       description="Load CSV exports from billing into the ledger. Bad rows are reported by line "
+                                   "and written to a rejects file; every good row still loads; importing the same "
+                                   "file again changes nothing.")
+    isub = p.add_subparsers(dest="import_command", metavar="WHAT", required=True)
+    for kind, text in (("accounts", "accounts with phone numbers and balances"),
+                       ("payments", "payments (clears 'already paid' claims of the accounts named)")):
+        q = isub.add_parser(kind, help=f"import {text}",
+                            description=f"Import {text} from a CSV export: delimiter , ; or tab, UTF-8 or "
+                                        "Windows-1251, decimal comma or point; column names are mapped under "
+                                        f"import.{kind[:-1]}_columns in config.yaml.")
+        q.add_argument("file", metavar="FILE", help="the CSV export")
+        q.add_argument("--no-progress", action="store_true", help="no progress bar")
+        q.add_argument("--strict", action="store_true", help="exit with status 3 when any row was rejected")
+        if kind == "accounts":
+            q.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
+                           help="balance date for rows that have none (default: today)")
+        q.set_defaults(func=cmd_import, kind=kind)
+    s = isub.add_parser("sample", help="write realistic sample accounts.csv and payments.csv",
+                        description="Write generated sample billing files (deterministic by --seed) for demos "
+                                    "and trials; nothing is imported.")
+    s.add_argument("--accounts", type=int, default=3000, metavar="N", help="number of accounts (default 3000)")
+    s.add_argument("--out", default="data/sample", metavar="DIR", help="output folder (default data/sample)")
+    s.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    s.add_argument("--date", type=_day, metavar="YYYY-MM-DD", help="the evening the data is for (default today)")
+    s.add_argument("--style", choices=("utf8", "cp1251"), default="utf8",
+                   help="utf8: ',' and decimal point; cp1251: Windows-1251, ';' and decimal comma")
+    s.set_defaults(func=cmd_sample)
+
+
+def print_report(report: importer.ImportReport, out=None) -> None:
+    out = out or sys.stdout
+    for r in report.rejected[:SHOW_REJECTS]:
+        print(f"  line {r.line}: {r.reason}", file=out)
+    more = len(report.rejected) - SHOW_REJECTS
+    if more > 0:
+        print(f"  … and {more} more rejected row(s)", file=out)
+    print(report.summary(), file=out)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    cfg, _db = load(args)
+    path = Path(args.file)
+    if args.kind == "accounts":
+        report = importer.import_accounts(cfg, path, progress=not args.no_progress and sys.stderr.isatty(),
+                                          today=args.date)
+    else:
+        report = importer.import_payments(cfg, path, progress=not args.no_progress and sys.stderr.isatty())
+    print_report(report)
+    if report.rows and not report.ok:
+        raise IvrError(f"no row of {path} could be loaded; see the reasons above")
+    if args.strict and report.rejected:
+        return 3
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    if args.accounts < 1:
+        raise IvrError("--accounts must be at least 1")
+    files = write_sample(args.out, accounts=args.accounts, seed=args.seed, day=args.date, style=args.style)
+    print(f"wrote {files.accounts} ({files.accounts_count} accounts) and {files.payments} "
+          f"({files.payments_count} payments)")
+    return 0

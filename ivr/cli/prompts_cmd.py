@@ -100,8 +100,8 @@ def _today(cfg) -> date:
 
 def eligible_facts(cfg, day: date) -> list:
     """MessageFacts of the day's eligible accounts (ivr.ledger.eligibility when present)."""
-    from ivr.ledger.models import Account
-    from ivr.speech.facts import facts_for_account, remaining_debt
+    from ivr.ledger.models import Account, Balance
+    from ivr.speech.facts import MessageFacts, facts_for_account, remaining_debt
 
     try:
         from ivr.ledger.eligibility import evaluate
@@ -109,11 +109,17 @@ def eligible_facts(cfg, day: date) -> list:
         evaluate = None
     out = []
     if evaluate is not None:
-        verdicts = [v for v in evaluate(cfg, day) if v.eligible]
-        accounts = {a.id: a for a in Account.select().where(Account.id.in_([v.account_id for v in verdicts]))}
-        for v in verdicts:
-            if v.account_id in accounts:
-                out.append(facts_for_account(cfg, accounts[v.account_id], day, amount=Decimal(v.remaining)))
+        # set-based: the verdicts carry amount and overdue date; one query each for accounts and currencies
+        verdicts = {v.account_id: v for v in evaluate(cfg, day) if v.eligible}
+        currency = {b.account_id: b.currency for b in Balance.select(Balance.account, Balance.currency)
+                    .where((Balance.as_of <= day) & (Balance.currency != "")).order_by(Balance.as_of)}
+        for acc in Account.select().where(Account.id.in_(list(verdicts))):
+            v = verdicts[acc.id]
+            out.append(MessageFacts(
+                name=acc.name, account=acc.number, amount=max(Decimal(v.remaining), Decimal("0.00")),
+                currency=currency.get(acc.id) or cfg.locale.currency, overdue_months=v.overdue_months,
+                due_date=v.overdue_since, company=cfg.company.name, office_phone=cfg.company.phone,
+                lang=acc.language or cfg.locale.language))
         return out
     for acc in Account.select().where(Account.do_not_call == False):  # noqa: E712 (peewee expression)
         amount = remaining_debt(acc, day)

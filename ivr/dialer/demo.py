@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import time as time_mod
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import gevent
 from ivr.clock import ScaledClock
 from ivr.config import Config
 from ivr.errors import IvrError
+from ivr.logs import setup_logging
 
 log = logging.getLogger("ivr.demo")
 
@@ -76,34 +78,22 @@ def prepare_data(cfg: Config, folder: Path, accounts: int, seed: int, day: date,
     console.print(f"payments: {getattr(rep, 'summary', lambda: rep)()}")
 
 
-def prerender(cfg: Config, speech: Any, day: date, console: Any) -> int:
+def queued_accounts(campaign: Any) -> list[Any]:
+    from ivr.ledger.models import Account, QueueEntry
+
+    return list(Account.select().where(Account.id.in_(
+        QueueEntry.select(QueueEntry.account).where((QueueEntry.campaign == campaign.id) &
+                                                    (QueueEntry.state == "waiting")))))
+
+
+def prerender(dialer: Any, campaign: Any, console: Any) -> int:
     """Render every queued account's message and the prompts once, so calls never wait for TTS."""
     from rich.progress import Progress
 
-    from ivr.callflow.context import PROMPT_KEYS
-    from ivr.ledger.models import Account, QueueEntry
-    from ivr.speech.facts import facts_for_account
-
-    accounts = list(Account.select().where(Account.id.in_(
-        QueueEntry.select(QueueEntry.account).where(QueueEntry.state == "waiting"))))
-    total_ms = 0
-    langs = set()
+    accounts = queued_accounts(campaign)
     with Progress(console=console, transient=True) as bar:
         task = bar.add_task("rendering messages", total=len(accounts))
-        for acc in accounts:
-            facts = facts_for_account(cfg, acc, day)
-            langs.add(facts.lang)
-            total_ms += speech.debt_message(facts).duration_ms
-            bar.advance(task)
-            gevent.sleep(0)
-        for lang in sorted(langs):
-            for key in PROMPT_KEYS:
-                values = {"name": "X"} if key == "right_party" else {}
-                try:
-                    speech.prompt(lang, key, **values)
-                except Exception as exc:  # rendered on first use instead; say so now
-                    log.warning("event=prompt_prerender_failed lang=%s key=%s error=%s", lang, key, exc)
-    return total_ms // max(1, len(accounts))
+        return dialer.prepare_speech(accounts, campaign.day, lambda n: bar.update(task, completed=n))
 
 
 def _progress_table(dialer: Any, sim: Any, campaign: Any) -> Any:
@@ -127,7 +117,7 @@ def _progress_table(dialer: Any, sim: Any, campaign: Any) -> Any:
     return t
 
 
-def run_demo(cfg: Config, accounts: int = 3000, scale: float = 60.0, seed: int = 7,
+def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int = 7,
              start_at: time = time(17, 55), channels: int | None = None, cps: float | None = None) -> int:
     """The demo; returns the number of calls placed."""
     from rich.console import Console
@@ -155,6 +145,13 @@ def run_demo(cfg: Config, accounts: int = 3000, scale: float = 60.0, seed: int =
     clock = ScaledClock(start=local_start(cfg, day, start_at), scale=scale)
     console.print(f"[bold]Night dialer demo[/]: {accounts} accounts, evening of {day} ({day:%A}), "
                   f"clock x{scale:g} from {start_at:%H:%M} {cfg.locale.timezone}; data in {folder}")
+    log_file = folder / "demo.log"
+    setup_logging(cfg.logging.level, cfg.logging.mask_numbers, str(log_file))
+    root = logging.getLogger()
+    for h in list(root.handlers):  # log lines go to the file; the terminal shows the live progress
+        if not isinstance(h, logging.FileHandler):
+            root.removeHandler(h)
+    console.print(f"log: {log_file}")
     db = connect(cfg.database.url, cfg.base_dir)
     prepare_data(cfg, folder, accounts, seed, day, console)
     with console.status("refreshing the eligible list"):
@@ -162,9 +159,8 @@ def run_demo(cfg: Config, accounts: int = 3000, scale: float = 60.0, seed: int =
     console.print(f"eligible tonight: {campaign.eligible_count}")
     speech = Speech(cfg)
     speech.check()
-    avg_ms = prerender(cfg, speech, day, console)
     numbers = [p.e164 for p in Phone.select(Phone.e164).where((Phone.valid == True) & (Phone.e164 != ""))]  # noqa: E712
-    script = Script.random_mix(sorted(set(numbers)), seed=seed, message_s=max(5.0, avg_ms / 1000))
+    script = Script.random_mix(sorted(set(numbers)), seed=seed, message_s=20.0)
     sim = SimServer(host="127.0.0.1", port=0, password=cfg.freeswitch.password, clock=clock, script=script,
                     trunk=Trunk(gateways={cfg.dialing.gateway}))
     sim.start()
@@ -176,6 +172,11 @@ def run_demo(cfg: Config, accounts: int = 3000, scale: float = 60.0, seed: int =
     esl.start()
     dialer = Dialer(cfg, esl, clock, speech, node="demo", outbound_port=0)
     dialer.start()
+    avg_ms = prerender(dialer, campaign, console)
+    clock.real_start = time_mod.time()  # the evening starts now, not while the messages were being rendered
+    # the debtors' early hang-ups fall inside a message of about this length
+    script.debtors.update(Script.random_mix(sorted(set(numbers)), seed=seed,
+                                            message_s=max(5.0, avg_ms / 1000)).debtors)
     beat = start_heartbeat(dialer)
     try:
         with Live(_progress_table(dialer, sim, campaign), console=console, auto_refresh=False) as live:

@@ -36,7 +36,7 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer.originate import originate_command
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
-from ivr.dialer.tracker import WATCHED_EVENTS, Flight, Tracker
+from ivr.dialer.tracker import WATCHED_EVENTS, Flight, Tracker, clock_utc
 from ivr.ledger.models import (
     Account,
     Attempt,
@@ -133,6 +133,7 @@ class Dialer:
         self._greenlets: list[gevent.Greenlet] = []
         self._in_flight_db = 0
         self.on_tick: Callable[[Dialer], None] | None = None
+        self._prompts: dict[tuple[str, str], Any] = {}
 
     # --- start / stop ------------------------------------------------------------------------------------------
 
@@ -266,7 +267,7 @@ class Dialer:
             rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
-                         "node": self.node, "created_at": utcnow()})
+                         "node": self.node, "created_at": clock_utc(self.clock)})
         attempts = claim_slots(self.pacer.channels, rows)
         self.pacer.spend(len(attempts))
         left = [e for c in cands[len(attempts):] for e in c.entries]
@@ -288,7 +289,7 @@ class Dialer:
         g.link(lambda gl: self._greenlets.remove(gl) if gl in self._greenlets else None)
 
     def _originate(self, flight: Flight, account_number: str) -> None:
-        from ivr.switch.errors import EslDisconnected, EslError, UnsafeValue
+        from ivr.switch.errors import EslDisconnected, UnsafeValue
 
         host, port = self.socket_address
         try:
@@ -302,9 +303,10 @@ class Dialer:
             return
         try:
             job = self.esl.bgapi(f"originate {cmd}")
-        except EslError as exc:
-            # maybe sent, maybe not: FreeSWITCH is asked (uuid_exists) once the connection is back
-            log.warning("event=originate_send_failed attempt=%s error=%s", flight.uuid, exc)
+        except Exception as exc:
+            # maybe sent, maybe not: reconciliation asks FreeSWITCH (uuid_exists) before anything else happens
+            log.warning("event=originate_send_failed attempt=%s error=%s: %s", flight.uuid,
+                        type(exc).__name__, exc)
             self.stats.originate_errors += 1
             self._need_reconcile = True
             return
@@ -364,17 +366,59 @@ class Dialer:
         return [main, *flight.sharing]
 
     def _context(self, flight: Flight) -> Any:
+        """The call flow's context: this call's messages, and prompts shared by every call of the process.
+
+        Prompts other than the right-party check do not depend on the debtor, so each (language, key) is asked
+        of Speech once per process instead of once per call (a cache lookup still costs milliseconds, which a
+        100-calls-a-second evening cannot spend)."""
         from ivr.callflow.context import CallContext
         from ivr.speech.facts import facts_for_account
 
         day = self.campaign.day if self.campaign is not None else self.clock.now().date()
         facts = [facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
-        return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid)
+        ctx = CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid)
+        lang, per_call = ctx.lang, ctx.prompts
+        shared = self._prompts
+
+        def prompt(key: str) -> Any:
+            if key == "right_party":
+                return per_call(key)  # type: ignore[operator]
+            hit = shared.get((lang, key))
+            if hit is None:
+                hit = shared[(lang, key)] = per_call(key)  # type: ignore[operator]
+            return hit
+
+        ctx.prompts = prompt
+        return ctx
+
+    def prepare_speech(self, accounts: list[Account], day: date,
+                       progress: Callable[[int], None] | None = None) -> int:
+        """Render, before dialing, everything the calls of `accounts` will play, through the same path the calls
+        use (so a call never waits for TTS); returns the average message length in ms."""
+        from ivr.callflow.context import PROMPT_KEYS, CallContext
+        from ivr.speech.facts import facts_for_account
+
+        total = 0
+        for i, acc in enumerate(accounts):
+            facts = facts_for_account(self.cfg, acc, day)
+            ctx = CallContext.from_speech(self.cfg, self.speech, [facts])
+            total += ctx.message(acc.number).duration_ms
+            for key in PROMPT_KEYS:
+                if key == "right_party":
+                    if self.cfg.callflow.right_party_check:
+                        ctx.prompt(key)
+                elif (ctx.lang, key) not in self._prompts:
+                    self._prompts[(ctx.lang, key)] = ctx.prompt(key)
+            if progress is not None:
+                progress(i + 1)
+            if i % 50 == 0:
+                gevent.sleep(0)
+        return total // max(1, len(accounts))
 
     def _write_result(self, flight: Flight, result: Any) -> None:
         """The call flow's facts, written at once (before the channel is even gone)."""
         flight.result = result
-        now = utcnow()
+        now = clock_utc(self.clock)
         accounts = self._accounts_of(flight)
         detail = f"flow={result.outcome}" + (f"; {result.detail}" if getattr(result, "detail", "") else "")
         with database.atomic():
@@ -384,7 +428,7 @@ class Dialer:
             if getattr(result, "callback", False) or result.outcome == "callback":
                 for acc in accounts:
                     CallbackRequest.create(account=acc.id, attempt=flight.attempt_id, e164=flight.e164,
-                                           district=acc.district)
+                                           district=acc.district, created_at=now)
             if result.outcome == "already_paid":
                 Account.update(claimed_paid_at=now).where(Account.id.in_([a.id for a in accounts])).execute()
             if result.outcome == "wrong_number":
@@ -435,9 +479,9 @@ class Dialer:
             return
         fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
         if status == "running" and self.campaign.started_at is None:
-            fields["started_at"] = utcnow()
+            fields["started_at"] = clock_utc(self.clock)
         if status in ("done", "stopped"):
-            fields["finished_at"] = utcnow()
+            fields["finished_at"] = clock_utc(self.clock)
         Campaign.update(**fields).where(Campaign.id == self.campaign.id).execute()
         for k, v in fields.items():
             setattr(self.campaign, k, v)

@@ -20,11 +20,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from ivr.clock import Clock
 from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer
-from ivr.ledger.models import Attempt, database, utcnow
+from ivr.ledger.models import Attempt, database
 from ivr.logs import shown_number
 
 log = logging.getLogger("ivr.dialer")
@@ -50,6 +51,11 @@ def outcome_for_cause(cause: str, answered: bool, congestion: tuple[str, ...] | 
     if cause in congestion:
         return "congestion"
     return _CAUSE_OUTCOME.get(cause, "failed")
+
+
+def clock_utc(clock: Clock) -> datetime:
+    """Naive UTC on the shared clock: attempt times follow the (possibly simulated) evening, not the server."""
+    return clock.now().astimezone(UTC).replace(tzinfo=None)
 
 
 def _int(value: str) -> int:
@@ -140,13 +146,13 @@ class Tracker:
         if flight.answered or flight.released:
             return
         flight.answered = True
-        Attempt.update(state="answered", answered_at=utcnow()).where(
+        Attempt.update(state="answered", answered_at=clock_utc(self.clock)).where(
             (Attempt.id == flight.attempt_id) & Attempt.state.in_(("created", "originated"))).execute()
 
     def hangup(self, flight: Flight, cause: str, duration: int = 0, billsec: int = 0) -> None:
         """CHANNEL_HANGUP_COMPLETE: the channel is gone; free the slot and finalize if the flow is done."""
         self.pacer.note_cause(cause)
-        Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause[:64], duration_s=duration,
+        Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause[:64], duration_s=duration,
                        billsec_s=billsec).where(
             (Attempt.id == flight.attempt_id) & (Attempt.state != "unknown")).execute()
         if billsec > 0:
@@ -163,7 +169,7 @@ class Tracker:
         if cause in TRUNK_FAULTS:
             flight.trunk_fault = True
             with database.atomic():
-                Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause, outcome="").where(
+                Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause, outcome="").where(
                     (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
             self._on_trunk_fault(flight, cause)
             self._release(flight, cause)
@@ -171,14 +177,14 @@ class Tracker:
         if flight.released:
             return
         self.pacer.note_cause(cause)
-        Attempt.update(state="ended", ended_at=utcnow(), hangup_cause=cause).where(
+        Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause).where(
             (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
         self._release(flight, cause)
 
     def lost(self, flight: Flight) -> None:
         """Reconciliation: FreeSWITCH no longer has the channel and we never saw it end."""
         flight.lost = True
-        Attempt.update(state="unknown", ended_at=utcnow()).where(
+        Attempt.update(state="unknown", ended_at=clock_utc(self.clock)).where(
             (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
         self._release(flight, flight.cause)
 

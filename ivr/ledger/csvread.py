@@ -187,7 +187,7 @@ _AMOUNT_RE = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")
 _SPACES_RE = re.compile(r"[\s\u00a0\u202f']")
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=4096)
 def parse_amount(text: str, decimal: str = "auto") -> Decimal:
     """'1 234,50' / '1234.5' / '-12' -> Decimal with 2 places; ValueError naming the problem."""
     s = _SPACES_RE.sub("", text.strip())

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 from matplotlib.figure import Figure
 
 from ivr.report.data import LABEL_ORDER, WINDOWS, ReportData
@@ -24,6 +25,11 @@ _BLUE, _GREEN, _GREY, _ORANGE = "#2b6cb0", "#2f855a", "#a0aec0", "#dd6b20"
 def money(value: Decimal | float | int) -> str:
     """1234.5 -> '1 234.50' (a narrow no-break space groups thousands)."""
     return f"{Decimal(value):,.2f}".replace(",", "\u202f")
+
+
+def count(value: int) -> str:
+    """12345 -> '12 345'."""
+    return f"{value:,}".replace(",", "\u202f")
 
 
 def percent(value: float | None) -> str:
@@ -57,7 +63,7 @@ def chart_hours(data: ReportData) -> str | None:
     ax.set_xticks(xs, [f"{x:02d}:00" for x in xs])
     ax.set_ylabel("calls")
     ax.set_title("Calls and answers by local hour")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     _style(ax)
     return _png(fig)
 
@@ -95,15 +101,36 @@ def chart_money(data: ReportData) -> str | None:
     ax.set_xticks(xs, [f"within {n} day{'s' if n > 1 else ''}" for n in WINDOWS])
     ax.set_ylabel("% of their debt paid")
     ax.set_title("Money paid after the call, as a share of debt")
-    ax.legend(frameon=False)
+    ax.margins(y=0.15)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     _style(ax)
     return _png(fig)
+
+
+def _css(label: str) -> str:
+    return escape(label.replace(" ", "-"))
+
+
+def people_rows(data: ReportData) -> Markup:
+    """The per-person table body, built directly: a Jinja loop costs seconds on 100,000 people."""
+    out = []
+    for p in data.people:
+        calls = "".join(f'<li>{a.at_local:%H:%M} <span class="tag {_css(a.label)}">{escape(a.label)}</span></li>'
+                        for a in p.attempts) or "<li>not called</li>"
+        paid = "<br>".join(f"{money(x.amount)} on {x.paid_on:%d.%m}" for x in p.payments) or "–"
+        out.append(
+            f"<tr><td>{escape(p.account)}</td><td>{escape(p.name)}</td><td>{escape(p.district)}</td>"
+            f"<td>{escape(p.number_masked)}</td><td class=\"num\">{money(p.debt)}</td>"
+            f"<td><ul class=\"calls\">{calls}</ul></td>"
+            f"<td><span class=\"tag {_css(p.final_label)}\">{escape(p.final_label)}</span></td>"
+            f"<td class=\"num\">{paid}</td></tr>\n")
+    return Markup("".join(out))
 
 
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(money=money, percent=percent)
+    env.filters.update(money=money, percent=percent, count=count)
     env.globals.update(ratio=ratio, windows=WINDOWS, label_order=LABEL_ORDER)
     return env
 
@@ -112,7 +139,7 @@ def render_html(data: ReportData) -> str:
     charts = {"hours": chart_hours(data), "outcomes": chart_outcomes(data), "money": chart_money(data)}
     district_labels = [label for label in LABEL_ORDER if any(d.outcomes.get(label) for d in data.districts)]
     return _environment().get_template("report.html").render(
-        d=data, t=data.totals, charts=charts, district_labels=district_labels)
+        d=data, t=data.totals, charts=charts, district_labels=district_labels, people_rows=people_rows(data))
 
 
 def write_html(data: ReportData, path: Path) -> Path:

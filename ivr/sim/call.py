@@ -236,8 +236,17 @@ class Call:
                      ("channel_cid_flipped", "yes")])
         if self.orig.app == "socket":
             self._socket_app()
+        elif self.orig.app in APPS:
+            self._inline_app(self.orig.app, self.orig.app_arg)
         else:
             self._park_app(self.orig.app if self.orig.app != "extension" else "park", self.orig.app_arg)
+
+    def _inline_app(self, app: str, arg: str) -> None:
+        """`originate … &playback(…)`: the app runs, then the call ends (inbound_file_string)."""
+        self.run_app(app, arg)
+        if not self.hung:
+            self.hangup("NORMAL_CLEARING", "send_bye")
+        self._finish()
 
     def _play_debtor(self) -> None:
         """The far end: presses digits and hangs up on the debtor's schedule (seconds after the answer)."""
@@ -267,7 +276,7 @@ class Call:
         from ivr.sim.outbound import OutboundSession
 
         o = self.orig
-        app_uuid = str(uuidlib.uuid4())
+        app_uuid = self.socket_app_uuid = str(uuidlib.uuid4())
         arg = o.app_arg
         self._set_current("socket", arg)
         self.chan.set_var("socket_host", o.socket_host)
@@ -280,7 +289,8 @@ class Call:
             self._finish(socket_done=True)
             return
         self.session = OutboundSession(self, sock, o.socket_async, o.socket_full)
-        self.fire("CHANNEL_PARK")
+        if not self.hung:
+            self.fire("CHANNEL_PARK")
         self._app_loop()
         if self.transferred and not self.hung:
             self._after_transfer()
@@ -319,6 +329,8 @@ class Call:
         self.fire("CHANNEL_HANGUP_COMPLETE", pre=[("Hangup-Cause", ch.hangup_cause or "NORMAL_CLEARING")])
         self._linger_notice()
         if self.session is not None:
+            if self.session.linger is None:
+                self.session.on_hangup()  # hung up before the session existed or without linger: close now
             self.session.wait_closed(self.server.linger_cap_s)
         ch.set_state(number="12")
         self.fire("CHANNEL_DESTROY", to_session=False)
@@ -501,7 +513,7 @@ class Call:
         ch = self.chan
         self.fire("CHANNEL_UNPARK")
         self.fire("CHANNEL_EXECUTE_COMPLETE",
-                  extra=self._app_headers("socket", self.orig.app_arg, str(uuidlib.uuid4()), "_none_"))
+                  extra=self._app_headers("socket", self.orig.app_arg, self.socket_app_uuid, "_none_"))
         ch.set_state("CS_ROUTING")
         self.fire("CHANNEL_STATE")
         ch.set_state("CS_EXECUTE")
@@ -606,10 +618,11 @@ class BridgeLeg:
         a.set_vars([("originate_disposition", "SUCCESS"), ("signal_bond", c.uuid)])
         bridge_hdrs = [("Bridge-A-Unique-ID", a.uuid), ("Bridge-B-Unique-ID", c.uuid)]
         call.fire("CHANNEL_BRIDGE", pre=bridge_hdrs)
+        a.set_vars([("last_bridge_to", c.uuid), ("bridge_channel", c.name), ("bridge_uuid", c.uuid),
+                    ("last_bridge_role", "originator")])
         status, _, _ = call.wait(d.hangup_at())
         self._end("NORMAL_CLEARING", True)
-        a.set_vars([("last_bridge_to", c.uuid), ("bridge_channel", c.name), ("bridge_uuid", c.uuid),
-                    ("last_bridge_role", "originator"), ("bridge_hangup_cause", "NORMAL_CLEARING")])
+        a.set_var("bridge_hangup_cause", "NORMAL_CLEARING")
         call.fire("CHANNEL_UNBRIDGE", pre=bridge_hdrs)
         if status != "hangup":  # the other side hung up first: A goes on (hangup_after_bridge unset)
             self._destroy()

@@ -48,6 +48,8 @@ _CALLING = {
     "CHANNEL_DATA": ("mod_event_socket.c", "parse_command", "2021"),
     "BACKGROUND_JOB": ("mod_event_socket.c", "api_exec", "1572"),
 }
+_DEFAULT_CALLING = ("switch_event.c", "switch_event_fire", "0")
+_CALLING_BLOCK: dict[str, str] = {}
 # Events that carry variable_* (esl-reference.md §3; DTMF and CHANNEL_STATE do not).
 NO_VARS = frozenset({"CHANNEL_OUTGOING", "DTMF", "CHANNEL_STATE"})
 
@@ -85,15 +87,16 @@ class SwitchInfo:
 class SimEvent:
     """One event as fired; frames are encoded on first use and shared by every socket that gets it."""
 
-    __slots__ = ("name", "uuid", "_head", "_chan", "_vars", "_extra", "_pre", "_inner", "_switch",
-                 "_plain", "_json")
+    __slots__ = ("name", "uuid", "_head", "_head_block", "_chan", "_vars", "_extra", "_pre", "_inner",
+                 "_switch", "_plain", "_json", "_map")
 
-    def __init__(self, name: str, head: list[tuple[str, str]], chan: Channel | None, with_vars: bool,
-                 extra: list[tuple[str, str]] | None, pre: list[tuple[str, str]] | None,
+    def __init__(self, name: str, head: list[tuple[str, str]], head_block: str, chan: Channel | None,
+                 with_vars: bool, extra: list[tuple[str, str]] | None, pre: list[tuple[str, str]] | None,
                  inner: str | None, switch: SwitchInfo) -> None:
         self.name = name
         self.uuid = chan.uuid if chan else ""
         self._head = head
+        self._head_block = head_block
         self._chan = chan
         self._vars = with_vars and chan is not None
         self._extra = extra or []
@@ -102,6 +105,7 @@ class SimEvent:
         self._switch = switch
         self._plain: bytes | None = None
         self._json: bytes | None = None
+        self._map: dict[str, str] | None = None
 
     def pairs(self) -> list[tuple[str, str]]:
         """Every header as (name, raw value), in wire order."""
@@ -114,15 +118,21 @@ class SimEvent:
         return out
 
     def get(self, header: str) -> str | None:
-        for k, v in self.pairs():
-            if k == header:
-                return v
-        return None
+        """A header's raw value (first occurrence); used by event filters."""
+        if header == "Event-Name":
+            return self.name
+        if header == "Unique-ID" and self._chan is not None:
+            return self.uuid
+        if self._map is None:
+            m: dict[str, str] = {}
+            for k, v in self.pairs():
+                m.setdefault(k, v)
+            self._map = m
+        return self._map.get(header)
 
     def plain(self) -> bytes:
         if self._plain is None:
-            parts = [f"Event-Name: {self.name}\n", self._switch.fixed_block]
-            parts.extend(wire.header_line(k, v) for k, v in self._head[1:])
+            parts = [f"Event-Name: {self.name}\n", self._switch.fixed_block, self._head_block]
             parts.extend(wire.header_line(k, v) for k, v in self._pre)
             if self._chan is not None:
                 parts.append(self._chan.block())
@@ -141,13 +151,19 @@ class SimEvent:
 def make_event(switch: SwitchInfo, name: str, now: datetime, chan: Channel | None = None,
                extra: list[tuple[str, str]] | None = None, pre: list[tuple[str, str]] | None = None,
                inner: str | None = None) -> SimEvent:
-    local, gmt, ts = wire.event_dates(now)
-    calling = _CALLING.get(name, ("switch_event.c", "switch_event_fire", "0"))
+    local, gmt, ts, dates_block = wire.event_dates(now)
+    calling = _CALLING.get(name, _DEFAULT_CALLING)
+    seq = str(switch.next_seq())
     head = [("Event-Name", name), ("Event-Date-Local", local), ("Event-Date-GMT", gmt),
             ("Event-Date-Timestamp", ts), ("Event-Calling-File", calling[0]),
             ("Event-Calling-Function", calling[1]), ("Event-Calling-Line-Number", calling[2]),
-            ("Event-Sequence", str(switch.next_seq()))]
-    return SimEvent(name, head, chan, name not in NO_VARS, extra, pre, inner, switch)
+            ("Event-Sequence", seq)]
+    block = _CALLING_BLOCK.get(name)
+    if block is None:
+        block = _CALLING_BLOCK[name] = (f"Event-Calling-File: {calling[0]}\nEvent-Calling-Function: {calling[1]}\n"
+                                        f"Event-Calling-Line-Number: {calling[2]}\n")
+    head_block = f"{dates_block}Event-Date-Timestamp: {ts}\n{block}Event-Sequence: {seq}\n"
+    return SimEvent(name, head, head_block, chan, name not in NO_VARS, extra, pre, inner, switch)
 
 
 def _us(t: datetime | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,11 +21,18 @@ log = logging.getLogger("ivr.sim")
 MAX_COMMAND = 1 << 20  # a client command larger than this is a protocol violation: drop the connection
 
 
+def no_delay(sock) -> None:
+    """Small frames must leave at once (Nagle + delayed ACK would add ~40 ms per round trip)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class Writer:
     """Ordered, batched sends on one socket; `close()` sends what is queued, then closes."""
 
     def __init__(self, sock) -> None:
         self.sock = sock
+        no_delay(sock)
         self.dead = False
         self._q: Queue = Queue()
         self._g = gevent.spawn(self._run)
@@ -37,6 +45,10 @@ class Writer:
         """Flush what is queued, then close the socket."""
         if not self.dead:
             self._q.put(None)
+
+    def join(self, timeout: float = 5.0) -> None:
+        """Wait until the writer has sent everything and closed (the server closes the socket after us)."""
+        self._g.join(timeout=timeout)
 
     def abort(self) -> None:
         """Close at once, dropping anything queued (fault injection, server stop)."""

@@ -84,6 +84,7 @@ class InboundConnection:
         finally:
             self.server.inbound.discard(self)
             self.out.close()
+            self.out.join()
 
     def _handle(self, cmd: Command) -> bool | None:
         word, _, rest = cmd.line.partition(" ")
@@ -112,6 +113,7 @@ class InboundConnection:
                 self.names.discard(n)
             self._reply("+OK events nixed")
         elif word == "noevents":
+            # unverified beyond the reply text: every subscription is dropped, filters stay
             self.names.clear()
             self.all_events = False
             self._reply("+OK no longer listening for events")
@@ -164,7 +166,7 @@ class InboundConnection:
                 return
             header, _, value = arg.partition(" ")
             self.filters = [f for f in self.filters if not (f[0] == header and (not value or f[1] == value))]
-            self._reply(f"+OK filter deleted. [{header}]=[{value}]")  # unverified wording
+            self._reply(f"+OK filter deleted. [{header}][{value}]")  # inbound_file_string
             return
         if len(parts) < 2 or not parts[1].strip():
             self._reply("-ERR invalid syntax")

@@ -73,8 +73,10 @@ class OutboundSession:
         if not self.closed.is_set():
             self._disconnect()
 
-    def close(self) -> None:
-        """Server stop / call teardown: drop the socket."""
+    def close(self, force: bool = False) -> None:
+        """Call teardown (a session already saying goodbye finishes sending) or server stop (`force`)."""
+        if self.closed.is_set() and not force:
+            return
         self.out.abort()
         self._reader.kill(block=False)
         self._set_closed()

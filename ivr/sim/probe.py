@@ -11,9 +11,11 @@ import contextlib
 
 import gevent
 from gevent import socket as gsocket
+from gevent.event import Event as GEvent
 from gevent.queue import Empty, Queue
 from gevent.server import StreamServer
 
+from ivr.sim.conn import no_delay
 from ivr.switch.framing import Frame, FrameParser, parse_event
 
 REPLY_TYPES = ("command/reply", "api/response")
@@ -22,9 +24,11 @@ REPLY_TYPES = ("command/reply", "api/response")
 class FrameConn:
     def __init__(self, sock) -> None:
         self.sock = sock
+        no_delay(sock)
         self.frames: list[Frame] = []  # everything received, in order
         self.sent: list[str] = []
         self.closed = False
+        self.changed = GEvent()  # set whenever a frame arrives or the socket closes
         self._q: Queue = Queue()
         self._g = gevent.spawn(self._read)
 
@@ -42,11 +46,13 @@ class FrameConn:
                 for frame in parser.feed(data):
                     self.frames.append(frame)
                     self._q.put(frame)
+                self.changed.set()
         except OSError:
             pass
         finally:
             self.closed = True
             self._q.put(None)
+            self.changed.set()
 
     def send(self, text: str) -> None:
         self.sent.append(text)
@@ -57,7 +63,7 @@ class FrameConn:
         try:
             frame = self._q.get(timeout=timeout)
         except Empty:
-            raise TimeoutError("no frame within %.1fs" % timeout) from None
+            raise TimeoutError(f"no frame within {timeout:.1f}s") from None
         if frame is None:
             self._q.put(None)
         return frame
@@ -89,6 +95,16 @@ class FrameConn:
         while True:
             if self.next(timeout) is None:
                 return
+
+    def wait_until(self, cond, timeout: float = 5.0) -> bool:
+        """Wait (without polling) until cond() is true; re-checked whenever a frame arrives."""
+        with gevent.Timeout(timeout, False):
+            while True:
+                self.changed.clear()
+                if cond():
+                    return True
+                self.changed.wait()
+        return cond()
 
     def events(self) -> list:
         return [parse_event(f) for f in self.frames if f.content_type.startswith("text/event-")]

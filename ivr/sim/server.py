@@ -87,7 +87,7 @@ class SimServer:
         for call in list(self.calls.values()):
             call.kill()
         for session in list(self.sessions):
-            session.close()
+            session.close(force=True)
         self.calls.clear()
         self.calls_extra.clear()
         self.trunk.in_use = 0
@@ -212,6 +212,9 @@ class SimServer:
         if name == "uuid_exists":
             return "true" if args in self.calls else "false"
         if name == "uuid_kill":
+            # inbound_api_channel_control: reply first, then HANGUP/HANGUP_COMPLETE/DESTROY. On a socket call the
+            # rest of the hang-up sequence (app completion, linger) follows the transcripts of a far-end hang-up:
+            # unverified for uuid_kill itself.
             uuid, _, cause = args.partition(" ")
             call = self.calls.get(uuid)
             if call is None or call.hung:

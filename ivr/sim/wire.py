@@ -30,8 +30,18 @@ def url_encode(value: str) -> str:
     return "".join(_ENC_TABLE[b] for b in value.encode("utf-8"))
 
 
+_lines: dict[tuple[str, str], str] = {}
+
+
 def header_line(name: str, value: str) -> str:
-    return f"{name}: {url_encode(value)}\n"
+    """`Name: encoded-value\n`, memoized: most header values repeat from event to event."""
+    key = (name, value)
+    line = _lines.get(key)
+    if line is None:
+        if len(_lines) > 200_000:
+            _lines.clear()
+        line = _lines[key] = f"{name}: {url_encode(value)}\n"
+    return line
 
 
 def command_reply(text: str, extra: tuple[tuple[str, str], ...] = ()) -> bytes:
@@ -84,17 +94,19 @@ def json_event(pairs: list[tuple[str, str]], inner_body: str | None = None) -> b
     return b"Content-Length: %d\nContent-Type: text/event-json\n\n" % len(data) + data
 
 
-_date_cache: dict[int, tuple[str, str]] = {}
+_date_cache: dict[int, tuple[str, str, str]] = {}
 
 
-def event_dates(now: datetime) -> tuple[str, str, str]:
-    """(Event-Date-Local, Event-Date-GMT, Event-Date-Timestamp) raw values; the server runs on UTC."""
+def event_dates(now: datetime) -> tuple[str, str, str, str]:
+    """(Event-Date-Local, Event-Date-GMT, Event-Date-Timestamp, the first two as encoded header lines);
+    the simulated server runs on UTC."""
     ts = int(now.timestamp() * 1_000_000)
     sec = ts // 1_000_000
     cached = _date_cache.get(sec)
     if cached is None:
         if len(_date_cache) > 64:
             _date_cache.clear()
-        cached = (now.strftime("%Y-%m-%d %H:%M:%S"), now.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+        local, gmt = now.strftime("%Y-%m-%d %H:%M:%S"), now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        cached = (local, gmt, f"Event-Date-Local: {url_encode(local)}\nEvent-Date-GMT: {url_encode(gmt)}\n")
         _date_cache[sec] = cached
-    return cached[0], cached[1], str(ts)
+    return cached[0], cached[1], str(ts), cached[2]

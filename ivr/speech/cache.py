@@ -30,7 +30,7 @@ from ivr.speech import tts
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = "1"  # bump when tts.to_phone_audio changes, so old audio is not reused
+RENDER_VERSION = "2"  # bump when tts.to_phone_audio changes, so old audio is not reused
 TOUCH_EVERY_S = 600.0
 PROTECT_S = 1800.0
 
@@ -78,19 +78,19 @@ class PromptCache:
     def segment(self, text: str, voice: str) -> Segment:
         """The audio of `text` in `voice`, rendered now if no process has rendered it before."""
         key = segment_key(self.engine.name, voice, text)
-        return self._get(key, self.root / "seg" / key[:2] / f"{key}.wav",
+        return self._get(key, lambda: self.root / "seg" / key[:2] / f"{key}.wav",
                          lambda tmp: self._render(text, voice, tmp))
 
     def pause(self, ms: int) -> Segment:
         """A fixed silence put between joined segments."""
         key = f"pause-{ms}"
-        return self._get(key, self.root / "pause" / f"{ms}.wav",
+        return self._get(key, lambda: self.root / "pause" / f"{ms}.wav",
                          lambda tmp: tts.write_wav(tts.silence(ms), tmp))
 
     def joined(self, segments: list[Segment]) -> Segment:
         """One WAV holding `segments` in order (the single-file mode), cached by the list's content."""
         key = "msg-" + hashlib.sha256("\n".join(s.path.name for s in segments).encode()).hexdigest()
-        return self._get(key, self.root / "msg" / key[4:6] / f"{key[4:]}.wav",
+        return self._get(key, lambda: self.root / "msg" / key[4:6] / f"{key[4:]}.wav",
                          lambda tmp: _concat(segments, tmp))
 
     def size_bytes(self) -> int:
@@ -123,7 +123,7 @@ class PromptCache:
 
     # --- inside ---------------------------------------------------------------------------------------------
 
-    def _get(self, key: str, path: Path, make: Callable[[Path], None]) -> Segment:
+    def _get(self, key: str, where: Callable[[], Path], make: Callable[[Path], None]) -> Segment:
         now = self._now()
         hit = self._memo.get(key)
         if hit is not None:
@@ -136,6 +136,7 @@ class PromptCache:
                 return seg
             except FileNotFoundError:
                 del self._memo[key]  # evicted by another process: render again
+        path = where()
         try:
             seg = Segment(path, _frames(path))
             os.utime(path)

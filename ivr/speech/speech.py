@@ -48,6 +48,7 @@ _PLUS = {"uk": "плюс", "ru": "плюс", "bg": "плюс", "en": "plus"}
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
 INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency"})
 _SENTENCE_END = re.compile(r"[.!?…]")
+_SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 _LEAD = re.compile(r"^[\s.,;:!?…—–-]+")
 _TRAIL = re.compile(r"[.,;:!?…—–-]+$")
 
@@ -110,6 +111,8 @@ class Speech:
         self._root = str(root)
         self._seen_as = seen_as.rstrip("/")
         self._templates = templates.load_all(self.prompts_dir)
+        self._warned: set[str] = set()
+        self._inline_memo: dict[tuple, str] = {}  # few distinct values (dates, phone): words computed once
 
     @staticmethod
     def _prompts_dir(cfg: Config) -> Path:
@@ -197,7 +200,7 @@ class Speech:
                 if not _present(value):
                     if part.name in ("amount", "account"):
                         raise IvrError(f"message {lang}/{key}: no value for {{{part.name}}}")
-                    log.warning("message=%s/%s placeholder={%s} has no value; left out", lang, key, part.name)
+                    self._warn_once(f"message={lang}/{key} placeholder={{{part.name}}} has no value; left out")
                     continue
                 texts, inner = self._slot_texts(part.name, value, lang, str(values["currency"]))
                 for j, text in enumerate(texts):
@@ -205,23 +208,42 @@ class Speech:
                 gap = WORD_MS
         return pieces
 
+    def _warn_once(self, line: str) -> None:
+        if line not in self._warned:  # once per process: a campaign must not log it for every call
+            self._warned.add(line)
+            log.warning(line)
+
     def _inline(self, flat: list[Text | Slot], values: dict[str, object], lang: str) -> list[Text | Slot]:
-        """Put values with few distinct values (date, months, company, phone) into the text around them, so the
-        sentence holding them is rendered whole (once per distinct value) and sounds natural."""
+        """Put values with few distinct values (date, months, company, phone) into their sentence, so that sentence
+        is rendered whole (once per distinct value) and sounds natural; then cut the texts into sentences."""
         out: list[Text | Slot] = []
         for part in flat:
             if isinstance(part, Slot) and part.name in INLINE:
                 value = values.get(part.name)
                 if not _present(value):
-                    log.warning("message placeholder={%s} has no value; left out", part.name)
+                    self._warn_once(f"message={lang} placeholder={{{part.name}}} has no value; left out")
                     continue
-                texts, _ = self._slot_texts(part.name, value, lang, str(values["currency"]))
-                part = Text(" ".join(texts))
+                memo_key = (part.name, value, lang, values["currency"])
+                words = self._inline_memo.get(memo_key)
+                if words is None:
+                    texts, _ = self._slot_texts(part.name, value, lang, str(values["currency"]))
+                    words = self._inline_memo[memo_key] = " ".join(texts)
+                part = Text(words)
             if isinstance(part, Text) and out and isinstance(out[-1], Text):
                 out[-1] = Text(out[-1].text + part.text)
             else:
                 out.append(part)
-        return out
+        # One segment per sentence: only the sentence holding a value differs between debtors, the fixed
+        # sentences around it are rendered once.
+        if all(isinstance(p, Text) for p in flat):
+            return out  # a fixed prompt: one segment
+        split: list[Text | Slot] = []
+        for part in out:
+            if isinstance(part, Text):
+                split.extend(Text(t) for t in _SENTENCES.split(part.text) if t)
+            else:
+                split.append(part)
+        return split
 
     def _slot_texts(self, name: str, value: object, lang: str, currency: str) -> tuple[list[str], int]:
         """The texts a placeholder value is said with, and the pause between them."""

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 with warnings.catch_warnings():  # pydub warns about ffmpeg at import; WAV in and out never needs it
     warnings.simplefilter("ignore", RuntimeWarning)
     warnings.simplefilter("ignore", DeprecationWarning)  # audioop (Python 3.13 drops it; we are on 3.11)
     from pydub import AudioSegment
-    from pydub.effects import low_pass_filter
     from pydub.silence import detect_leading_silence
 
 from ivr.config import Config
@@ -34,6 +35,7 @@ TARGET_DBFS = -18.0  # average loudness of every segment
 PEAK_CEILING_DBFS = -1.0
 SILENCE_DBFS = -45.0
 EDGE_KEEP_MS = 15  # keep a little of the edges so consonants are not clipped
+EDGE_FADE_MS = 5
 ENGINE_TIMEOUT_S = 60
 
 
@@ -114,19 +116,34 @@ def to_phone_audio(seg: AudioSegment, trim: bool = True) -> AudioSegment:
     seg = seg.set_channels(1).set_sample_width(2)
     if seg.frame_rate != RATE:
         if seg.frame_rate > RATE:
-            seg = low_pass_filter(seg, 3600)  # the resampler does not filter: keep aliasing out of the band
+            seg = anti_alias(seg)  # pydub's resampler (audioop.ratecv) does not filter
         seg = seg.set_frame_rate(RATE)
     if trim and len(seg):
         start = max(detect_leading_silence(seg, SILENCE_DBFS) - EDGE_KEEP_MS, 0)
         end = max(detect_leading_silence(seg.reverse(), SILENCE_DBFS) - EDGE_KEEP_MS, 0)
         if start + end < len(seg):
             seg = seg[start:len(seg) - end]
+    if len(seg) > 4 * EDGE_FADE_MS:
+        seg = seg.fade_in(EDGE_FADE_MS).fade_out(EDGE_FADE_MS)  # no click where a segment meets a pause
     if seg.rms:
         gain = TARGET_DBFS - seg.dBFS
         peak = seg.max_dBFS
         gain = min(gain, PEAK_CEILING_DBFS - peak)
         seg = seg.apply_gain(gain)
     return seg
+
+
+def anti_alias(seg: AudioSegment, cutoff_hz: float = 3600.0, taps: int = 63) -> AudioSegment:
+    """Low-pass below the 4 kHz Nyquist limit of 8 kHz audio (windowed-sinc FIR), so resampling adds no aliasing.
+
+    pydub's own low_pass_filter is a Python loop (two thirds of a segment's render time); this is numpy."""
+    fc = cutoff_hz / seg.frame_rate
+    n = np.arange(taps) - (taps - 1) / 2
+    kernel = 2 * fc * np.sinc(2 * fc * n) * np.blackman(taps)
+    kernel /= kernel.sum()
+    samples = np.frombuffer(seg.raw_data, dtype=np.int16).astype(np.float32)
+    filtered = np.convolve(samples, kernel, mode="same")
+    return seg._spawn(np.clip(filtered, -32768, 32767).astype(np.int16).tobytes())
 
 
 def render(engine: Engine, text: str, voice: str, out: Path) -> int:

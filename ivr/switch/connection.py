@@ -95,7 +95,22 @@ class EslConnection:
         try:
             return slot.get(timeout=timeout)
         except gevent.Timeout:
+            gevent.spawn(self._watch_late_reply, slot, shown, timeout)
             raise EslTimeout(f"{self.label}: no reply to {shown} within {timeout:g}s") from None
+
+    def _watch_late_reply(self, slot: gevent.event.AsyncResult, shown: str, timeout: float) -> None:
+        # The slot keeps its place, so a late reply is absorbed by it. If even a second timeout passes, the
+        # stream is stuck or out of step (bytes that looked like the start of a huge frame, say): drop it and
+        # let the owner reconnect rather than have every later command time out too.
+        try:
+            slot.get(timeout=timeout)
+        except gevent.Timeout:
+            if not self.closed:
+                log.error("%s: still no reply to %s after %gs; dropping the connection", self.label, shown,
+                          2 * timeout)
+                self.close(f"no reply to {shown} within {2 * timeout:g}s")
+        except Exception:
+            pass  # the command already failed for its caller
 
     def send_raw(self, data: bytes, timeout: float) -> None:
         """Write bytes with no reply expected (tests, and `exit` during shutdown)."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid as uuidlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import gevent
 import gevent.event
@@ -36,6 +36,20 @@ log = logging.getLogger("ivr.switch.esl")
 STATES = ("connecting", "connected", "disconnected", "auth_failed")
 _EVENT_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$|^[A-Za-z0-9_]+::[A-Za-z0-9_:.-]+$")
 _FILTER_HEADER = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+class BgapiJob(gevent.event.AsyncResult):
+    """The AsyncResult of one bgapi job; `job_uuid` is the Job-UUID it was sent with."""
+
+    job_uuid = ""
+
+
+def backoff_delays(first: float, cap: float) -> Iterator[float]:
+    """Seconds to wait before each reconnect try: doubling from `first`, never above `cap`."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, cap)
 
 
 class EslClient:
@@ -61,7 +75,7 @@ class EslClient:
         self._filters: list[tuple[str, str]] = []
         self._handlers: list[Callable[[Event], None]] = []
         self._state_fns: list[Callable[[str], None]] = []
-        self._jobs: dict[str, gevent.event.AsyncResult] = {}
+        self._jobs: dict[str, BgapiJob] = {}
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
         self._stopping = False
         self._supervisor: gevent.Greenlet | None = None
@@ -131,7 +145,7 @@ class EslClient:
                 log.exception("esl state callback failed state=%s", state)
 
     def _supervise(self, fail_fast: bool) -> None:
-        delay = self.reconnect_min_delay
+        delays = backoff_delays(self.reconnect_min_delay, self.reconnect_max_delay)
         first = True
         while not self._stopping:
             self._set_state("connecting")
@@ -149,14 +163,14 @@ class EslClient:
                 if first and fail_fast:
                     self._first.set_exception(err)
                     return
+                delay = next(delays)
                 log.warning("esl=%s connect failed (%s); retry in %.1fs", self.where, err, delay)
                 gevent.sleep(delay)
-                delay = min(delay * 2, self.reconnect_max_delay)
                 continue
             if not first:
                 self.reconnects += 1
             first = False
-            delay = self.reconnect_min_delay
+            delays = backoff_delays(self.reconnect_min_delay, self.reconnect_max_delay)
             self._conn = conn
             self._set_state("connected")
             log.info("esl=%s connected reconnects=%d", self.where, self.reconnects)
@@ -167,10 +181,9 @@ class EslClient:
             if self._stopping:
                 break
             self._set_state("disconnected")
-            log.warning("esl=%s connection lost (%s); reconnecting in %.1fs", self.where, conn.close_reason,
-                        delay)
+            delay = next(delays)
+            log.warning("esl=%s connection lost (%s); reconnecting in %.1fs", self.where, conn.close_reason, delay)
             gevent.sleep(delay)
-            delay = min(delay * 2, self.reconnect_max_delay)
 
     def _open(self) -> EslConnection:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -239,15 +252,15 @@ class EslClient:
             raise EslError(f"api {cmd.split(' ', 1)[0]}: unexpected reply {frame.reply_text.strip()[:120]!r}")
         return frame.body.decode("utf-8", "replace")
 
-    def bgapi(self, cmd: str, timeout: float | None = None) -> gevent.event.AsyncResult:
+    def bgapi(self, cmd: str, timeout: float | None = None) -> BgapiJob:
         """`bgapi <cmd>`: an AsyncResult resolved with the BACKGROUND_JOB body (`+OK …\\n` / `-ERR CAUSE\\n`),
         failed with EslDisconnected if the connection drops first. `timeout` bounds the command's reply only;
         wait for the job itself with `.get(timeout=…)`."""
         check_line(cmd)
         conn = self._live()
         job_uuid = str(uuidlib.uuid4())
-        result = gevent.event.AsyncResult()
-        result.job_uuid = job_uuid  # type: ignore[attr-defined]
+        result = BgapiJob()
+        result.job_uuid = job_uuid
         self._jobs[job_uuid] = result  # known before the reply, so a fast BACKGROUND_JOB cannot be missed
         try:
             frame = conn.command("bgapi " + cmd, self.timeout if timeout is None else timeout,
@@ -264,7 +277,7 @@ class EslClient:
         if given and given != job_uuid and not result.ready():
             # a server that ignored our Job-UUID header: follow the one it chose
             self._jobs[given] = self._jobs.pop(job_uuid, result)
-            result.job_uuid = given  # type: ignore[attr-defined]
+            result.job_uuid = given
         return result
 
     def subscribe(self, names: Iterable[str] | str) -> None:

@@ -206,7 +206,7 @@ class Event:
     Built by `parse_event`; never construct from untrusted text directly.
     """
 
-    __slots__ = ("content_type", "_blk", "_hend", "_cache", "_json", "_body", "frame")
+    __slots__ = ("content_type", "_blk", "_hend", "_clean", "_cache", "_json", "_body", "frame")
 
     def __init__(self, block: bytes, content_type: str = "text/event-plain", *, body: bytes | None = None,
                  frame: Frame | None = None, data: dict | None = None) -> None:
@@ -215,37 +215,59 @@ class Event:
         self._blk = block
         self._json = data
         self._cache: dict[str, str | None] = {}
+        self._clean = 0
         if data is not None:
             self._hend = 0
             self._body: bytes | str | None = None
         elif body is None:
-            # a plain event body: header block, empty line, optional inner body (bounded by its Content-Length)
-            hend = block.find(_END)
-            self._hend = len(block) if hend < 0 else hend
+            # a plain event body: header block, empty line, optional inner body (bounded by its Content-Length).
+            # Where the header block ends is found only when needed: scanning 5 KB for it on every event costs
+            # more than the lookups a dispatcher makes.
+            self._hend = -1
             self._body = None
         else:
             # a frame's own header block (connect reply, api/response, notices): the body is the frame's
             self._hend = len(block)
             self._body = body
 
+    def _header_end(self) -> int:
+        hend = self._hend
+        if hend < 0:
+            found = self._blk.find(_END, self._clean)
+            hend = self._hend = len(self._blk) if found < 0 else found
+        return hend
+
     # -- lookups ---------------------------------------------------------------------------------------------
     def _find_raw(self, name: str) -> bytes | None:
         blk = self._blk
         key = name.encode("utf-8", "replace") + _SEP
-        hend = self._hend
-        if blk.startswith(key):
+        if blk.startswith(key) and self._hend != 0:
             vs = len(key)
         else:
-            p = blk.find(b"\n" + key, 0, hend)
-            if p < 0:
+            p = blk.find(b"\n" + key)
+            if p < 0 or not self._in_header_block(p):
                 return None
             vs = p + 1 + len(key)
-        ve = blk.find(_EOL, vs, hend)
-        return blk[vs:hend if ve < 0 else ve]
+        ve = blk.find(_EOL, vs)
+        return blk[vs:] if ve < 0 else blk[vs:ve]
+
+    def _in_header_block(self, p: int) -> bool:
+        """Does the line starting at p+1 belong to the header block (not to the inner body)?"""
+        hend = self._hend
+        if hend >= 0:
+            return p < hend
+        if p <= self._clean:
+            return True
+        # no empty line may start between the part already known clean and p
+        if self._blk.find(_END, self._clean, p + 1) >= 0:
+            self._header_end()
+            return False
+        self._clean = p
+        return True
 
     def _json_value(self, name: str) -> str | None:
         v = self._json.get(name)  # type: ignore[union-attr]
-        if v is None:
+        if v is None or name == "_body":  # the inner body is `.body`, not a header
             return None
         if isinstance(v, list):
             v = v[0] if v else ""
@@ -290,12 +312,30 @@ class Event:
                 return []
             items = v if isinstance(v, list) else [v]
             return ["" if x == UNDEF else (x if isinstance(x, str) else json.dumps(x)) for x in items]
-        return [decode_value(v) for k, v in self._raw_lines() if k == name]
+        blk = self._blk
+        hend = self._header_end()
+        key = name.encode("utf-8", "replace") + _SEP
+        pat = b"\n" + key
+        values: list[str] = []
+        start = 0
+        if blk.startswith(key):
+            ve = blk.find(_EOL, len(key), hend)
+            start = hend if ve < 0 else ve
+            values.append(decode_value(blk[len(key):start]))
+        while True:
+            p = blk.find(pat, start, hend)
+            if p < 0:
+                return values
+            vs = p + len(pat)
+            ve = blk.find(_EOL, vs, hend)
+            start = hend if ve < 0 else ve
+            values.append(decode_value(blk[vs:start]))
 
     def _raw_lines(self) -> Iterator[tuple[str, bytes]]:
-        if self._hend == 0:
+        hend = self._header_end()
+        if hend == 0:
             return
-        for line in self._blk[:self._hend].split(_EOL):
+        for line in self._blk[:hend].split(_EOL):
             name, sep, value = line.partition(_SEP)
             if sep and name:
                 yield name.decode("utf-8", "replace"), value
@@ -341,7 +381,7 @@ class Event:
         return text
 
     def _inner_body(self) -> str:
-        rest_start = self._hend + 2
+        rest_start = self._header_end() + 2
         blk = self._blk
         if rest_start > len(blk):
             return ""

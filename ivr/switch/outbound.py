@@ -77,6 +77,12 @@ class _Execution:
     stops: list[Event] = field(default_factory=list)
     dtmf: list[str] = field(default_factory=list)
     hangup_before_stop: bool = False
+    hungup_at_end: bool | None = None   # channel state when the execution ended (later events may follow fast)
+
+    def end(self, hungup: bool) -> None:
+        if not self.done.is_set():
+            self.hungup_at_end = hungup
+            self.done.set()
 
 
 class CallSession:
@@ -95,7 +101,9 @@ class CallSession:
         self.hangup_event: Event | None = None          # CHANNEL_HANGUP
         self.hangup_complete: Event | None = None       # CHANNEL_HANGUP_COMPLETE (carries billsec, causes)
         self.linger_notice: Frame | None = None
+        self.disconnect_notice: Frame | None = None
         self.hands_off = False                          # transferred/bridged: not ours to hang up any more
+        self.hangup_requested = False
         self._exec: _Execution | None = None
         self._changed = gevent.event.Event()
         self._conn = EslConnection(sock, self._on_frame, label="outbound", on_close=self._on_close)
@@ -136,12 +144,14 @@ class CallSession:
                 break
             self._changed.clear()
             self._changed.wait(end - now)
-        if not self._conn.closed:
-            try:
+        if not self._conn.closed and self.disconnect_notice is None:
+            with contextlib.suppress(EslError):
                 self._conn.command("exit", min(self.command_timeout, 2.0))
-                self._conn.closed_event.wait(2.0)
-            except EslError:
-                pass
+                # FreeSWITCH answers +OK bye, sends the disconnect notice, then closes
+                end = time.monotonic() + 2.0
+                while self.disconnect_notice is None and not self._conn.closed and time.monotonic() < end:
+                    self._changed.clear()
+                    self._changed.wait(end - time.monotonic())
         self.close()
 
     def close(self) -> None:
@@ -178,7 +188,7 @@ class CallSession:
                                  f"{self.exec_timeout if timeout is None else timeout:g}s")
         finally:
             self._exec = None
-        if app in _HANDS_OFF_APPS and x.complete is not None and not self.hungup:
+        if app in _HANDS_OFF_APPS and x.complete is not None and not x.hungup_at_end:
             self.hands_off = True
         return self._result(x)
 
@@ -194,6 +204,7 @@ class CallSession:
             raise UnsafeValue(f"not a hangup cause: {cause[:40]!r}")
         if self._conn.closed:
             return
+        self.hangup_requested = True
         with contextlib.suppress(EslDisconnected):
             self._conn.command("sendmsg", self.command_timeout,
                                [("call-command", "hangup"), ("hangup-cause", cause)])
@@ -215,6 +226,8 @@ class CallSession:
         if ct == "text/disconnect-notice":
             if frame.headers.get("Content-Disposition") == "linger":
                 self.linger_notice = frame
+            else:
+                self.disconnect_notice = frame
             self._changed.set()
             return
         if not ct.startswith("text/event-"):
@@ -238,21 +251,21 @@ class CallSession:
                 if not x.stops:
                     x.hangup_before_stop = True
                 if x.execute is None:
-                    x.done.set()       # FreeSWITCH does not start an app on a channel that is hanging up
+                    x.end(True)        # FreeSWITCH does not start an app on a channel that is hanging up
                 else:
-                    gevent.spawn_later(self.hangup_grace, x.done.set)
+                    gevent.spawn_later(self.hangup_grace, x.end, True)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             self.hungup = True
             self.hangup_complete = ev
             if self.hangup_event is None:
                 self.hangup_event = ev
             if x is not None:
-                x.done.set()
+                x.end(True)
         elif x is not None:
             if name == "CHANNEL_EXECUTE_COMPLETE":
                 if ev.get("Application-UUID") == x.app_uuid:
                     x.complete = ev
-                    x.done.set()
+                    x.end(self.hungup)
             elif name == "CHANNEL_EXECUTE":
                 if ev.get("Application-UUID") == x.app_uuid:
                     x.execute = ev
@@ -270,18 +283,19 @@ class CallSession:
         if x is not None:
             if not x.stops:
                 x.hangup_before_stop = True
-            x.done.set()
+            x.end(True)
         self._changed.set()
 
     def _result(self, x: _Execution) -> ExecResult:
         complete = x.complete
+        hungup = self.hungup if x.hungup_at_end is None else x.hungup_at_end
         return ExecResult(
             app=x.app,
             response=(complete.get("Application-Response") or "") if complete is not None else "",
             complete=complete,
             playback_stop=x.stops[-1] if x.stops else None,
-            hangup_seen_before_stop=x.hangup_before_stop or (self.hungup and not x.stops),
-            hungup=self.hungup,
+            hangup_seen_before_stop=x.hangup_before_stop or (hungup and not x.stops),
+            hungup=hungup,
             dtmf=list(x.dtmf),
             execute=x.execute,
             playback_stops=list(x.stops),
@@ -294,8 +308,10 @@ class OutboundServer:
 
     def __init__(self, host: str, port: int, handler: Callable[[CallSession], None], *,
                  command_timeout: float = 10.0, exec_timeout: float = 600.0, hangup_grace: float = 2.0,
-                 hangup_wait: float = 10.0, transfer_wait: float = 3600.0) -> None:
+                 hangup_wait: float = 10.0, transfer_wait: float = 3600.0,
+                 on_finished: Callable[[CallSession], None] | None = None) -> None:
         self.host = host
+        self.on_finished = on_finished  # called after each connection is fully closed (metrics, tests)
         self.requested_port = int(port)
         self.handler = handler
         self.command_timeout = command_timeout
@@ -346,8 +362,9 @@ class OutboundServer:
                 self.handler(session)
             except Exception:
                 log.exception("call=%s call handler failed; hanging up this call", session.uuid)
-                self._hangup_quietly(session)
-            if not session.hungup and not session.hands_off:
+                if not session.hungup:
+                    self._hangup_quietly(session)
+            if not (session.hungup or session.hangup_requested or session.hands_off):
                 self._hangup_quietly(session)
             wait = self.transfer_wait if session.hands_off else self.hangup_wait
             session.finish(hangup_wait=wait)
@@ -356,6 +373,11 @@ class OutboundServer:
         finally:
             session.close()
             self.sessions.discard(session)
+            if self.on_finished is not None:
+                try:
+                    self.on_finished(session)
+                except Exception:
+                    log.exception("call=%s on_finished callback failed", session.uuid or "?")
 
     @staticmethod
     def _hangup_quietly(session: CallSession) -> None:

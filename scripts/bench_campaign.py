@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Benchmark: a whole campaign of 10,000 accounts through the real dialer against `ivr sim` in its own process.
+
+Three processes: the simulator (`ivr sim`, sharing one ScaledClock through --start/--real-start/--scale), the
+controller (this script with --role controller: the real Dialer, queue, call flow and ESL client; messages are
+silent WAVs so TTS does not count), and this orchestrator, which prepares the database, watches the channels
+FreeSWITCH-side (its own event-socket connection: CHANNEL_CREATE / CHANNEL_HANGUP_COMPLETE) and reports:
+
+- sustained new calls per (simulated) second: attempts started between the 10th and 90th percentile start time,
+  divided by that span; peak calls per second in any one second;
+- peak concurrent calls, seen by the simulator (channels created and not yet hung up) and by the dialer;
+- controller CPU seconds per 1,000 calls (resource.getrusage of the controller process: user + system);
+- cap violations: moments the simulator had more live channels than the cap (must be 0).
+
+Targets for one controller on a 2-core machine: 1,000 concurrent calls, 100 new calls/s sustained, 0 violations.
+Call lengths are shortened (message 5 s, prompts 1 s, menu timeout 2 s, originate timeout 10 s) so the 1,000
+cap and 100 calls/s can both bind at once (Little's law: 1,000 channels / ~12 s average call ≈ 85 calls/s).
+
+    .venv/bin/python scripts/bench_campaign.py                      # 10,000 accounts, scale 1
+    .venv/bin/python scripts/bench_campaign.py --accounts 3000 --scale 2 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
+START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
+
+
+def silent_wav(path: Path, seconds: float) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * int(8000 * seconds))
+
+
+def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
+    return {
+        "database": {"url": f"sqlite:///{work / 'bench.sqlite3'}"},
+        "freeswitch": {"port": port, "outbound_bind_port": 8084, "command_timeout": 30.0},
+        "dialing": {"originate_timeout": 10},
+        "pacing": {"channels": args.channels, "cps": args.cps},
+        "callflow": {"menu_timeout_ms": 2000, "digit_timeout_ms": 1000, "menu_rounds": 1},
+        # short retry delays so the evening's second round follows within a minute (the load stays up)
+        "retry": {"max_attempts_per_day": 2, "early_hangup_pause_seconds": 30, "default_delay": 60,
+                  "delays": {c: 60 for c in ("USER_BUSY", "NO_ANSWER", "NO_USER_RESPONSE", "SUBSCRIBER_ABSENT",
+                                             "NORMAL_TEMPORARY_FAILURE", "RECOVERY_ON_TIMER_EXPIRE",
+                                             "NETWORK_OUT_OF_ORDER", "NORMAL_CIRCUIT_CONGESTION",
+                                             "SWITCH_CONGESTION", "DESTINATION_OUT_OF_ORDER",
+                                             "ORIGINATOR_CANCEL", "MEDIA_TIMEOUT", "ALLOTTED_TIMEOUT")}},
+        "speech": {"cache_dir": str(work / "cache")},
+        "logging": {"level": "WARNING"},
+    }
+
+
+class SilentSpeech:
+    """Rendered silent WAVs of fixed lengths: the benchmark measures the dialer, not the TTS engine."""
+
+    def __init__(self, work: Path, message_s: float, prompt_s: float) -> None:
+        from ivr.speech import Rendered
+
+        self.msg = Rendered(str(work / "msg.wav"), int(message_s * 1000), [work / "msg.wav"])
+        self.prm = Rendered(str(work / "prompt.wav"), int(prompt_s * 1000), [work / "prompt.wav"])
+
+    def debt_message(self, facts):
+        return self.msg
+
+    def prompt(self, lang, key, **values):
+        return self.prm
+
+
+# --- the controller process ----------------------------------------------------------------------------------
+
+def controller(args: argparse.Namespace) -> int:
+    import gevent
+
+    from ivr.campaign.queue import start_campaign
+    from ivr.clock import ScaledClock
+    from ivr.config import parse_config
+    from ivr.dialer.dialer import Dialer
+    from ivr.ledger.db import connect
+    from ivr.logs import setup_logging
+    from ivr.switch.esl import EslClient
+
+    work = Path(args.workdir)
+    cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
+    setup_logging("WARNING", True, str(work / "controller.log"))
+    connect(cfg.database.url, work)
+    clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
+    camp = start_campaign(cfg, DAY, clock)
+    esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 30.0, 2.0)
+    esl.start()
+    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node="bench",
+                    outbound_port=0)
+    dialer.start()
+    t0 = time.monotonic()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    stop_at = START + timedelta(seconds=args.max_sim_seconds)
+    g = gevent.spawn(dialer.run, camp, until=stop_at)
+    g.join()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    out = {
+        "placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes,
+        "peak_in_flight": dialer.stats.peak_in_flight, "wall_s": time.monotonic() - t0,
+        "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
+        "flow_errors": dialer.stats.flow_errors, "originate_errors": dialer.stats.originate_errors,
+        "slowdowns": dialer.pacer.slowdowns, "ok": g.successful(),
+    }
+    dialer.stop()
+    esl.stop()
+    (work / "controller.json").write_text(json.dumps(out))
+    return 0
+
+
+# --- the orchestrator ----------------------------------------------------------------------------------------
+
+def prepare(work: Path, args: argparse.Namespace) -> list[str]:
+    from decimal import Decimal
+
+    from ivr.config import parse_config
+    from ivr.ledger.db import connect
+    from ivr.ledger.models import Account, Balance, Phone, database
+
+    cfg = parse_config(config_dict(work, args), base_dir=work, env={})
+    db = connect(cfg.database.url, work)
+    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
+    with database.atomic():
+        Account.insert_many([{"number": f"BN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
+                             for i in range(args.accounts)]).execute()
+        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
+        rows = [{"account": ids[f"BN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
+                for i, n in enumerate(numbers)]
+        for k in range(0, len(rows), 500):
+            Phone.insert_many(rows[k:k + 500]).execute()
+        bal = [{"account": ids[f"BN-{i:06d}"], "as_of": DAY - timedelta(days=2), "amount": Decimal("750.00"),
+                "currency": "UAH"} for i in range(args.accounts)]
+        for k in range(0, len(bal), 500):
+            Balance.insert_many(bal[k:k + 500]).execute()
+    db.close()
+    silent_wav(work / "msg.wav", args.message_s)
+    silent_wav(work / "prompt.wav", args.prompt_s)
+    return numbers
+
+
+def debtor_script(work: Path, numbers: list[str], message_s: float) -> Path:
+    """The realistic random mix, with early hang-ups and key presses placed for the short message."""
+    import yaml
+
+    from ivr.sim.script import Script
+
+    mix = Script.random_mix(numbers, seed=7, message_s=message_s + 2)
+    out = {}
+    for n in numbers:
+        d = mix.for_number(n)
+        spec: dict = {"kind": d.kind, "ring": d.ring_s}
+        if d.hangup_after is not None:
+            spec["hangup_after"] = d.hangup_after
+        if d.presses:
+            spec["press"] = [[digit, at] for digit, at in d.presses]
+        out[n] = spec
+    path = work / "debtors.yaml"
+    path.write_text(yaml.safe_dump({"default": "listen", "numbers": out}), encoding="utf-8")
+    return path
+
+
+def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:
+    cmd = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main(sys.argv[1:]))",
+           "--config", str(work / "none.yaml"), "sim", "--port", "0", "--scale", str(args.scale),
+           "--start", START.isoformat(), "--real-start", repr(real_start), "--script", str(script),
+           "--status-every", "0", "--gateway", "trunk"]
+    (work / "none.yaml").write_text("logging:\n  level: WARNING\n", encoding="utf-8")
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        m = re.search(r"listening on [0-9.]+:(\d+)", line or "")
+        if m:
+            return proc, int(m[1])
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+
+
+def watch(port: int, cap: int, result: dict) -> None:
+    """Count live channels from the simulator's own events; every moment above the cap is a violation."""
+    from ivr.switch.esl import EslClient
+
+    live: set[str] = set()
+    result.update(peak=0, violations=0, created=0)
+
+    def on(ev) -> None:
+        if ev.name == "CHANNEL_CREATE":
+            live.add(ev.uuid)
+            result["created"] += 1
+            result["peak"] = max(result["peak"], len(live))
+            if len(live) > cap:
+                result["violations"] += 1
+        elif ev.name == "CHANNEL_HANGUP_COMPLETE":
+            live.discard(ev.uuid)
+
+    esl = EslClient("127.0.0.1", port, "ClueCon", 30.0, 2.0)
+    esl.add_handler(on)
+    esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"])
+    esl.start()
+    result["esl"] = esl
+
+
+def rates(work: Path, args: argparse.Namespace) -> dict:
+    from collections import Counter
+
+    from ivr.config import parse_config
+    from ivr.ledger.db import connect
+    from ivr.ledger.models import Attempt
+
+    cfg = parse_config(config_dict(work, args), base_dir=work, env={})
+    connect(cfg.database.url, work)
+    starts = sorted(a.created_at for a in Attempt.select(Attempt.created_at))
+    if len(starts) < 10:
+        return {"attempts": len(starts)}
+    t10, t90 = starts[len(starts) // 10], starts[len(starts) * 9 // 10]
+    span = max(1e-9, (t90 - t10).total_seconds())
+    per_second = Counter(s.replace(microsecond=0) for s in starts)
+    unfinished = Attempt.select().where(Attempt.outcome == "").count()
+    return {"attempts": len(starts), "sustained_cps": (len(starts) * 0.8) / span,
+            "peak_cps_1s": max(per_second.values()), "busy_span_s": span, "unfinished": unfinished}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", choices=("orchestrator", "controller"), default="orchestrator",
+                    help=argparse.SUPPRESS)
+    ap.add_argument("--accounts", type=int, default=10_000)
+    ap.add_argument("--scale", type=float, default=1.0, help="clock scale shared by dialer and simulator")
+    ap.add_argument("--channels", type=int, default=1000)
+    ap.add_argument("--cps", type=float, default=100.0)
+    ap.add_argument("--message-s", type=float, default=5.0)
+    ap.add_argument("--prompt-s", type=float, default=1.0)
+    ap.add_argument("--max-sim-seconds", type=float, default=3 * 3600, help="stop the campaign after this")
+    ap.add_argument("--profile", action="store_true", help="run the controller under cProfile")
+    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.role == "controller":
+        return controller(args)
+
+    import gevent
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_campaign_"))
+    print(f"preparing {args.accounts} accounts in {work}", flush=True)
+    numbers = prepare(work, args)
+    script = debtor_script(work, numbers, args.message_s)
+    real_start = time.time() + 3.0
+    sim, port = start_sim(work, args, script, real_start)
+    watched: dict = {}
+    watch(port, args.channels, watched)
+    ctl_cmd = [sys.executable]
+    if args.profile:
+        ctl_cmd += ["-m", "cProfile", "-o", str(work / "controller.prof")]
+    ctl_cmd += [__file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
+                "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
+                "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
+                "--max-sim-seconds", str(args.max_sim_seconds)]
+    print(f"simulator on port {port}; controller starting (scale x{args.scale:g}, cap {args.channels}, "
+          f"{args.cps:g} calls/s)", flush=True)
+    t0 = time.monotonic()
+    ctl = subprocess.Popen(ctl_cmd, cwd=ROOT)
+    sim_cpu0 = _proc_cpu(sim.pid)
+    while ctl.poll() is None:
+        gevent.sleep(1.0)
+        elapsed = time.monotonic() - t0
+        if int(elapsed) % 10 == 0:
+            print(f"  {elapsed:5.0f} s: sim channels created {watched.get('created', 0)}, "
+                  f"peak live {watched.get('peak', 0)}, violations {watched.get('violations', 0)}", flush=True)
+    sim_cpu = _proc_cpu(sim.pid) - sim_cpu0
+    watched["esl"].stop()
+    sim.terminate()
+    sim.wait(timeout=10)
+    res = json.loads((work / "controller.json").read_text())
+    r = rates(work, args)
+    per_k = res["cpu_s"] / max(1, res["placed"]) * 1000
+    print("\nresults")
+    print(f"  accounts {args.accounts}, attempts {r.get('attempts')}, unfinished {r.get('unfinished')}, "
+          f"controller ok {res['ok']}, flow errors {res['flow_errors']}, originate errors {res['originate_errors']}")
+    print(f"  outcomes {json.dumps(res['outcomes'], sort_keys=True)}")
+    print(f"  sustained new calls/s (sim): {r.get('sustained_cps', 0):.1f}   peak in one second: "
+          f"{r.get('peak_cps_1s')}   busy span {r.get('busy_span_s', 0):.0f} s (sim)")
+    print(f"  peak concurrent: simulator {watched['peak']}, dialer {res['peak_in_flight']} (cap {args.channels})")
+    print(f"  cap violations: {watched['violations']}")
+    print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
+          f"calls ({res['cpu_s'] / max(1e-9, res['wall_s']) * 100:.0f} % of one core); simulator CPU "
+          f"{sim_cpu:.1f} s; congestion slow-downs {res['slowdowns']}")
+    if args.profile:
+        import pstats
+
+        print("\ncontroller profile (top 30 by cumulative time):")
+        pstats.Stats(str(work / "controller.prof")).sort_stats("cumulative").print_stats(30)
+    return 0 if watched["violations"] == 0 else 1
+
+
+def _proc_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return 0.0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Install everything the night dialer needs on a fresh Debian machine, idempotently (safe to run again):
+#   Debian packages espeak-ng, sox, python3-venv (only those missing), a virtualenv in .venv, the package.
+# Run as root or as a user with sudo. Quiet, with one progress line per step.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT="$(pwd)"
+VENV="$ROOT/.venv"
+STAMP="$VENV/.ivr-installed"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"
+    elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+    else die "need root or sudo to install Debian packages: $*"
+    fi
+}
+
+# A Python >= 3.11 for the virtualenv: the one already in .venv, else python3.11 / python3 on PATH.
+pick_python() {
+    local py
+    for py in python3.13 python3.12 python3.11 python3; do
+        if command -v "$py" >/dev/null 2>&1 &&
+           "$py" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+            command -v "$py"; return 0
+        fi
+    done
+    return 1
+}
+
+# 1. Debian packages, only when something is missing (apt-get update first in that case).
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+if [ ! -x "$VENV/bin/python" ]; then
+    PY="$(pick_python || true)"
+    if [ -z "$PY" ] || ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+        missing+=(python3-venv)
+    fi
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing[*]} and no apt-get to install them (Debian needed)"
+    say "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update -qq
+    as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+else
+    say "Debian packages present (espeak-ng, sox, python venv)"
+fi
+
+# 2. The virtualenv.
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
+then
+    say "virtualenv .venv present ($("$VENV/bin/python" -V 2>&1))"
+else
+    PY="$(pick_python)" || die "no Python 3.11 or newer found (apt-get install python3 python3-venv)"
+    say "creating virtualenv .venv with $("$PY" -V 2>&1)"
+    rm -rf "$VENV"
+    "$PY" -m venv "$VENV"
+fi
+
+# 3. The package and its pinned dependencies; skipped when nothing they depend on changed since last time.
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/ivr" ] &&
+   "$VENV/bin/python" -c 'import ivr, peewee, phonenumbers, greenswitch' >/dev/null 2>&1; then
+    say "package installed and up to date"
+else
+    say "installing the package and its dependencies into .venv (pip; this takes a minute the first time)"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
+    echo "$want" > "$STAMP"
+fi
+say "ready: $VENV/bin/ivr"

@@ -1,0 +1,139 @@
+"""Whole calls end to end: the simulated FreeSWITCH (ivr.sim) + EslClient bgapi originate + OutboundServer +
+run_call, with real WAV prompts, scripted debtors and a scaled clock (call seconds run 20x faster).
+Each case runs with the message as one WAV and as a `file_string://` segment list: the heard rule must give the
+same answers for both (one PLAYBACK_START/STOP for the list, offset against the list's total length)."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid as uuidlib
+import wave
+from datetime import UTC, datetime
+
+import gevent
+import pytest
+from gevent.event import AsyncResult
+
+from ivr.callflow import CallContext, run_call
+from ivr.clock import ScaledClock
+from ivr.sim import Debtor, Script, SimServer
+from ivr.speech import Rendered
+from ivr.switch.dialstring import build_originate
+from ivr.switch.esl import EslClient
+from ivr.switch.outbound import OutboundServer
+
+SCALE = 20.0
+WAIT_S = 15.0  # real seconds: far above the longest call here (~12 call-seconds = 0.6 s real)
+LENGTHS_MS = {"greeting": 500, "message": 3000, "menu": 1500, "invalid": 500, "pay_now": 500,
+              "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "no_input": 500,
+              "goodbye": 500, "right_party": 1000}
+# call-seconds after the answer: greeting 0-0.5, message 0.5-3.5, menu 3.5-5.0; keys come after a prompt ends,
+# so scheduling jitter on a loaded machine cannot move them into the wrong step
+LISTEN, HANG_UP_EARLY, PRESS_1, PRESS_2 = "+380501230001", "+380501230002", "+380501230003", "+380501230004"
+CONFIRMS = "+380501230005"  # presses 1 after the right-party question (greeting 0-0.5, question 0.5-1.5)
+
+
+def write_wav(path, ms: int) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * (8 * ms))
+
+
+@pytest.fixture(params=["wav", "file_string"])
+def rig(request, tmp_path, cfg):
+    """A call placer; the message is one WAV, or a segment list of two WAVs (what Speech renders by default)."""
+    rendered = {}
+    for key, ms in LENGTHS_MS.items():
+        path = tmp_path / f"{key}.wav"
+        write_wav(path, ms)
+        rendered[key] = Rendered(playback=str(path), duration_ms=ms)
+    if request.param == "file_string":
+        halves = [tmp_path / "msg_a.wav", tmp_path / "msg_b.wav"]
+        for half in halves:
+            write_wav(half, LENGTHS_MS["message"] // 2)
+        rendered["message"] = Rendered(playback="file_string://" + "!".join(map(str, halves)),
+                                       duration_ms=LENGTHS_MS["message"])
+    script = (Script()
+              .add(LISTEN, Debtor.listen())
+              .add(HANG_UP_EARLY, Debtor.answer(hangup_after=1.5))
+              .add(PRESS_1, Debtor.answer(press=("1", 5.0)))
+              .add(PRESS_2, Debtor.answer(press=("2", 5.0), hangup_after=30))
+              .add(CONFIRMS, Debtor.answer(press=("1", 2.0), hangup_after=30)))
+    clock = ScaledClock(start=datetime(2026, 11, 23, 17, 0, tzinfo=UTC), scale=SCALE)
+    sim = SimServer(clock=clock, script=script).start()
+    results: dict[str, AsyncResult] = {}
+    settings = {"now": cfg.callflow}
+
+    def handler(session):
+        ctx = CallContext(accounts=["ACC-0001"], lang="en", settings=settings["now"],
+                          messages={"ACC-0001": rendered["message"]}, prompts=rendered, attempt="sim")
+        result = run_call(session, ctx)
+        results.setdefault(session.uuid, AsyncResult()).set((result, session))
+
+    out = OutboundServer("127.0.0.1", 0, handler, hangup_wait=5.0, transfer_wait=5.0)
+    out.start()
+    esl = EslClient("127.0.0.1", sim.port, "ClueCon", timeout=5.0)
+    esl.start()
+
+    def call(number: str, **overrides):
+        settings["now"] = dataclasses.replace(cfg.callflow, **overrides)
+        uuid = str(uuidlib.uuid4())
+        results[uuid] = AsyncResult()
+        arg = build_originate(uuid=uuid, attempt_id=1, account="ACC-0001", number=number,
+                              socket_host="127.0.0.1", socket_port=out.port, gateway="trunk")
+        job = esl.bgapi("originate " + arg).get(timeout=WAIT_S)
+        assert job.startswith("+OK"), job
+        return results[uuid].get(timeout=WAIT_S)
+
+    yield call
+    esl.stop()
+    out.stop()
+    sim.stop()
+    gevent.sleep(0)
+
+
+def test_heard_call(rig):
+    result, session = rig(LISTEN)
+    assert result.outcome == "heard" and result.heard
+    assert result.heard_ms >= 0.9 * 3000 and result.message_ms == 3000
+    assert result.choice == "" and not result.caller_hung_up
+    menus = [ev.get("Application-Data") for ev in session.events
+             if ev.name == "CHANNEL_EXECUTE" and ev.get("Application") == "play_and_get_digits"]
+    assert len(menus) == 1 and menus[0].startswith("1 1 2 5000 # ") and "ivr_choice [12390] 3000" in menus[0]
+
+
+def test_early_hangup_call(rig):
+    result, _ = rig(HANG_UP_EARLY)
+    assert result.outcome == "early_hangup" and not result.heard and result.caller_hung_up
+    # the debtor hung up 1.0 call-second into the message: the position says so, not playback_ms
+    assert 500 <= result.heard_ms <= 1500
+
+
+def test_press_1_is_transferred(rig, cfg):
+    result, session = rig(PRESS_1)
+    assert result.outcome == "pay_now" and result.transferred and result.digits == "1" and result.heard
+    transfers = [ev.get("Application-Data") for ev in session.events
+                 if ev.name == "CHANNEL_EXECUTE" and ev.get("Application") == "transfer"]
+    assert transfers == [cfg.callflow.paynow_transfer]
+
+
+def test_press_2_asks_for_a_callback(rig):
+    result, _ = rig(PRESS_2)
+    assert result.outcome == "callback" and result.callback and result.digits == "2" and result.heard
+    assert not result.caller_hung_up  # we ended the call after the confirmation
+
+
+def test_right_party_confirmed_hears_the_message(rig):
+    result, session = rig(CONFIRMS, right_party_check=True)
+    assert result.right_party is True and result.outcome == "heard" and result.heard
+    assert result.digits == "1" and result.choice == ""
+
+
+def test_right_party_silence_hears_no_amount(rig):
+    result, session = rig(LISTEN, right_party_check=True)
+    assert result.right_party is False and result.outcome == "not_heard" and result.message_ms == 0
+    played = [ev.get("Application-Data") for ev in session.events
+              if ev.name == "CHANNEL_EXECUTE" and ev.get("Application") == "playback"]
+    assert not any("msg" in p or "message" in p for p in played)

@@ -1,0 +1,334 @@
+"""End to end: the real dialer, queue, call flow, speech (with a fake TTS engine) and event-socket client against
+the simulated FreeSWITCH, on one fast ScaledClock shared by both. Small campaigns of a few accounts each.
+
+The evening is Monday 2026-11-23, Europe/Kyiv (window 18:00-21:00); the clock starts a little before 18:00.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import factories
+import gevent
+import pytest
+from speech_fakes import FakeEngine
+
+from ivr.campaign.queue import start_campaign
+from ivr.clock import ScaledClock
+from ivr.dialer.dialer import Dialer
+from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Payment, Phone, QueueEntry
+from ivr.sim.script import Debtor, Script
+from ivr.sim.server import SimServer
+from ivr.sim.trunk import Trunk
+from ivr.speech import Speech
+from ivr.switch.esl import EslClient
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 11, 23)
+KYIV = ZoneInfo("Europe/Kyiv")
+SCALE = 100.0
+
+
+def local(h: int, m: int, s: int = 0) -> datetime:
+    return datetime(2026, 11, 23, h, m, s, tzinfo=KYIV).astimezone(UTC)
+
+
+def as_local(naive_utc: datetime) -> datetime:
+    return naive_utc.replace(tzinfo=UTC).astimezone(KYIV)
+
+
+class World:
+    """One simulator + dialer set-up over the test database."""
+
+    def __init__(self, cfg, *, start: datetime | None = None, channels: int = 10, cps: float = 20.0,
+                 gateway: str = "trunk", scale: float = SCALE, delays: dict[str, int] | None = None,
+                 **retry) -> None:
+        self.clock = ScaledClock(start=start or local(17, 59, 50), scale=scale)
+        self.script = Script(default=Debtor.listen())
+        self.sim = SimServer(clock=self.clock, script=self.script, trunk=Trunk(gateways={"trunk"})).start()
+        self.cfg = cfg.replace(
+            pacing=dataclasses.replace(cfg.pacing, channels=channels, cps=cps),
+            dialing=dataclasses.replace(cfg.dialing, gateway=gateway),
+            retry=dataclasses.replace(cfg.retry, **{"early_hangup_pause_seconds": 60, **retry},
+                                      delays={**cfg.retry.delays, "USER_BUSY": 120, **(delays or {})}),
+            freeswitch=dataclasses.replace(cfg.freeswitch, port=self.sim.port, command_timeout=5.0,
+                                           reconnect_max_delay=1.0))
+        self.speech = Speech(self.cfg, engine=FakeEngine())
+        self.dialers: list[Dialer] = []
+        self.esls: list[EslClient] = []
+        self.samples: list[int] = []
+        self.overlaps: list[str] = []
+        self._sampler = gevent.spawn(self._sample)
+        real_originate = self.sim.originate
+
+        def counted(args: str, result_cb) -> None:  # the exact count right after each new channel
+            real_originate(args, result_cb)
+            self.samples.append(sum(1 for c in self.sim.calls.values() if not c.hung))
+
+        self.sim.originate = counted
+
+    def _sample(self) -> None:
+        """From the simulator's side: channels up (not hung up) at once, and no number in two live calls."""
+        while True:
+            calls = [c for c in self.sim.calls.values() if not c.hung]
+            self.samples.append(len(calls))
+            numbers = [c.chan.number for c in calls]
+            dup = {n for n in numbers if numbers.count(n) > 1}
+            if dup:
+                self.overlaps.extend(dup)
+            gevent.sleep(0.002)
+
+    def dialer(self, node: str = "node-a") -> Dialer:
+        esl = EslClient("127.0.0.1", self.sim.port, "ClueCon", 5.0, 1.0)
+        esl.start()
+        d = Dialer(self.cfg, esl, self.clock, self.speech, node=node, outbound_port=0)
+        d.start()
+        self.dialers.append(d)
+        self.esls.append(esl)
+        return d
+
+    def campaign(self) -> Campaign:
+        """Start the evening's campaign and render its speech before dialing, as `ivr run` / `ivr demo` do
+        (at x100 a TTS pause of a few real milliseconds would be seconds of dead air in a simulated call)."""
+        camp = start_campaign(self.cfg, DAY, self.clock)
+        self.dialers[-1].prepare_speech(list(Account.select()), DAY)
+        return camp
+
+    def run(self, timeout: float = 30.0, node: str = "node-a") -> Dialer:
+        d = self.dialer(node)
+        g = gevent.spawn(d.run, self.campaign())
+        g.join(timeout=timeout)
+        assert g.ready(), "the campaign did not finish in time"
+        g.get()
+        return d
+
+    def close(self) -> None:
+        self._sampler.kill()
+        for d in self.dialers:
+            d.stop()
+        for e in self.esls:
+            e.stop()
+        self.sim.stop()
+
+
+@pytest.fixture
+def world(cfg, db):
+    made: list[World] = []
+
+    def make(**kw) -> World:
+        w = World(cfg, **kw)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def debtor(number: str, behaviour: Debtor | None, w: World, **kw) -> Account:
+    acc = factories.account(phone=number, **kw)
+    if behaviour is not None:
+        w.script.add(number, behaviour)
+    return acc
+
+
+def in_menu(w: World, acc: Account) -> float:
+    """Seconds after the answer at which the menu is on for this debtor (greeting + message + 5 s: the set-up
+    commands and the gaps between applications take simulated time too; the menu waits 5 s after its prompt)."""
+    from ivr.speech.facts import facts_for_account
+
+    facts = facts_for_account(w.cfg, acc, DAY)
+    greeting = w.speech.prompt(facts.lang, "greeting").duration_ms
+    return (greeting + w.speech.debt_message(facts).duration_ms) / 1000 + 5.0
+
+
+def press_in_menu(w: World, acc: Account, digit: str) -> None:
+    w.script.add(acc.phones[0].e164, Debtor.answer(press=(digit, in_menu(w, acc))))
+
+
+def attempts_of(acc: Account) -> list[Attempt]:
+    return list(Attempt.select().where(Attempt.account == acc).order_by(Attempt.id))
+
+
+def entry_of(acc: Account) -> QueueEntry:
+    return QueueEntry.get(QueueEntry.account == acc)
+
+
+def test_heard_pay_now_callback_and_paid_debtor_not_called(world):
+    w = world()
+    heard = debtor("+380501110001", Debtor.listen(ring=1), w)
+    pay = debtor("+380501110002", None, w)
+    cb = debtor("+380501110003", None, w, district="Podil")
+    press_in_menu(w, pay, "1")
+    press_in_menu(w, cb, "2")
+    paid = debtor("+380501110004", Debtor.listen(), w)
+    Payment.create(account=paid, reference="P-1", amount=Decimal("500.00"), paid_on=date(2026, 11, 22))
+    w.run()
+
+    a = attempts_of(heard)
+    assert [x.outcome for x in a] == ["heard"] and a[0].heard and a[0].heard_ms >= 0.9 * a[0].message_ms > 0
+    assert a[0].state == "ended" and a[0].hangup_cause == "NORMAL_CLEARING" and a[0].billsec_s > 0
+    assert entry_of(heard).state == "done"
+    assert [x.outcome for x in attempts_of(pay)] == ["pay_now"] and "1" in attempts_of(pay)[0].digits
+    assert [x.outcome for x in attempts_of(cb)] == ["callback"]
+    req = CallbackRequest.get(CallbackRequest.account == cb)
+    assert (req.e164, req.district) == ("+380501110003", "Podil")
+    assert attempts_of(paid) == []  # paid since the balance: never called
+    assert Attempt.select().where(Attempt.outcome == "").count() == 0
+    for x in Attempt.select():  # no call before the window opened (clock started 17:59:50)
+        assert as_local(x.created_at).time() >= datetime(2026, 1, 1, 18, 0).time()
+
+
+def test_early_hangup_goes_to_front_and_is_called_again(world):
+    w = world()
+    quitter = debtor("+380501120001", Debtor.answer(hangup_after=1.0), w)
+    debtor("+380501120002", Debtor.listen(), w)
+    d = w.dialer()
+    camp = w.campaign()
+    g = gevent.spawn(d.run, camp)
+    with gevent.Timeout(20):
+        while len(attempts_of(quitter)) < 1 or attempts_of(quitter)[0].outcome == "":
+            gevent.sleep(0.01)
+    first = attempts_of(quitter)[0]
+    assert first.outcome == "early_hangup" and not first.heard
+    e = entry_of(quitter)
+    assert e.priority == -1  # the front of the queue
+    # this debtor answers then listens on the next call
+    w.script.add("+380501120001", Debtor.listen())
+    g.join(timeout=30)
+    assert g.ready()
+    a = attempts_of(quitter)
+    assert [x.outcome for x in a] == ["early_hangup", "heard"]
+    gap = (a[1].created_at - a[0].ended_at).total_seconds()
+    assert gap >= 55  # retry.early_hangup_pause_seconds = 60 (simulated), minus clock granularity
+    assert entry_of(quitter).state == "done"
+
+
+def test_busy_retried_later_and_invalid_never_retried(world):
+    w = world()
+    busy = debtor("+380501130001", Debtor.busy(), w)
+    bad = debtor("+380501130002", Debtor.unallocated(), w)
+    d = w.dialer()
+    g = gevent.spawn(d.run, w.campaign())
+    with gevent.Timeout(30):
+        while len(attempts_of(busy)) < 2 or attempts_of(busy)[1].outcome == "":
+            gevent.sleep(0.01)
+    w.script.add("+380501130001", Debtor.listen())
+    g.join(timeout=30)
+    assert g.ready()
+    b = attempts_of(busy)
+    assert [x.outcome for x in b][:2] == ["busy", "busy"] and b[-1].outcome == "heard"
+    assert (b[1].created_at - b[0].ended_at).total_seconds() >= 115  # USER_BUSY retry delay 120 s
+    i = attempts_of(bad)
+    assert [x.outcome for x in i] == ["invalid_number"] and i[0].hangup_cause == "UNALLOCATED_NUMBER"
+    assert Phone.get(Phone.account == bad).valid is False
+    assert entry_of(bad).state == "given_up"
+
+
+def test_window_respected_and_none_outside(world):
+    w = world(start=local(17, 57))
+    acc = debtor("+380501140001", Debtor.listen(), w)
+    w.run()
+    a = attempts_of(acc)
+    assert len(a) == 1 and as_local(a[0].created_at) >= local(18, 0)
+    # evening over: a campaign started at 21:00:05 calls nobody and ends
+    late = world(start=local(21, 0, 5))
+    acc2 = debtor("+380501140002", Debtor.listen(), late)
+    late.run(timeout=10)
+    assert attempts_of(acc2) == []
+    assert entry_of(acc2).state == "waiting"  # carried over to the next evening
+
+
+def cfg_causes() -> list[str]:
+    from ivr.config import RetryConfig
+
+    return list(RetryConfig().delays)
+
+
+def test_concurrency_cap_never_exceeded_under_random_timings(world):
+    # short retry delays and two attempts a day keep the evening short; the timings stay random
+    w = world(channels=4, cps=50.0, scale=200.0, delays={c: 30 for c in cfg_causes()}, default_delay=30,
+              max_attempts_per_day=2)
+    numbers = [f"+38050115{i:04d}" for i in range(40)]
+    mix = Script.random_mix(numbers, seed=11, message_s=4.0)
+    for n in numbers:
+        factories.account(phone=n)
+        w.script.add(n, mix.for_number(n))
+    d = w.run(timeout=60)
+    assert d.stats.placed >= 40
+    assert max(w.samples) <= 4
+    assert max(w.samples) >= 3  # the cap was actually reached, so the check means something
+    assert not w.overlaps
+    assert Attempt.select().where(Attempt.outcome == "").count() == 0
+
+
+def test_invalid_gateway_pauses_campaign(world):
+    w = world(gateway="nosuchgw")
+    acc = debtor("+380501160001", Debtor.listen(), w)
+    d = w.dialer()
+    camp = w.campaign()
+    g = gevent.spawn(d.run, camp)
+    with gevent.Timeout(10):
+        while Campaign.get_by_id(camp.id).status != "paused":
+            gevent.sleep(0.01)
+    c = Campaign.get_by_id(camp.id)
+    assert c.status_reason.startswith("INVALID_GATEWAY") and "nosuchgw" in c.status_reason
+    gevent.sleep(0.3)
+    e = entry_of(acc)
+    assert e.attempts == 0 and e.state == "waiting"  # a trunk fault is not an attempt on the debtor
+    assert all(x.outcome == "trunk_error" for x in attempts_of(acc))
+    assert len(attempts_of(acc)) == 1  # and it stopped dialing
+    d.stop()
+    g.join(timeout=10)
+
+
+def test_crash_and_restart_loses_nothing_and_calls_nobody_twice(world):
+    w = world(channels=6, cps=50.0)
+    accounts = [debtor(f"+38050117{i:04d}", Debtor.listen(), w) for i in range(12)]
+    first = w.dialer("node-a")
+    camp = w.campaign()
+    g = gevent.spawn(first.run, camp)
+    with gevent.Timeout(20):  # some calls finished, some in the middle of their message
+        while Attempt.select().where(Attempt.outcome != "").count() < 3 or not first.tracker.flights:
+            gevent.sleep(0.005)
+    done_before = {a.id: a.outcome for a in Attempt.select().where(Attempt.outcome != "")}
+    in_flight = [f.uuid for f in first.tracker.flights.values()]
+    assert in_flight
+    # the crash: every greenlet of the dialer dies at once, its sockets close
+    g.kill()
+    first.stop()
+    w.esls[0].stop()
+    second = w.dialer("node-a")  # the same node restarted
+    g2 = gevent.spawn(second.run, Campaign.get_by_id(camp.id))
+    g2.join(timeout=60)
+    assert g2.ready()
+    g2.get()
+    for aid, outcome in done_before.items():  # results written before the crash are intact
+        assert Attempt.get_by_id(aid).outcome == outcome
+    assert Attempt.select().where(Attempt.outcome == "").count() == 0
+    for uuid in in_flight:  # calls cut by the crash were settled, not forgotten
+        assert Attempt.get(Attempt.uuid == uuid).state in ("ended", "unknown")
+    for acc in accounts:  # everybody heard the message in the end
+        assert entry_of(acc).state == "done", (acc.number, [x.outcome for x in attempts_of(acc)])
+    assert not w.overlaps  # nobody was called twice at once (checked from the simulator's side)
+    assert max(w.samples) <= 6
+
+
+def test_ivr_call_places_one_staff_call(world):
+    """`ivr call ACCOUNT --to NUMBER`: that account's message to another phone, outside any campaign/window."""
+    from ivr.dialer.single import place_test_call
+
+    w = world(start=local(23, 30))  # outside the window: a staff test call is not a campaign call
+    acc = debtor("+380501180001", None, w)
+    w.script.add("+380671234567", Debtor.listen())
+    esl = EslClient("127.0.0.1", w.sim.port, "ClueCon", 5.0, 1.0)
+    esl.start()
+    w.esls.append(esl)
+    att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, "+380671234567", outbound_port=0)
+    assert att.e164 == "+380671234567" and att.account_id == acc.id and att.campaign_id is None
+    assert att.outcome == "heard" and att.heard
+    assert attempts_of(acc) == [att]
