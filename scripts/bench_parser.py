@@ -18,7 +18,12 @@ How each side is measured (best of --rounds, wall-clock, gc left on, same proces
   decodes every header of every event (`items()`), which is not what runs in production but shows the price of
   decoding what nobody reads — exactly what greenswitch always pays.
 
-Usage: .venv/bin/python scripts/bench_parser.py [--mb 40] [--rounds 3]
+A second, end-to-end pair (skip with --no-socket): the same stream sent by a tiny server over loopback TCP
+after `api go`, read by greenswitch's `InboundESL` (its reader and dispatcher greenlets, a '*' handler reading
+Event-Name and Unique-ID) and by `EslClient` (reader, dispatcher, the same handler); timed from the `api go`
+reply to the handler seeing the last event.
+
+Usage: .venv/bin/python scripts/bench_parser.py [--mb 40] [--rounds 5] [--no-socket]
 """
 
 from __future__ import annotations
@@ -103,6 +108,84 @@ def run_ours(stream: bytes, mode: str) -> int:
     return count
 
 
+def serve_stream(stream: bytes):
+    """A loopback 'FreeSWITCH' that authenticates anyone and sends `stream` right after replying to `api go`."""
+    from gevent.server import StreamServer
+
+    def handle(sock, _addr):
+        f = sock.makefile("rb")
+        sock.sendall(b"Content-Type: auth/request\n\n")
+        while True:
+            lines = []
+            while (line := f.readline()) not in (b"\n", b""):
+                lines.append(line)
+            if not line:
+                return
+            cmd = lines[0].strip() if lines else b""
+            if cmd.startswith(b"auth"):
+                sock.sendall(b"Content-Type: command/reply\nReply-Text: +OK accepted\n\n")
+            elif cmd.startswith(b"event"):
+                sock.sendall(b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n")
+            elif cmd == b"api go":
+                sock.sendall(b"Content-Type: api/response\nContent-Length: 4\n\n+OK\n" + stream)
+
+    server = StreamServer(("127.0.0.1", 0), handle)
+    server.start()
+    return server
+
+
+def over_socket_greenswitch(stream: bytes, total: int) -> float:
+    import gevent.event
+    from greenswitch.esl import InboundESL
+
+    server = serve_stream(stream)
+    done, count = gevent.event.Event(), [0]
+
+    def handler(ev):
+        _ = ev.headers.get("Event-Name"), ev.headers.get("Unique-ID")
+        count[0] += 1
+        if count[0] == total:
+            done.set()
+
+    client = InboundESL("127.0.0.1", server.server_port, "ClueCon")
+    client.connect()
+    client.register_handle("*", handler)
+    t0 = time.perf_counter()
+    client.send("api go")
+    done.wait(600)
+    elapsed = time.perf_counter() - t0
+    client._run = False
+    client.sock.close()
+    server.stop(timeout=1)
+    return elapsed
+
+
+def over_socket_ours(stream: bytes, total: int) -> float:
+    import gevent.event
+
+    from ivr.switch.esl import EslClient
+
+    server = serve_stream(stream)
+    done, count = gevent.event.Event(), [0]
+
+    def handler(ev):
+        _ = ev.name, ev.uuid
+        count[0] += 1
+        if count[0] == total:
+            done.set()
+
+    client = EslClient("127.0.0.1", server.server_port, "ClueCon", timeout=60)
+    client.add_handler(handler)
+    client.start()
+    t0 = time.perf_counter()
+    client.api("go")
+    done.wait(600)
+    elapsed = time.perf_counter() - t0
+    client.stop()
+    server.stop(timeout=1)
+    return elapsed
+
+
 def timed(fn, *args, rounds: int) -> tuple[float, int]:
     best, n = float("inf"), 0
     for _ in range(rounds):
@@ -115,7 +198,8 @@ def timed(fn, *args, rounds: int) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, default=40.0, help="size of the byte stream in megabytes (default 40)")
-    ap.add_argument("--rounds", type=int, default=3, help="best of this many runs per parser (default 3)")
+    ap.add_argument("--rounds", type=int, default=5, help="best of this many runs per parser (default 5)")
+    ap.add_argument("--no-socket", action="store_true", help="skip the end-to-end runs over loopback TCP")
     args = ap.parse_args()
     frames = event_frames()
     one = b"".join(frames)
@@ -134,6 +218,11 @@ def main() -> None:
         t, n = timed(run_ours, stream, mode, rounds=args.rounds)
         assert n == total, (n, total)
         print(f"{label}: {n / t:10.0f} events/s ({t:.2f} s)  ratio {n / t / g_rate:5.1f}x")
+    if not args.no_socket:
+        g_sock = total / over_socket_greenswitch(stream, total)
+        o_sock = total / over_socket_ours(stream, total)
+        print(f"end to end over TCP, greenswitch InboundESL : {g_sock:10.0f} events/s")
+        print(f"end to end over TCP, EslClient              : {o_sock:10.0f} events/s  ratio {o_sock / g_sock:5.1f}x")
 
 
 if __name__ == "__main__":

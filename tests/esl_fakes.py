@@ -47,7 +47,7 @@ class Peer:
             while True:
                 try:
                     line = self.file.readline()
-                except OSError:
+                except (OSError, ValueError):   # ValueError: the file was closed by close()
                     return None
                 if not line:
                     return None

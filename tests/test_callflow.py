@@ -304,3 +304,33 @@ def test_context_from_speech_renders_lazily_and_once(cfg):
     assert ctx.prompt("menu").playback == "/cache/uk/menu.wav"
     assert speech.calls[-1] == ("prompt", "uk", "menu", {"name": "Іван Петренко"})
     assert ctx.transfer_target == cfg.callflow.paynow_transfer
+
+
+def _facts(name, account="A-1", lang="uk"):
+    from datetime import date
+    from decimal import Decimal
+
+    from ivr.speech import MessageFacts
+
+    return MessageFacts(name=name, account=account, amount=Decimal("100.00"), currency="UAH", overdue_months=1,
+                        due_date=date(2026, 10, 1), company="City Water", office_phone="+380441234567", lang=lang)
+
+
+def test_shared_prompts_never_carry_another_debtors_name(cfg, monkeypatch):
+    from ivr.speech import Speech
+
+    speech = Speech(cfg)  # the shipped texts; only plan() runs, nothing is rendered
+    asked = []
+
+    def fake_prompt(lang, key, **values):
+        asked.append(key)
+        return Rendered(playback=f"/c/{lang}/{key}/{values.get('name', '').replace(' ', '_')}.wav", duration_ms=900)
+
+    monkeypatch.setattr(speech, "prompt", fake_prompt)
+    shared: dict = {}
+    first = CallContext.from_speech(cfg, speech, [_facts("Іван Петренко")], shared=shared)
+    second = CallContext.from_speech(cfg, speech, [_facts("Олена Коваль", "A-2")], shared=shared)
+    assert "Іван_Петренко" in first.prompt("menu").playback  # the shipped menu says the name
+    assert "Олена_Коваль" in second.prompt("menu").playback
+    assert first.prompt("goodbye") is second.prompt("goodbye")  # no name in it: rendered once per process
+    assert asked.count("goodbye") == 1 and asked.count("menu") == 2

@@ -10,8 +10,11 @@ import gevent.event
 import pytest
 from esl_fakes import FakeServer, Peer, api_response, in_frames, reply
 from gevent import socket
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ivr.switch.errors import EslAuthError, EslDisconnected, EslTimeout, UnsafeValue
+from ivr.switch.connection import EslConnection
+from ivr.switch.errors import EslAuthError, EslDisconnected, EslError, EslTimeout, UnsafeValue
 from ivr.switch.esl import EslClient, backoff_delays
 
 AUTH_OK = in_frames("inbound_auth_ok_api.jsonl")
@@ -354,8 +357,9 @@ def test_line_breaks_never_reach_the_socket(fs_factory, clients):
                 lambda: client.send("api x\n")):
         with pytest.raises(UnsafeValue):
             bad()
-    with pytest.raises(UnsafeValue):
-        EslClient("127.0.0.1", 1, "pw\nexit")
+    with pytest.raises(UnsafeValue) as err:
+        EslClient("127.0.0.1", 1, "pw-Secret\nexit")
+    assert "pw-Secret" not in str(err.value)
     peer = fs.server.next_peer()
     assert [c.word for c in peer.commands] == ["auth", "event"]
 
@@ -371,3 +375,40 @@ def test_stop_fails_pending_jobs(fs_factory, clients):
     assert client.state == "disconnected"
     peer = fs.server.next_peer()
     assert peer.closed.wait(5) and peer.commands[-1].line == "exit"
+
+
+class _CapturingSocket:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.conn: EslConnection | None = None
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(data)
+        gevent.spawn(self.conn.close, "test done")   # end the wait for a reply at once
+
+    def close(self) -> None:
+        pass
+
+
+text_with_breaks = st.lists(st.sampled_from(["a", " ", "\n", "\r", "\r\n", "\n\n", "\x00", ": ", "api x", "Иван",
+                                             "Content-Length: 5", "\u2028"]), max_size=8).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(line=st.one_of(text_with_breaks, st.text(max_size=20)), name=st.one_of(text_with_breaks, st.text(max_size=8)),
+       value=st.one_of(text_with_breaks, st.text(max_size=20)))
+def test_no_text_can_start_a_second_esl_command(line, name, value):
+    sock = _CapturingSocket()
+    conn = EslConnection(sock, lambda frame: None)
+    sock.conn = conn
+    try:
+        conn.command(line, 5.0, headers=[(name, value)])
+    except UnsafeValue:
+        assert sock.sent == []
+        return
+    except EslError:
+        pass
+    (data,) = sock.sent
+    assert b"\r" not in data and b"\x00" not in data
+    assert data.endswith(b"\n\n") and data.count(b"\n\n") == 1 and not data.startswith(b"\n")
+    assert data.count(b"\n") == 3                     # command line, one header line, the empty line

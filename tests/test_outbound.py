@@ -133,7 +133,7 @@ def test_dtmf_terminator_stops_playback_and_digits_are_recorded(calls):
     assert msg.dtmf == ["1"] and msg.playback_stop["Playback-Status"] == "break"
     assert msg.response == "FILE PLAYED" and not msg.hungup
     assert msg.playback_stop.variable("playback_last_offset_pos") == "17600"
-    assert bye.dtmf == []
+    assert bye.dtmf == [] and call.sessions[0].dtmf_seen == ["1"]
 
 
 def test_menu_digit_and_read_result(calls):

@@ -95,7 +95,14 @@ def test_control_changes_take_effect_at_next_poll(cfg, db):
     p.allowance(0)
     assert (p.channels, p.cps) == (50, 20.0)
     clock.advance(1.0)
-    assert p.allowance(0) == 20  # a full second of the new rate
+    assert p.allowance(0) == 5  # the new rate's burst: a quarter second of 20/s
+    started = 0
+    for _ in range(50):  # 5 s at the new rate
+        n = p.allowance(0)
+        p.spend(n)
+        started += n
+        clock.advance(0.1)
+    assert 95 <= started <= 105
 
 
 def test_bad_control_values_keep_defaults_and_say_why(cfg, db):

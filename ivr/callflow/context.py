@@ -70,18 +70,43 @@ class CallContext:
 
     @classmethod
     def from_speech(cls, cfg: Config, speech: Speech, facts: Sequence[MessageFacts], *, right_party_name: str = "",
-                    attempt: str = "") -> CallContext:
-        """A context whose message and prompts are rendered by `speech` on first use (cached by Speech)."""
+                    attempt: str = "", shared: dict | None = None) -> CallContext:
+        """A context whose message and prompts are rendered by `speech` on first use (cached by Speech).
+
+        `shared` (a dict kept by the caller across calls) lets prompts that do not name the debtor be asked of
+        Speech once per process. Which prompts name the debtor is found per (language, key) from the text staff
+        wrote (the shipped `menu` says the name, and staff may add {name} anywhere), never from a fixed list:
+        a shared prompt carrying one debtor's name would be played to everyone else.
+        """
         if not facts:
             raise ValueError("a call must carry at least one account's message facts")
         lang = facts[0].lang
         by_account = {f.account: f for f in facts}
         name = right_party_name or facts[0].name
 
-        def prompt(key: str) -> Rendered:
+        def render(key: str) -> Rendered:
             # the name is said in right_party and menu; the other values (company, office phone) come from cfg
             return speech.prompt(lang, key, name=name)
+
+        def prompt(key: str) -> Rendered:
+            if shared is None or names_debtor(speech, lang, key, shared):
+                return render(key)
+            hit = shared.get(("prompt", lang, key))
+            if hit is None:
+                hit = shared[("prompt", lang, key)] = render(key)
+            return hit
 
         return cls(accounts=list(by_account), lang=lang, settings=cfg.callflow,
                    messages=lambda acc: speech.debt_message(by_account[acc]), prompts=prompt,
                    right_party_name=name, attempt=attempt)
+
+
+def names_debtor(speech: Speech, lang: str, key: str, memo: dict | None = None) -> bool:
+    """Whether prompt `key` in `lang` says the debtor's name: its plan (texts and pauses; nothing is rendered)
+    differs between two names. Remembered in `memo` per (language, key)."""
+    memo = {} if memo is None else memo
+    known = memo.get(("names_debtor", lang, key))
+    if known is None:
+        known = memo[("names_debtor", lang, key)] = (
+            speech.plan(lang, key, name="Anna Kovalenko") != speech.plan(lang, key, name="Boris Shevchuk"))
+    return known

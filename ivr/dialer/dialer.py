@@ -221,7 +221,10 @@ class Dialer:
             if started == 0:
                 if not self.tracker.flights and self._evening_over():
                     break
-                self._nap()
+                if self._token_bound:  # wake for the next token, not a fixed nap (a scaled clock runs fast)
+                    self._nap(max(0.001, min(IDLE_REAL_SECONDS, self.clock.real_seconds(self.pacer.wait_hint()))))
+                else:
+                    self._nap()
         self._drain()
         if self.campaign is not None and not self.paused:
             final = "stopped" if self._stopped_by_command else "done"
@@ -250,9 +253,13 @@ class Dialer:
             log.warning("event=drain_timeout in_flight=%d; left for reconciliation at the next start",
                         len(self.tracker.flights))
 
+    _token_bound = False
+
     def _dial_some(self) -> int:
         local = len(self.tracker.flights)
+        self._token_bound = False
         if self.pacer.allowance(local) <= 0:
+            self._token_bound = local < self.pacer.channels
             return 0
         self._in_flight_db = count_in_flight()
         n = self.pacer.allowance(max(local, self._in_flight_db))

@@ -9,7 +9,7 @@ most once a (real) second and applied at the next claim:
   so two processes can never both take the last slot. A slot is freed only when its row leaves those states,
   which happens on a terminal event (CHANNEL_HANGUP_COMPLETE, BACKGROUND_JOB -ERR) or by reconciliation. A late,
   lost or out-of-order event can make the count too high for a while, never too low: the cap cannot be exceeded.
-- a token bucket of new calls per second (burst of at most one second's worth), multiplied by a congestion
+- a token bucket of new calls per second (burst of at most a quarter second's worth), multiplied by a congestion
   factor: `congestion_threshold` congestion causes within `congestion_window_seconds` multiply the rate by
   `slowdown_factor`; after `recovery_seconds` without congestion it steps back up one factor at a time.
 """
@@ -34,6 +34,7 @@ log = logging.getLogger("ivr.dialer.pacing")
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
 COMMANDS = ("run", "resume", "pause", "stop")
+BURST_SECONDS = 0.25
 MIN_FACTOR = 0.01  # the congestion back-off never stops dialing completely
 _PG_LOCK_KEY = 0x1D1A1E2  # advisory lock id guarding the shared channel cap on PostgreSQL
 
@@ -143,12 +144,18 @@ class Pacer:
 
     # --- token bucket ------------------------------------------------------------------------------------------
 
+    @property
+    def burst(self) -> float:
+        """Bucket size: a quarter second of calls (at least one), so no calendar second sees much more than
+        1.25 x the rate (a switch's own sessions-per-second limit counts per second)."""
+        return max(1.0, self.rate * BURST_SECONDS)
+
     def _refill(self) -> None:
         now = self.clock.monotonic()
         self._recover(now)
         elapsed = max(0.0, now - self._last_refill)
         self._last_refill = now
-        self._tokens = min(max(1.0, self.rate), self._tokens + elapsed * self.rate)
+        self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
 
     def tokens(self) -> int:
         self._refill()
@@ -184,7 +191,7 @@ class Pacer:
             self.factor = max(MIN_FACTOR, self.factor * self.cfg.slowdown_factor)
             self._last_change = now
             self.slowdowns += 1
-            self._tokens = min(self._tokens, max(1.0, self.rate))
+            self._tokens = min(self._tokens, self.burst)
             log.warning("event=congestion_slowdown cause=%s rate=%.2f factor=%.3f", cause, self.rate, self.factor)
 
     def _recover(self, now: float) -> None:

@@ -266,7 +266,8 @@ class SimServer:
                 "dialplan": "", "context": ch.context, "read_codec": codec, "read_rate": rate,
                 "read_bit_rate": bits, "write_codec": codec, "write_rate": rate, "write_bit_rate": bits,
                 "secure": "", "hostname": host, "presence_id": "", "presence_data": "", "accountcode": "",
-                "callstate": "ACTIVE" if answered else ("RINGING" if ch.progress else "DOWN"),
+                "callstate": "HANGUP" if call.hung else ("ACTIVE" if answered else ("RINGING" if ch.progress
+                                                                                   else "DOWN")),
                 "callee_name": "", "callee_num": ch.cid_number if ch.cid_flipped else "",
                 "callee_direction": "RECV" if ch.cid_flipped else "", "call_uuid": ch.uuid,
                 "sent_callee_name": "", "sent_callee_num": "", "initial_cid_name": "",

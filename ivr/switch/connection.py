@@ -26,6 +26,9 @@ from ivr.switch.framing import Frame, FrameParser
 log = logging.getLogger("ivr.switch")
 
 REPLY_TYPES = frozenset(("command/reply", "api/response"))
+# Every frame FreeSWITCH sends has one of these; anything else means we are reading mid-frame (out of step)
+KNOWN_TYPES = REPLY_TYPES | frozenset(("auth/request", "text/event-plain", "text/event-json", "text/event-xml",
+                                       "text/disconnect-notice", "text/rude-rejection", "log/data"))
 READ_SIZE = 256 * 1024
 
 
@@ -49,7 +52,7 @@ class EslConnection:
         self.close_reason = ""
         self.closed_event = gevent.event.Event()
         self._on_frame = on_frame
-        self._pending: deque[gevent.event.AsyncResult] = deque()
+        self._pending: deque[tuple[gevent.event.AsyncResult, str]] = deque()
         self._send_lock = gevent.lock.Semaphore()
         self._reader: gevent.Greenlet | None = None
 
@@ -61,13 +64,19 @@ class EslConnection:
                 log_as: str | None = None) -> Frame:
         """Send one command (first line + optional header lines) and return its reply frame.
 
-        `log_as` replaces the command in every message (the auth line carries the password).
+        `log_as` replaces the command in every message (the auth line carries the password). `api` expects an
+        api/response, everything else a command/reply: a reply of the other kind means the stream is out of
+        step, and the connection is dropped.
         """
         shown = log_as or line.split(" ", 1)[0]
         check_line(line, shown)
+        if not line.strip():
+            raise UnsafeValue("empty command line: the header lines after it would form a second command")
         parts = [line, "\n"]
         for name, value in headers:
             check_line(name, "header name")
+            if not name or ": " in name or name != name.strip():
+                raise UnsafeValue(f"bad header name {name[:40]!r}")
             check_line(value, f"header {name}")
             parts.append(f"{name}: {value}\n")
         parts.append("\n")
@@ -78,7 +87,7 @@ class EslConnection:
         try:
             if self.closed:
                 raise EslDisconnected(f"{self.label}: not connected ({self.close_reason}); {shown} not sent")
-            self._pending.append(slot)
+            self._pending.append((slot, "api/response" if line.startswith("api ") else "command/reply"))
             try:
                 with gevent.Timeout(timeout, False):
                     self.sock.sendall(data)
@@ -92,30 +101,30 @@ class EslConnection:
                 raise EslTimeout(f"{self.label}: sending {shown} took longer than {timeout:g}s")
         finally:
             self._send_lock.release()
-        try:
-            return slot.get(timeout=timeout)
-        except gevent.Timeout:
+        # wait() rather than get(timeout=): a caller's own gevent.Timeout must pass through untouched
+        slot.wait(timeout)
+        if not slot.ready():
             gevent.spawn(self._watch_late_reply, slot, shown, timeout)
-            raise EslTimeout(f"{self.label}: no reply to {shown} within {timeout:g}s") from None
+            raise EslTimeout(f"{self.label}: no reply to {shown} within {timeout:g}s")
+        return slot.get()
 
     def _watch_late_reply(self, slot: gevent.event.AsyncResult, shown: str, timeout: float) -> None:
         # The slot keeps its place, so a late reply is absorbed by it. If even a second timeout passes, the
         # stream is stuck or out of step (bytes that looked like the start of a huge frame, say): drop it and
         # let the owner reconnect rather than have every later command time out too.
-        try:
-            slot.get(timeout=timeout)
-        except gevent.Timeout:
-            if not self.closed:
-                log.error("%s: still no reply to %s after %gs; dropping the connection", self.label, shown,
-                          2 * timeout)
-                self.close(f"no reply to {shown} within {2 * timeout:g}s")
-        except Exception:
-            pass  # the command already failed for its caller
+        slot.wait(timeout)
+        if not slot.ready() and not self.closed:
+            log.error("%s: still no reply to %s after %gs; dropping the connection", self.label, shown, 2 * timeout)
+            self.close(f"no reply to {shown} within {2 * timeout:g}s")
 
-    def send_raw(self, data: bytes, timeout: float) -> None:
-        """Write bytes with no reply expected (tests, and `exit` during shutdown)."""
-        with gevent.Timeout(timeout, False):
+    def send_raw(self, data: bytes, timeout: float) -> bool:
+        """Write bytes with no reply expected (`exit` during shutdown); False if they could not be sent."""
+        if self.closed:
+            return False
+        with gevent.Timeout(timeout, False), contextlib.suppress(OSError):
             self.sock.sendall(data)
+            return True
+        return False
 
     # -- reading ---------------------------------------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -142,16 +151,29 @@ class EslConnection:
 
     def _route(self, frames: list[Frame]) -> None:
         for frame in frames:
-            if frame.content_type in REPLY_TYPES:
-                if self._pending:
-                    self._pending.popleft().set(frame)
-                else:
+            ct = frame.content_type
+            if ct not in KNOWN_TYPES:
+                self._out_of_step(f"frame with unknown Content-Type {ct[:40]!r}")
+                return
+            if ct in REPLY_TYPES:
+                if not self._pending:
                     log.warning("%s: a reply nobody asked for was dropped: %r", self.label, frame)
+                    continue
+                slot, expected = self._pending.popleft()
+                if ct != expected:
+                    slot.set_exception(EslDisconnected(f"{self.label}: got {ct} where {expected} was due"))
+                    self._out_of_step(f"{ct} where {expected} was due")
+                    return
+                slot.set(frame)
                 continue
             try:
                 self._on_frame(frame)
             except Exception:  # the reader must survive whatever a consumer does
                 log.exception("%s: frame consumer failed on %r", self.label, frame)
+
+    def _out_of_step(self, what: str) -> None:
+        log.error("%s: stream out of step (%s); dropping the connection", self.label, what)
+        self.close(f"protocol error: {what}")
 
     def close(self, reason: str = "closed") -> None:
         if self.closed:
@@ -161,7 +183,8 @@ class EslConnection:
         with contextlib.suppress(OSError):
             self.sock.close()
         while self._pending:
-            self._pending.popleft().set_exception(EslDisconnected(f"{self.label}: connection lost ({reason})"))
+            slot, _ = self._pending.popleft()
+            slot.set_exception(EslDisconnected(f"{self.label}: connection lost ({reason})"))
         self.closed_event.set()
         if self._on_close is not None:
             try:

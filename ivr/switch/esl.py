@@ -61,7 +61,9 @@ class EslClient:
 
     def __init__(self, host: str, port: int, password: str, timeout: float = 10.0,
                  reconnect_max_delay: float = 30.0, *, reconnect_min_delay: float = 0.5) -> None:
-        check_line(password, "password")
+        if any(c in password for c in "\r\n\0"):
+            # the message must not echo the value: it is the password
+            raise UnsafeValue("the event-socket password contains a line break or NUL; refused")
         self.host = host
         self.port = int(port)
         self.timeout = float(timeout)
@@ -77,6 +79,7 @@ class EslClient:
         self._state_fns: list[Callable[[str], None]] = []
         self._jobs: dict[str, BgapiJob] = {}
         self._queue: gevent.queue.Queue = gevent.queue.Queue()
+        self._backlog_warn = 10_000
         self._stopping = False
         self._supervisor: gevent.Greenlet | None = None
         self._dispatcher: gevent.Greenlet | None = None
@@ -329,6 +332,11 @@ class EslClient:
             if event.name == "BACKGROUND_JOB":
                 self._finish_job(event)
             self._queue.put(event)
+            backlog = self._queue.qsize()
+            if backlog >= self._backlog_warn:
+                # slow handlers: FreeSWITCH drops a listener that falls 100,000 events behind (esl-reference §7)
+                log.warning("esl=%s %d events waiting for handlers", self.where, backlog)
+                self._backlog_warn = backlog * 2
         elif ct == "text/disconnect-notice":
             log.info("esl=%s disconnect notice: %s", self.where, frame.body.decode("utf-8", "replace").strip())
         elif ct == "log/data":

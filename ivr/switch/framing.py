@@ -299,7 +299,7 @@ class Event:
     def raw(self, name: str) -> str | None:
         """The first value exactly as on the wire (not decoded, `_undef_` kept)."""
         if self._json is not None:
-            v = self._json.get(name)
+            v = None if name == "_body" else self._json.get(name)
             return None if v is None else (v if isinstance(v, str) else json.dumps(v))
         raw = self._find_raw(name)
         return None if raw is None else raw.decode("utf-8", "replace")
@@ -307,7 +307,7 @@ class Event:
     def get_all(self, name: str) -> list[str]:
         """Every value of a header that may repeat, in wire order."""
         if self._json is not None:
-            v = self._json.get(name)
+            v = None if name == "_body" else self._json.get(name)
             if v is None:
                 return []
             items = v if isinstance(v, list) else [v]

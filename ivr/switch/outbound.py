@@ -78,6 +78,7 @@ class _Execution:
     dtmf: list[str] = field(default_factory=list)
     hangup_before_stop: bool = False
     hungup_at_end: bool | None = None   # channel state when the execution ended (later events may follow fast)
+    grace: gevent.Greenlet | None = None
 
     def end(self, hungup: bool) -> None:
         if not self.done.is_set():
@@ -97,6 +98,7 @@ class CallSession:
         self.uuid = ""
         self.channel_data: Event | None = None
         self.events: list[Event] = []
+        self.dtmf_seen: list[str] = []                  # every digit of the call, inside executions or not
         self.hungup = False
         self.hangup_event: Event | None = None          # CHANNEL_HANGUP
         self.hangup_complete: Event | None = None       # CHANNEL_HANGUP_COMPLETE (carries billsec, causes)
@@ -120,6 +122,8 @@ class CallSession:
         """connect, myevents, linger, the PLAYBACK_* subscription. Raises EslError if the channel is gone."""
         self._conn.start()
         reply = self._conn.command("connect", self.command_timeout)
+        if not reply.reply_text.startswith("+OK"):
+            raise EslError(f"outbound connect refused: {reply.reply_text.strip()[:80]}")
         data = parse_event(reply)
         self.channel_data = data
         self.uuid = data.get("Unique-ID") or data.get("Channel-Unique-ID") or ""
@@ -188,6 +192,8 @@ class CallSession:
                                  f"{self.exec_timeout if timeout is None else timeout:g}s")
         finally:
             self._exec = None
+            if x.grace is not None:
+                x.grace.kill(block=False)
         if app in _HANDS_OFF_APPS and x.complete is not None and not x.hungup_at_end:
             self.hands_off = True
         return self._result(x)
@@ -244,6 +250,10 @@ class CallSession:
         self.events.append(ev)
         name = ev.name
         x = self._exec
+        if name == "DTMF":
+            digit = ev.get("DTMF-Digit")
+            if digit:
+                self.dtmf_seen.append(digit)
         if name == "CHANNEL_HANGUP":
             self.hungup = True
             self.hangup_event = ev
@@ -253,7 +263,7 @@ class CallSession:
                 if x.execute is None:
                     x.end(True)        # FreeSWITCH does not start an app on a channel that is hanging up
                 else:
-                    gevent.spawn_later(self.hangup_grace, x.end, True)
+                    x.grace = gevent.spawn_later(self.hangup_grace, x.end, True)
         elif name == "CHANNEL_HANGUP_COMPLETE":
             self.hungup = True
             self.hangup_complete = ev
