@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid as uuidlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer.originate import originate_command
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
-from ivr.dialer.tracker import WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
 from ivr.ledger.models import (
     Account,
     Attempt,
@@ -128,6 +129,7 @@ class Dialer:
         self._wake = gevent.event.Event()
         self._esl_up = gevent.event.Event()
         self._need_reconcile = False
+        self._reconcile_at = 0.0  # real monotonic time before which a requested reconciliation waits
         self._outbound = None
         self._outbound_port = outbound_port if outbound_port is not None else cfg.freeswitch.outbound_bind_port
         self._greenlets: list[gevent.Greenlet] = []
@@ -165,6 +167,11 @@ class Dialer:
             self._outbound.stop()
         for g in self._greenlets:
             g.kill(block=False)
+
+    def reconcile_later(self, real_seconds: float) -> None:
+        """Ask for another reconciliation pass once `real_seconds` have passed."""
+        self._need_reconcile = True
+        self._reconcile_at = time.monotonic() + real_seconds
 
     @property
     def socket_address(self) -> tuple[str, int]:
@@ -211,7 +218,7 @@ class Dialer:
             if not self.esl_connected:
                 self._nap(0.2)
                 continue
-            if self._need_reconcile:
+            if self._need_reconcile and time.monotonic() >= self._reconcile_at:
                 self._need_reconcile = False
                 reconcile(self)
             if self.paused:
@@ -243,7 +250,7 @@ class Dialer:
             self.cfg.dialing.originate_timeout + self.cfg.dialing.max_call_seconds + 30)
         deadline = gevent.get_hub().loop.now() + limit
         while self.tracker.flights and gevent.get_hub().loop.now() < deadline:
-            if self.esl_connected and self._need_reconcile:
+            if self.esl_connected and self._need_reconcile and time.monotonic() >= self._reconcile_at:
                 from ivr.dialer.reconcile import reconcile
 
                 self._need_reconcile = False
@@ -317,8 +324,7 @@ class Dialer:
             self.stats.originate_errors += 1
             self._need_reconcile = True
             return
-        Attempt.update(state="originated").where(
-            (Attempt.id == flight.attempt_id) & (Attempt.state == "created")).execute()
+        SET_ORIGINATED("originated", flight.attempt_id, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
                   shown_number(flight.e164))
         wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
@@ -457,7 +463,7 @@ class Dialer:
         entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
         attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
         with database.atomic():
-            Attempt.update(outcome=outcome).where(Attempt.id == flight.attempt_id).execute()
+            SET_OUTCOME(outcome, flight.attempt_id)
             for entry, acc in entries:
                 if entry is not None:
                     self.queue.record_result(entry, per_account.get(acc.number, outcome), flight.cause,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ivr.dialer.reconcile")
 
-DEAD_NODE_SECONDS = 30  # a node whose heartbeat is older than this is considered gone (real seconds)
+DEAD_NODE_SECONDS = 30
+YOUNG_SECONDS = 5.0  # a flight younger than this (real seconds) may have an originate still in transit  # a node whose heartbeat is older than this is considered gone (real seconds)
 
 
 def dead_nodes(me: str) -> set[str]:
@@ -95,19 +97,26 @@ def _flight_for_row(dialer: Dialer, att: Attempt) -> Flight:
 
 def reconcile(dialer: Dialer) -> dict[str, int]:
     """Settle every attempt whose fate we do not know; returns counts for the log and the tests."""
-    counts = {"alive": 0, "lost": 0, "finalized": 0, "released_entries": 0, "unasked": 0}
+    counts = {"alive": 0, "lost": 0, "young": 0, "finalized": 0, "released_entries": 0, "unasked": 0}
     owners = {dialer.node, *dead_nodes(dialer.node)}
     tracker = dialer.tracker
     up = channels_up(dialer.esl)
 
     # 1. our own live flights (after a reconnect: events may have been missed while the socket was down)
+    now_real = time.monotonic()
     for flight in list(tracker.flights.values()):
         exists = _exists(dialer.esl, flight.uuid, up)
         if exists is None:
             counts["unasked"] += 1
         elif exists:
             counts["alive"] += 1
-        elif not flight.released:
+        elif flight.released:
+            continue
+        elif now_real - flight.created_real < YOUNG_SECONDS:
+            # its originate may still be on its way to FreeSWITCH: ask again later rather than risk a second call
+            counts["young"] += 1
+            dialer.reconcile_later(YOUNG_SECONDS)
+        else:
             tracker.lost(flight)
             counts["lost"] += 1
 

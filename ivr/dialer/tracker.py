@@ -18,6 +18,7 @@ for after a crash. The call flow's own verdict is kept in `detail` as `flow=<out
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -58,6 +59,38 @@ def clock_utc(clock: Clock) -> datetime:
     return clock.now().astimezone(UTC).replace(tzinfo=None)
 
 
+class Compiled:
+    """A statement whose SQL peewee builds once; each run only binds new values.
+
+    At 100 calls a second each call's four or five row updates were spending more time in peewee's query
+    building than in SQLite; the SQL text is rebuilt if the database behind the proxy changes."""
+
+    def __init__(self, build: Any) -> None:
+        self._build = build
+        self._db: Any = None
+        self._sql = ""
+
+    def __call__(self, *values: Any) -> None:
+        db = database.obj
+        if db is not self._db:
+            self._sql, _ = self._build().sql()
+            self._db = db
+        db.execute_sql(self._sql, values)
+
+
+_T0 = datetime(2000, 1, 1)
+# the parameter order is the SET columns as written, then the WHERE values
+SET_ANSWERED = Compiled(lambda: Attempt.update(state="answered", answered_at=_T0).where(
+    (Attempt.id == 0) & Attempt.state.in_(("created", "originated"))))
+SET_HANGUP = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="", duration_s=0,
+                                             billsec_s=0).where((Attempt.id == 0) & (Attempt.state != "unknown")))
+SET_JOB_FAILED = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="").where(
+    (Attempt.id == 0) & Attempt.state.in_(IN_FLIGHT_STATES)))
+SET_ORIGINATED = Compiled(lambda: Attempt.update(state="originated").where(
+    (Attempt.id == 0) & (Attempt.state == "created")))
+SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(Attempt.id == 0))
+
+
 def _int(value: str) -> int:
     try:
         return int(float(value))
@@ -77,6 +110,7 @@ class Flight:
     sharing: list[Any] = field(default_factory=list)  # other accounts whose message this call carries
     sharing_entries: list[Any] = field(default_factory=list)  # their queue entries, in the same order
     candidate: Any = None
+    created_real: float = field(default_factory=time.monotonic)  # when the row was written (real seconds)
     answered: bool = False
     released: bool = False  # slot freed: terminal event seen (or reconciled)
     cause: str = ""
@@ -146,15 +180,12 @@ class Tracker:
         if flight.answered or flight.released:
             return
         flight.answered = True
-        Attempt.update(state="answered", answered_at=clock_utc(self.clock)).where(
-            (Attempt.id == flight.attempt_id) & Attempt.state.in_(("created", "originated"))).execute()
+        SET_ANSWERED("answered", clock_utc(self.clock), flight.attempt_id, "created", "originated")
 
     def hangup(self, flight: Flight, cause: str, duration: int = 0, billsec: int = 0) -> None:
         """CHANNEL_HANGUP_COMPLETE: the channel is gone; free the slot and finalize if the flow is done."""
         self.pacer.note_cause(cause)
-        Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause[:64], duration_s=duration,
-                       billsec_s=billsec).where(
-            (Attempt.id == flight.attempt_id) & (Attempt.state != "unknown")).execute()
+        SET_HANGUP("ended", clock_utc(self.clock), cause[:64], duration, billsec, flight.attempt_id, "unknown")
         if billsec > 0:
             flight.answered = True
         self._release(flight, cause)
@@ -177,8 +208,7 @@ class Tracker:
         if flight.released:
             return
         self.pacer.note_cause(cause)
-        Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause).where(
-            (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+        SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, *IN_FLIGHT_STATES)
         self._release(flight, cause)
 
     def lost(self, flight: Flight) -> None:

@@ -596,9 +596,11 @@ def _gevent_patched() -> bool:
 
 def _auto_workers(size: int) -> int:
     cpus = os.cpu_count() or 1
-    if size < PARALLEL_MIN_BYTES or cpus < 2 or sys.platform != "linux" or _gevent_patched():
+    # Measured on 2 cores: one worker saved ~4 % of the wall time for ~60 % more CPU (pickling), so parallel
+    # parsing only starts from 4 cores, where the writer keeps a core of its own.
+    if size < PARALLEL_MIN_BYTES or cpus < 4 or sys.platform != "linux" or _gevent_patched():
         return 0
-    return min(2, cpus - 1) if cpus > 2 else 1
+    return min(3, cpus - 2)
 
 
 def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date | None,
