@@ -329,3 +329,26 @@ def test_originate_command_carries_everything(cfg):
     with pytest.raises(UnsafeValue):
         originate_command(cfg, attempt_uuid="0a1b2c3d-0000-4000-8000-000000000001", attempt_id=1,
                           account="A}{", e164="+380501234567", socket_host="h", socket_port=1)
+
+
+def test_reconnect_reconcile_spares_calls_whose_originate_may_be_in_transit(cfg, db, monkeypatch):
+    """After a failed send the channel may still appear: a young flight is asked about again later."""
+    import ivr.dialer.reconcile as rec
+
+    d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
+    d.campaign = camp
+    c = q.cands.pop()
+    att = Attempt.create(uuid="00000000-0000-0000-0000-00000000000a", campaign=camp, account=c.account,
+                         e164=c.phone.e164, node="test-node", state="created")
+    flight = dialer_mod.Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
+                               entry=c.entry, candidate=c)
+    d.tracker.add(flight)
+    counts = reconcile(d)
+    assert counts["young"] == 1 and counts["lost"] == 0
+    assert Attempt.get_by_id(att.id).state == "created" and d._need_reconcile
+    monkeypatch.setattr(rec, "YOUNG_SECONDS", 0.0)
+    counts = reconcile(d)
+    assert counts["lost"] == 1
+    a = Attempt.get_by_id(att.id)
+    assert (a.state, a.outcome) == ("unknown", "unknown")
+    assert q.results == [(c.account.number, "unknown", "")]
