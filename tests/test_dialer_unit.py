@@ -352,3 +352,18 @@ def test_reconnect_reconcile_spares_calls_whose_originate_may_be_in_transit(cfg,
     a = Attempt.get_by_id(att.id)
     assert (a.state, a.outcome) == ("unknown", "unknown")
     assert q.results == [(c.account.number, "unknown", "")]
+
+
+def test_cli_rejects_bad_arguments_clearly(tmp_path, capsys, monkeypatch):
+    from ivr.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--scale", "500"]) == 2
+    assert "--scale: 500 is out of range" in capsys.readouterr().err
+    assert main(["demo", "--accounts", "3"]) == 2
+    assert "--accounts: 3 is out of range" in capsys.readouterr().err
+    (tmp_path / "c.yaml").write_text(f"database:\n  url: sqlite:///{tmp_path / 'x.sqlite3'}\n")
+    assert main(["--config", str(tmp_path / "c.yaml"), "run", "--date", "23.11.2026"]) == 2
+    assert "--date: '23.11.2026' is not a date" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "c.yaml"), "call", "NOPE", "--to", "+380501234567"]) == 1
+    assert "no account 'NOPE'" in capsys.readouterr().err

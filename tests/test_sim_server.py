@@ -346,3 +346,21 @@ def test_many_concurrent_calls_complete(sim):
         conn.close()
         probe.stop()
     gevent.sleep(0)
+
+
+def test_inbound_myevents_for_one_channel(sim):
+    ctl = inbound(sim, events="")
+    mine = str(uuidlib.uuid4())
+    watch = inbound(sim, events="")
+    try:
+        assert watch.command(f"myevents {mine}").reply_text == "+OK Events Enabled"
+        other, _ = originate(ctl, LISTENER)
+        originate(ctl, LISTENER, uuid=mine)
+        seen(watch, "CHANNEL_ANSWER", mine)
+        ctl.command(f"api uuid_kill {other}")
+        ctl.command(f"api uuid_kill {mine}")
+        seen(watch, "CHANNEL_DESTROY", mine)
+        assert {e.uuid for e in watch.events()} == {mine}
+    finally:
+        ctl.close()
+        watch.close()

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from ivr.errors import IvrError
 
@@ -35,12 +36,10 @@ class CsvFormat:
     delimiter: str
 
 
-@dataclass
-class Row:
+class Row(NamedTuple):
     """One data row: `line` is the physical line it starts on (1 = header); `error` is set for unreadable rows."""
 
     line: int
-    values: dict[str, str]
     raw: list[str]
     error: str = ""
 
@@ -154,21 +153,21 @@ class CsvFile:
                 return
             except csv.Error as exc:
                 last = reader.line_num
-                yield Row(start, {}, [], f"unreadable CSV: {exc}")
+                yield Row(start, [], f"unreadable CSV: {exc}")
                 continue
             last = reader.line_num
             if not raw or (len(raw) == 1 and not raw[0].strip()):
                 continue
             if len(raw) > MAX_FIELDS:
-                yield Row(start, {}, raw[:MAX_FIELDS], f"{len(raw)} fields, more than {MAX_FIELDS}")
+                yield Row(start, raw[:MAX_FIELDS], f"{len(raw)} fields, more than {MAX_FIELDS}")
                 continue
             if len(raw) != width:
                 if len(raw) > width and not any(v.strip() for v in raw[width:]):
                     raw = raw[:width]  # trailing delimiters
                 else:
-                    yield Row(start, {}, raw, f"{len(raw)} fields where the header has {width}")
+                    yield Row(start, raw, f"{len(raw)} fields where the header has {width}")
                     continue
-            yield Row(start, dict(zip(names, raw, strict=True)), raw)
+            yield Row(start, raw)
 
     def close(self) -> None:
         self._text.close()

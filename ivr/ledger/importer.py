@@ -32,7 +32,7 @@ import peewee as pw
 
 from ivr.config import Config
 from ivr.ledger import phones as phonelib
-from ivr.ledger.csvread import CsvFile, CsvFormatError, parse_amount, parse_date
+from ivr.ledger.csvread import CsvFile, CsvFormatError, Row, parse_amount, parse_date
 from ivr.ledger.models import Account, Balance, ImportRun, Payment, Phone, database, utcnow
 
 BATCH_ROWS = 2000
@@ -187,52 +187,72 @@ class PaymentIn:
 _ACCOUNT_TEXT = ("name", "address", "district")
 
 
+class AccountRowParser:
+    """Checks one accounts row at a time; the column lookups are worked out once per file."""
+
+    def __init__(self, cols: dict[str, int], cfg: Config, today: date) -> None:
+        self.i_account = cols["account"]
+        self.texts = [(key, cols[key], TEXT_CAPS[key]) for key in _ACCOUNT_TEXT if key in cols]
+        self.i_language = cols.get("language")
+        self.i_timezone = cols.get("timezone")
+        self.flags = [(key, cols[key]) for key in ("do_not_call", "life_support") if key in cols]
+        self.i_channel = cols.get("preferred_channel")
+        self.i_phones = cols.get("phones")
+        self.i_balance = cols.get("balance")
+        self.i_balance_date = cols.get("balance_date")
+        self.i_overdue = cols.get("overdue_since")
+        self.separators = cfg.imports.phone_separator
+        self.decimal = cfg.imports.decimal
+        self.date_format = cfg.imports.date_format
+        self.region = cfg.locale.country
+        self.today = today
+
+    def __call__(self, values: list[str], line: int) -> AccountIn:
+        number = clean_account_number(values[self.i_account])
+        fields: dict[str, Any] = {key: clean_text(values[i], key, cap) for key, i, cap in self.texts}
+        if self.i_language is not None:
+            lang = values[self.i_language].strip().lower()
+            if lang and lang not in LANGUAGES:
+                raise RowError(f"language {show(lang)} is not one of uk, ru, bg, en")
+            fields["language"] = LANGUAGES.get(lang, "")
+        if self.i_timezone is not None:
+            tz = values[self.i_timezone].strip()
+            if tz and (len(tz) > 64 or not _zone_ok(tz)):
+                raise RowError(f"timezone {show(tz)} is not an IANA time zone such as Europe/Kyiv")
+            fields["timezone"] = tz
+        for key, i in self.flags:
+            fields[key] = parse_bool(values[i], key)
+        if self.i_channel is not None:
+            ch = values[self.i_channel].strip().lower() or "voice"
+            if ch not in CHANNELS:
+                raise RowError(f"preferred_channel {show(ch)} is not one of voice, sms, email, letter")
+            fields["preferred_channel"] = ch
+        phone_list = None
+        if self.i_phones is not None:
+            raw = values[self.i_phones]
+            if "\ufffd" in raw:
+                raise RowError("phone has bytes that are not valid in the file's encoding")
+            parts = phonelib.split_numbers(raw, self.separators)
+            if len(parts) > MAX_PHONES:
+                raise RowError(f"{len(parts)} phone numbers, more than {MAX_PHONES}")
+            region = self.region
+            phone_list = [phonelib.normalize(p, region) for p in parts]
+        balance = None
+        if self.i_balance is not None and values[self.i_balance].strip():
+            amount = _amount(values[self.i_balance], "balance", self.decimal)
+            as_of = self.today
+            if self.i_balance_date is not None and values[self.i_balance_date].strip():
+                as_of = _date(values[self.i_balance_date], "balance_date", self.date_format)
+            overdue = None
+            if self.i_overdue is not None and values[self.i_overdue].strip():
+                overdue = _date(values[self.i_overdue], "overdue_since", self.date_format)
+            balance = (amount, as_of, overdue)
+        return AccountIn(line, number, fields, phone_list, balance)
+
+
 def parse_account_row(values: list[str], cols: dict[str, int], cfg: Config, today: date, line: int) -> AccountIn:
-    imp = cfg.imports
-    number = clean_account_number(values[cols["account"]])
-    fields: dict[str, Any] = {}
-    for key in _ACCOUNT_TEXT:
-        if key in cols:
-            fields[key] = clean_text(values[cols[key]], key, TEXT_CAPS[key])
-    if "language" in cols:
-        lang = values[cols["language"]].strip().lower()
-        if lang and lang not in LANGUAGES:
-            raise RowError(f"language {show(lang)} is not one of uk, ru, bg, en")
-        fields["language"] = LANGUAGES.get(lang, "")
-    if "timezone" in cols:
-        tz = values[cols["timezone"]].strip()
-        if tz and (len(tz) > 64 or not _zone_ok(tz)):
-            raise RowError(f"timezone {show(tz)} is not an IANA time zone such as Europe/Kyiv")
-        fields["timezone"] = tz
-    for key in ("do_not_call", "life_support"):
-        if key in cols:
-            fields[key] = parse_bool(values[cols[key]], key)
-    if "preferred_channel" in cols:
-        ch = values[cols["preferred_channel"]].strip().lower() or "voice"
-        if ch not in CHANNELS:
-            raise RowError(f"preferred_channel {show(ch)} is not one of voice, sms, email, letter")
-        fields["preferred_channel"] = ch
-    phone_list = None
-    if "phones" in cols:
-        raw = values[cols["phones"]]
-        if "\ufffd" in raw:
-            raise RowError("phone has bytes that are not valid in the file's encoding")
-        parts = phonelib.split_numbers(raw, imp.phone_separator)
-        if len(parts) > MAX_PHONES:
-            raise RowError(f"{len(parts)} phone numbers, more than {MAX_PHONES}")
-        region = cfg.locale.country
-        phone_list = [phonelib.normalize(p, region) for p in parts]
-    balance = None
-    if "balance" in cols and values[cols["balance"]].strip():
-        amount = _amount(values[cols["balance"]], "balance", imp.decimal)
-        as_of = today
-        if "balance_date" in cols and values[cols["balance_date"]].strip():
-            as_of = _date(values[cols["balance_date"]], "balance_date", imp.date_format)
-        overdue = None
-        if "overdue_since" in cols and values[cols["overdue_since"]].strip():
-            overdue = _date(values[cols["overdue_since"]], "overdue_since", imp.date_format)
-        balance = (amount, as_of, overdue)
-    return AccountIn(line, number, fields, phone_list, balance)
+    """One accounts row checked (see AccountRowParser, which does this for a whole file)."""
+    return AccountRowParser(cols, cfg, today)(values, line)
 
 
 def parse_payment_row(values: list[str], cols: dict[str, int], cfg: Config, line: int) -> PaymentIn:
@@ -535,18 +555,19 @@ _worker: dict[str, Any] = {}
 Parsed = tuple[int, Any, str, list[str] | None]  # line, item or None, error, raw row when rejected
 
 
-def _parse_rows(rows: list[tuple[int, list[str], str]], kind: str, cols: dict[str, int], cfg: Config,
-                today: date) -> list[Parsed]:
+def _parse_rows(rows: list[Row], kind: str, cols: dict[str, int], cfg: Config, today: date) -> list[Parsed]:
+    if kind == "accounts":
+        parse: Callable[[list[str], int], Any] = AccountRowParser(cols, cfg, today)
+    else:
+        def parse(values: list[str], line: int) -> Any:
+            return parse_payment_row(values, cols, cfg, line)
     out: list[Parsed] = []
     for line, raw, error in rows:
         if error:
             out.append((line, None, error, raw))
             continue
         try:
-            if kind == "accounts":
-                out.append((line, parse_account_row(raw, cols, cfg, today, line), "", None))
-            else:
-                out.append((line, parse_payment_row(raw, cols, cfg, line), "", None))
+            out.append((line, parse(raw, line), "", None))
         except RowError as exc:
             out.append((line, None, str(exc), raw))
     return out
@@ -556,14 +577,14 @@ def _init_worker(kind: str, cols: dict[str, int], cfg: Config, today: date) -> N
     _worker.update(kind=kind, cols=cols, cfg=cfg, today=today)
 
 
-def _parse_in_worker(rows: list[tuple[int, list[str], str]]) -> list[Parsed]:
+def _parse_in_worker(rows: list[Row]) -> list[Parsed]:
     return _parse_rows(rows, _worker["kind"], _worker["cols"], _worker["cfg"], _worker["today"])
 
 
-def _raw_chunks(f: CsvFile) -> Iterator[list[tuple[int, list[str], str]]]:
-    chunk: list[tuple[int, list[str], str]] = []
+def _raw_chunks(f: CsvFile) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
     for row in f.rows():
-        chunk.append((row.line, row.raw, row.error))
+        chunk.append(row)
         if len(chunk) >= CHUNK_ROWS:
             yield chunk
             chunk = []

@@ -119,6 +119,11 @@ class InboundConnection:
             self._reply("+OK no longer listening for events")
         elif word == "filter":
             self._filter(rest)
+        elif word == "myevents" and rest:
+            # unverified on the inbound side: all events of that one channel, as esl-reference §1 describes
+            self.all_events = True
+            self.filters = [("Unique-ID", rest.split()[0])]
+            self._reply("+OK Events Enabled")
         elif word in ("api", "bgapi"):
             self.server.run_command_for(self, cmd)
         elif word == "exit":
