@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ivr.config import parse_config  # noqa: E402
-from ivr.ledger import importer  # noqa: E402
+from ivr.ledger import eligibility, importer  # noqa: E402
 from ivr.ledger.db import connect  # noqa: E402
 from ivr.ledger.sample import write_sample  # noqa: E402
 
@@ -45,13 +45,16 @@ def main() -> int:
     ap.add_argument("--reimport", action="store_true", help="also time a second import of the same file")
     ap.add_argument("--progress", action="store_true", help="show the progress bar")
     ap.add_argument("--workers", type=int, default=None, help="parsing processes (default: automatic)")
+    ap.add_argument("--eligibility", action="store_true",
+                    help="also import payments and time eligibility.evaluate over every account")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.keep or tmp)
         work.mkdir(parents=True, exist_ok=True)
         t0 = time.perf_counter()
-        files = write_sample(work, accounts=args.rows, seed=7, day=date(2026, 11, 23), payments=False)
+        files = write_sample(work, accounts=args.rows, seed=7, day=date(2026, 11, 23),
+                             payments=args.eligibility)
         size_mb = files.accounts.stat().st_size / 1e6
         print(f"generated {args.rows} rows ({size_mb:.0f} MB) in {time.perf_counter() - t0:.1f} s; "
               f"peak RSS so far {peak_rss_mb():.0f} MB")
@@ -71,6 +74,14 @@ def main() -> int:
                   f"(CPU {cpu:.1f} s; load average {os.getloadavg()[0]:.1f}); "
                   f"{report.loaded} new, {report.updated} updated, {report.unchanged} unchanged, "
                   f"{len(report.rejected)} rejected; peak RSS {peak_rss_mb():.0f} MB")
+        if args.eligibility:
+            report = importer.import_payments(cfg, files.payments, progress=False)
+            print(f"payments: {report.summary()}")
+            t0 = time.perf_counter()
+            verdicts = eligibility.evaluate(cfg, date(2026, 11, 23))
+            secs = time.perf_counter() - t0
+            print(f"eligibility.evaluate: {len(verdicts)} accounts in {secs:.2f} s, "
+                  f"{sum(v.eligible for v in verdicts)} eligible; peak RSS {peak_rss_mb():.0f} MB")
         db.close()
         if not args.keep:
             print("(temporary files removed)")

@@ -418,7 +418,7 @@ def test_two_processes_never_claim_the_same_account_or_number(env):
     shared = [new_number() for _ in range(10)]
     accounts = [acc() for _ in range(120)] + [acc(phones=[n]) for n in shared for _ in range(2)]
     camp = start_campaign(cfg, DAY, clock)
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork would copy the gevent hub and open sockets
     out, start = ctx.Queue(), ctx.Barrier(2)
     procs = [ctx.Process(target=_claimer, args=(cfg.database.url, str(cfg.base_dir), camp.id, cfg, start, out))
              for _ in range(2)]

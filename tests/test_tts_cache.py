@@ -117,7 +117,7 @@ def _worker(root: str, texts: list[str], barrier, rounds: int) -> None:
 
 def test_two_processes_writing_the_same_keys_stay_consistent(tmp_path):
     texts = [f"text number {i}" for i in range(15)]
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # fork would copy the gevent hub and open sockets
     barrier = ctx.Barrier(2)
     pre = PromptCache(tmp_path, 10**9, FakeEngine())
     for t in texts[::2]:  # some keys exist already, others are raced for
