@@ -441,7 +441,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
     """Read and validate a config file; a missing file gives the defaults only when no path was named."""
     p = config_path(str(path) if path else None, env)
     if not p.exists():
-        if path is None and (env or os.environ).get(CONFIG_ENV) is None:
+        if path is None and (os.environ if env is None else env).get(CONFIG_ENV) is None:
             return parse_config({}, Path("."), env)
         raise ConfigError([f"{p}: file not found"], str(p))
     try:

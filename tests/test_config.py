@@ -123,3 +123,11 @@ def test_config_yaml_holds_the_safe_defaults():
         if f.metadata.get("internal"):
             continue
         assert getattr(from_file, f.name) == getattr(defaults, f.name), f"config.yaml section {f.name!r}"
+
+
+def test_an_explicit_empty_environment_is_not_mixed_with_the_real_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no ./config.yaml here
+    monkeypatch.setenv("IVR_CONFIG", str(tmp_path / "elsewhere.yaml"))
+    assert load_config(None, env={}) == parse_config({}, tmp_path, env={}).replace(base_dir=Path("."))
+    with pytest.raises(ConfigError, match="elsewhere.yaml: file not found"):
+        load_config(None)  # the real environment names a file that is not there

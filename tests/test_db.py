@@ -29,3 +29,12 @@ def test_unsupported_url_is_a_clear_error():
     import pytest
     with pytest.raises(ledger_db.DatabaseError, match="database.url"):
         ledger_db.open_database("mysql://x")
+
+
+def test_postgres_url_parts_are_percent_decoded():
+    from ivr.ledger.db import postgres_database
+    pg = postgres_database("postgresql://dial%40er:p%3As%40ss@db.example:5433/ivr%20prod")
+    assert pg.database == "ivr prod"
+    assert pg.connect_params["user"] == "dial@er"
+    assert pg.connect_params["password"] == "p:s@ss"
+    assert (pg.connect_params["host"], pg.connect_params["port"]) == ("db.example", 5433)

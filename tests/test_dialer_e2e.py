@@ -332,3 +332,34 @@ def test_ivr_call_places_one_staff_call(world):
     assert att.e164 == "+380671234567" and att.account_id == acc.id and att.campaign_id is None
     assert att.outcome == "heard" and att.heard
     assert attempts_of(acc) == [att]
+
+
+def test_event_socket_drop_pauses_dialing_then_reconciles(world):
+    """The inbound connection drops mid-campaign: no call starts while it is down; after the reconnect the
+    calls in flight are reconciled and the evening finishes with every attempt settled."""
+    w = world(channels=3, cps=20.0)
+    accounts = [debtor(f"+38050119{i:04d}", Debtor.listen(), w) for i in range(8)]
+    d = w.dialer()
+    g = gevent.spawn(d.run, w.campaign())
+    with gevent.Timeout(20):
+        while Attempt.select().count() < 3:
+            gevent.sleep(0.005)
+    states: list[str] = []
+    d.esl.on_state(states.append)
+    w.sim.drop_inbound_connections()
+    with gevent.Timeout(10):
+        while d.esl_connected:
+            gevent.sleep(0.001)
+    placed_when_down = d.stats.placed
+    with gevent.Timeout(10):
+        while not d.esl_connected:
+            assert d.stats.placed == placed_when_down  # nothing dialed while the socket is down
+            gevent.sleep(0.001)
+    g.join(timeout=60)
+    assert g.ready()
+    g.get()
+    assert "disconnected" in states or "connecting" in states
+    assert Attempt.select().where(Attempt.outcome == "").count() == 0
+    for acc in accounts:
+        assert entry_of(acc).state == "done", [x.outcome for x in attempts_of(acc)]
+    assert not w.overlaps and max(w.samples) <= 3

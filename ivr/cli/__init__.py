@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+import peewee
+
 from ivr.config import ConfigError
 from ivr.errors import IvrError
 from ivr.ledger.db import DatabaseError
@@ -46,6 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ivr: interrupted", file=sys.stderr)
         return 130
+    except peewee.DatabaseError as exc:  # a write refused under us: locked by another process, read-only, …
+        print(f"ivr: database error: {database_hint(exc)}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the machine said no (disk full, permissions, …): say what, where; no traceback
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ivr: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+def database_hint(exc: Exception) -> str:
+    """The database's own words plus what to do about the usual ones."""
+    text = str(exc).strip() or type(exc).__name__
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return f"{text} (another process is writing to it; wait for it to finish and run the command again)"
+    if "readonly" in low or "read-only" in low or "read only" in low:
+        return f"{text} (the database file or its folder is read-only for this user; check database.url)"
+    if "disk" in low and "full" in low:
+        return f"{text} (free space on the disk holding the database)"
+    return text
 
 
 if __name__ == "__main__":

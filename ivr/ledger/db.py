@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import peewee as pw
 
@@ -36,9 +36,7 @@ def open_database(url: str, base_dir: Path = Path(".")) -> pw.Database:
             check_same_thread=False,
         )
     elif url.startswith(("postgres://", "postgresql://")):
-        u = urlparse(url)
-        db = pw.PostgresqlDatabase(u.path.lstrip("/"), user=u.username, password=u.password,
-                                   host=u.hostname, port=u.port or 5432, autorollback=True)
+        db = postgres_database(url)
     else:
         raise DatabaseError(f"database.url: unsupported URL {url!r}; use sqlite:///PATH or postgresql://…")
     database.initialize(db)
@@ -47,6 +45,15 @@ def open_database(url: str, base_dir: Path = Path(".")) -> pw.Database:
     except pw.OperationalError as exc:
         raise DatabaseError(f"cannot open the database: {exc}") from None
     return db
+
+
+def postgres_database(url: str) -> pw.PostgresqlDatabase:
+    """A (not yet connected) PostgreSQL database from `postgresql://user:pass@host:port/name`; user, password
+    and name may be percent-encoded (a password containing '@' or ':' is written %40, %3A)."""
+    u = urlparse(url)
+    return pw.PostgresqlDatabase(unquote(u.path.lstrip("/")), user=unquote(u.username or "") or None,
+                                 password=unquote(u.password or "") or None, host=u.hostname,
+                                 port=u.port or 5432)
 
 
 def _v1(db: pw.Database) -> None:

@@ -598,7 +598,7 @@ def _parsed_chunks(f: CsvFile, kind: str, cols: dict[str, int], cfg: Config, tod
         for chunk in _raw_chunks(f):
             yield _parse_rows(chunk, kind, cols, cfg, today)
         return
-    ctx = multiprocessing.get_context("fork")
+    ctx = multiprocessing.get_context("spawn")  # not fork: this process may hold a gevent hub, sockets, threads
     with ctx.Pool(workers, initializer=_init_worker, initargs=(kind, cols, cfg, today)) as pool:
         pending: deque = deque()
         for chunk in _raw_chunks(f):
@@ -610,7 +610,7 @@ def _parsed_chunks(f: CsvFile, kind: str, cols: dict[str, int], cfg: Config, tod
 
 
 def _gevent_patched() -> bool:
-    """Forking a pool under gevent's monkey-patched threading can hang; such callers parse inline."""
+    """A pool under gevent's monkey-patched threading can hang; such callers parse inline."""
     monkey = sys.modules.get("gevent.monkey")
     return bool(monkey and monkey.is_module_patched("threading"))
 
@@ -653,7 +653,7 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
             run = ImportRun.create(kind=kind, file=str(path)[:400])
             key = (lambda r: r.number) if kind == "accounts" else (lambda r: r.reference)
             raws: dict[int, list[str]] = {}
-            n_workers = _auto_workers(f.size) if workers is None else workers
+            n_workers = _auto_workers(f.size) if workers is None else (0 if _gevent_patched() else workers)
             with _progress(progress, f"import {kind}", f.size) as bar:
                 task = bar.add_task(kind, total=f.size, rows=0) if bar else None
                 batch: list[Any] = []
