@@ -66,7 +66,7 @@ class FaultWorld:
     def dialer(self, node: str = "node-a") -> Dialer:
         fs = self.cfg.freeswitch
         esl = EslClient("127.0.0.1", self.sim.port, "ClueCon", fs.command_timeout, fs.reconnect_max_delay,
-                        reconnect_min_delay=0.05)
+                        reconnect_min_delay=0.05, keepalive=0.3)
         esl.start()
         real_bgapi = esl.bgapi
 

@@ -60,7 +60,8 @@ class EslClient:
     """
 
     def __init__(self, host: str, port: int, password: str, timeout: float = 10.0,
-                 reconnect_max_delay: float = 30.0, *, reconnect_min_delay: float = 0.5) -> None:
+                 reconnect_max_delay: float = 30.0, *, reconnect_min_delay: float = 0.5,
+                 keepalive: float = 15.0) -> None:
         if any(c in password for c in "\r\n\0"):
             # the message must not echo the value: it is the password
             raise UnsafeValue("the event-socket password contains a line break or NUL; refused")
@@ -69,6 +70,8 @@ class EslClient:
         self.timeout = float(timeout)
         self.reconnect_max_delay = max(float(reconnect_max_delay), reconnect_min_delay)
         self.reconnect_min_delay = reconnect_min_delay
+        # a switch that stops answering sends nothing, so an idle client would never notice: probe it (0 = off)
+        self.keepalive = float(keepalive)
         self.reconnects = 0
         self._password = password
         self._state = "disconnected"
@@ -178,7 +181,10 @@ class EslClient:
             self._set_state("connected")
             log.info("esl=%s connected reconnects=%d", self.where, self.reconnects)
             self._first.set(True)
+            prober = gevent.spawn(self._probe, conn) if self.keepalive > 0 else None
             conn.closed_event.wait()
+            if prober is not None:
+                prober.kill(block=False)
             self._conn = None
             self._fail_jobs(conn.close_reason)
             if self._stopping:
@@ -187,6 +193,20 @@ class EslClient:
             delay = next(delays)
             log.warning("esl=%s connection lost (%s); reconnecting in %.1fs", self.where, conn.close_reason, delay)
             gevent.sleep(delay)
+
+    def _probe(self, conn: EslConnection) -> None:
+        """Every `keepalive` seconds a cheap `api version`; no reply within `timeout` drops the connection, so
+        the reconnect (and the dialer's reconciliation) starts instead of waiting for events that never come."""
+        while not conn.closed_event.wait(self.keepalive):
+            try:
+                conn.command("api version", self.timeout)
+            except EslTimeout:
+                log.warning("esl=%s no reply to a keep-alive within %gs; dropping the connection", self.where,
+                            self.timeout)
+                conn.close(f"no reply to a keep-alive within {self.timeout:g}s")
+                return
+            except EslError:
+                return
 
     def _open(self) -> EslConnection:
         sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
