@@ -36,7 +36,7 @@ def local(h: int, m: int, s: int = 0) -> datetime:
 
 
 class FaultWorld:
-    def __init__(self, cfg, *, accounts: int = 12, channels: int = 4, cps: float = 20.0, scale: float = 10.0,
+    def __init__(self, cfg, *, accounts: int = 12, channels: int = 4, cps: float = 20.0, scale: float = 20.0,
                  command_timeout: float = 1.0) -> None:
         self.clock = ScaledClock(start=local(18, 0, 5), scale=scale)
         self.script = Script(default=Debtor.listen())

@@ -354,7 +354,22 @@ def test_reconnect_reconcile_spares_calls_whose_originate_may_be_in_transit(cfg,
     assert q.results == [(c.account.number, "unknown", "")]
 
 
-def test_cli_rejects_bad_arguments_clearly(tmp_path, capsys, monkeypatch):
+@pytest.fixture
+def keep_logging():
+    """The CLI points the root logger at this test's (captured) stderr; put the old handlers back after."""
+    import logging
+
+    root = logging.getLogger()
+    saved, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in saved:
+        root.addHandler(h)
+    root.setLevel(level)
+
+
+def test_cli_rejects_bad_arguments_clearly(tmp_path, capsys, monkeypatch, keep_logging):
     from ivr.cli import main
 
     monkeypatch.chdir(tmp_path)

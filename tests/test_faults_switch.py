@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def world(cfg, db):
+def world(cfg, db):  # noqa: D401
     made: list[FaultWorld] = []
 
     def make(**kw) -> FaultWorld:
@@ -94,7 +94,7 @@ def test_switch_restarts_mid_campaign(world):
 
 
 def test_switch_stops_answering_then_recovers(world):
-    w = world(command_timeout=0.4)
+    w = world(accounts=8, command_timeout=0.4)
     states: list[str] = []
 
     def hang_for_a_while() -> None:
@@ -103,10 +103,19 @@ def test_switch_stops_answering_then_recovers(world):
         # the client notices (its commands time out) and drops the connection; it cannot get back in meanwhile
         w.wait(lambda: "disconnected" in states, timeout=10, what="the client to give up on the silent switch")
         sent = len(w.originates)
-        gevent.sleep(0.5)  # a while with the switch silent; nothing may be originated into it
+        # stay silent until the calls answered before the silence have ended on the switch (their hangup events
+        # are lost); meanwhile nothing may be originated
+        w.wait(lambda: not any(u in w.sim.calls and not w.sim.calls[u].hung for u in w.answered_at_fault),
+               timeout=20, what="the answered calls to end during the silence")
         assert len(w.originates) == sent
         w.sim.set_unresponsive(False)
 
     d, camp, before, in_flight = run_with_fault(w, hang_for_a_while)
     assert states[-1] == "connected" and w.esls[0].reconnects >= 1
     assert_settled(w, before, in_flight)
+    # the answered calls ended while the switch was silent (their hangup events never came): reconciliation
+    # recovered the call flow's verdict for them instead of calling them again
+    assert d.stats.reconciled_lost >= 1
+    for uuid in w.answered_at_fault:
+        att = Attempt.get(Attempt.uuid == uuid)
+        assert (att.state, att.outcome) == ("unknown", "heard"), (att.state, att.outcome)

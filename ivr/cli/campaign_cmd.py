@@ -32,12 +32,15 @@ def _day(cfg, value: str | None) -> date:
 
 
 def _esl(cfg):
+    from ivr.switch.errors import EslAuthError
     from ivr.switch.esl import EslClient
 
     fs = cfg.freeswitch
     esl = EslClient(fs.host, fs.port, fs.password, fs.command_timeout, fs.reconnect_max_delay)
     try:
         esl.start()
+    except EslAuthError:
+        raise  # its message already says which password setting to check
     except IvrError as exc:
         raise IvrError(f"cannot reach FreeSWITCH's event socket at {fs.host}:{fs.port}: {exc} "
                        "(check freeswitch.host/port/password in config.yaml and event_socket.conf.xml)") from None
@@ -64,15 +67,17 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{cfg.pacing.cps:g} calls/s (ivr set channels|cps to change live)")
     esl = _esl(cfg)
     dialer = Dialer(cfg, esl, clock, speech)
-    dialer.start()
-    from ivr.dialer.demo import prerender
-
-    prerender(dialer, campaign, Console(stderr=True))
-    beat = start_heartbeat(dialer)
+    beat = None
     try:
+        dialer.start()  # the outbound-socket port: a clear error if it is taken
+        from ivr.dialer.demo import prerender
+
+        prerender(dialer, campaign, Console(stderr=True))
+        beat = start_heartbeat(dialer)
         stats = dialer.run(campaign)
     finally:
-        beat.kill()
+        if beat is not None:
+            beat.kill()
         dialer.stop()
         esl.stop()
     print(f"campaign {day} {campaign.status}: {stats.placed} calls; " +

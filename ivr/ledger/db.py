@@ -6,6 +6,7 @@ each in SchemaVersion, so `ivr db upgrade` is safe to run any number of times.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -43,8 +44,21 @@ def open_database(url: str, base_dir: Path = Path(".")) -> pw.Database:
     try:
         db.connect(reuse_if_open=True)
     except pw.OperationalError as exc:
-        raise DatabaseError(f"cannot open the database: {exc}") from None
+        where = f" {db.database}" if isinstance(db, pw.SqliteDatabase) and db.database != ":memory:" else ""
+        raise DatabaseError(f"cannot open the database{where}: {exc}{_read_only_hint(db)}") from None
     return db
+
+
+def _read_only_hint(db: pw.Database) -> str:
+    """SQLite in WAL mode writes -wal/-shm files next to the database: a read-only folder or mount stops it."""
+    if not isinstance(db, pw.SqliteDatabase) or db.database == ":memory:":
+        return ""
+    folder = Path(db.database).parent
+    try:
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    except OSError:
+        return ""
+    return f" (the folder {folder} is read-only; the database needs to write there)" if read_only else ""
 
 
 def postgres_database(url: str) -> pw.PostgresqlDatabase:

@@ -210,13 +210,11 @@ class PromptCache:
 
 
 def _concat(segments: list[Segment], out: Path) -> None:
-    with wave.open(str(out), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(tts.RATE)
-        for seg in segments:
-            with wave.open(str(seg.path), "rb") as r:
-                w.writeframes(r.readframes(r.getnframes()))
+    frames = []
+    for seg in segments:
+        with wave.open(str(seg.path), "rb") as r:
+            frames.append(r.readframes(r.getnframes()))
+    tts.write_wav_bytes(out, b"".join(frames))  # one plain write: a full disk fails cleanly (see write_wav)
 
 
 def _unlink_quietly(path: Path) -> None:

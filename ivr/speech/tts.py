@@ -169,6 +169,23 @@ def duration_ms(seg: AudioSegment) -> int:
 
 
 def write_wav(seg: AudioSegment, out: Path) -> None:
-    seg.export(str(out), format="wav")
+    """The WAV is built in memory and written with one plain file write: with the disk full, `wave` writing
+    straight to the file (as pydub's export does) fails in close() and leaves a writer whose __del__ prints
+    "Exception ignored … No space left on device" tracebacks after the clear error."""
+    write_wav_bytes(out, seg.raw_data, seg.frame_rate, seg.sample_width, seg.channels)
+
+
+def write_wav_bytes(out: Path, frames: bytes, rate: int = RATE, width: int = 2, channels: int = 1) -> None:
+    import io
+    import wave
+
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    with open(out, "wb") as f:
+        f.write(buf.getvalue())
 
 

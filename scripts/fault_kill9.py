@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""Fault: `kill -9` of the dialer in the middle of a campaign, then a restart (issue 7). Real processes.
+
+Two evenings of the same seeded debtor script, each with its own database and its own simulator process
+(`ivr sim`, sharing one ScaledClock with the dialer through --start/--real-start/--scale):
+
+1. clean: one dialer process runs the campaign to the end;
+2. crash: a dialer process runs it until some calls have finished and others are up, gets SIGKILL, and a new
+   dialer process is started on the same database and simulator (a new node name, as a restarted `ivr run`
+   would have, or the same name with --same-node) and runs the campaign to the end.
+
+Checked (exit code 1 if any fails):
+- nobody is called twice at once: the simulator's own CHANNEL_CREATE / CHANNEL_HANGUP_COMPLETE events, seen on
+  an event-socket connection of this script, never show two live channels to one number;
+- no result written before the kill is lost or changed (outcomes snapshotted just before the kill);
+- every attempt ends with an outcome ('' = not finalized is a failure); those cut by the kill are `unknown`
+  (or the call flow's verdict if it had been written) and their accounts were re-queued and called again,
+  the attempt counted on the queue entry;
+- the final outcome per account (queue entry state and outcome) equals the clean run's, except accounts that
+  had an `unknown` attempt, which are listed and counted.
+
+    .venv/bin/python scripts/fault_kill9.py                         # 300 accounts, x20 clock
+    .venv/bin/python scripts/fault_kill9.py --accounts 60 --scale 30 --same-node
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
+START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
+
+
+def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
+    return {
+        "database": {"url": f"sqlite:///{work / 'ivr.sqlite3'}"},
+        "freeswitch": {"port": port, "outbound_bind_port": 8084, "command_timeout": 5.0,
+                       "reconnect_max_delay": 1.0},
+        "dialing": {"originate_timeout": 15},
+        "pacing": {"channels": args.channels, "cps": args.cps},
+        "callflow": {"menu_timeout_ms": 5000, "digit_timeout_ms": 1000, "menu_rounds": 1},
+        "retry": {"max_attempts_per_day": 4, "early_hangup_pause_seconds": 30, "default_delay": 60,
+                  "delays": {c: 60 for c in ("USER_BUSY", "NO_ANSWER", "NO_USER_RESPONSE", "ORIGINATOR_CANCEL",
+                                             "NORMAL_TEMPORARY_FAILURE", "NORMAL_CIRCUIT_CONGESTION")}},
+        "speech": {"cache_dir": str(work / "cache")},
+        "logging": {"level": "WARNING"},
+    }
+
+
+def silent_wav(path: Path, seconds: float) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * int(8000 * seconds))
+
+
+class SilentSpeech:
+    """Fixed-length silent messages: what is measured here is the dialer, not the TTS engine."""
+
+    def __init__(self, work: Path, message_s: float, prompt_s: float) -> None:
+        from ivr.speech import Rendered
+
+        self.msg = Rendered(str(work / "msg.wav"), int(message_s * 1000), [work / "msg.wav"])
+        self.prm = Rendered(str(work / "prompt.wav"), int(prompt_s * 1000), [work / "prompt.wav"])
+
+    def debt_message(self, facts):
+        return self.msg
+
+    def prompt(self, lang, key, **values):
+        return self.prm
+
+
+# --- the dialer process (what `ivr run` does, on the shared scaled clock) ----------------------------------------
+
+def dialer_role(args: argparse.Namespace) -> int:
+    import gevent
+
+    from ivr.campaign.queue import start_campaign
+    from ivr.clock import ScaledClock
+    from ivr.config import parse_config
+    from ivr.dialer.dialer import Dialer
+    from ivr.dialer.node import start_heartbeat
+    from ivr.ledger.db import connect
+    from ivr.logs import setup_logging
+    from ivr.switch.esl import EslClient
+
+    work = Path(args.workdir)
+    cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
+    setup_logging("WARNING", True, str(work / f"dialer-{os.getpid()}.log"))
+    connect(cfg.database.url, work)
+    clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
+    camp = start_campaign(cfg, DAY, clock)  # as `ivr run` does on every start (releases orphaned claims)
+    esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 5.0, 1.0)
+    esl.start()
+    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s),
+                    node=args.node or None, outbound_port=0)
+    dialer.start()
+    beat = start_heartbeat(dialer)
+    g = gevent.spawn(dialer.run, camp)
+    g.join()
+    beat.kill()
+    out = {"placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes, "ok": g.successful(),
+           "reconciled_lost": dialer.stats.reconciled_lost, "reconciled_alive": dialer.stats.reconciled_alive,
+           "node": dialer.node, "error": repr(g.exception) if g.exception else ""}
+    dialer.stop()
+    esl.stop()
+    (work / f"dialer-{os.getpid()}.json").write_text(json.dumps(out))
+    return 0
+
+
+# --- the orchestrator ----------------------------------------------------------------------------------------
+
+def prepare(work: Path, args: argparse.Namespace) -> list[str]:
+    from decimal import Decimal
+
+    from ivr.config import parse_config
+    from ivr.ledger.db import connect
+    from ivr.ledger.models import Account, Balance, Phone, database
+
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = parse_config(config_dict(work, args), base_dir=work, env={})
+    db = connect(cfg.database.url, work)
+    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
+    with database.atomic():
+        Account.insert_many([{"number": f"KN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
+                             for i in range(args.accounts)]).execute()
+        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
+        Phone.insert_many([{"account": ids[f"KN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
+                           for i, n in enumerate(numbers)]).execute()
+        Balance.insert_many([{"account": ids[f"KN-{i:06d}"], "as_of": DAY - timedelta(days=2),
+                              "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
+                            ).execute()
+    db.close()
+    silent_wav(work / "msg.wav", args.message_s)
+    silent_wav(work / "prompt.wav", args.prompt_s)
+    return numbers
+
+
+def debtor_script(work: Path, numbers: list[str], args: argparse.Namespace) -> Path:
+    """The seeded realistic mix (answers, hang-ups, key presses, busy, no answer, invalid, machines) as YAML."""
+    import yaml
+
+    from ivr.sim.script import Script
+
+    mix = Script.random_mix(numbers, seed=args.seed, message_s=args.message_s + 2)
+    menu_at = args.prompt_s + args.message_s + args.prompt_s + 2.0  # greeting, message, menu prompt, +2 s
+    out = {}
+    for n in numbers:
+        d = mix.for_number(n)
+        spec: dict = {"kind": d.kind, "ring": d.ring_s}
+        if d.hangup_after is not None:
+            spec["hangup_after"] = d.hangup_after
+        if d.presses:
+            # the key lands in the middle of the menu's wait, not near an edge: a clean run must be repeatable
+            spec["press"] = [[digit, menu_at] for digit, _ in d.presses]
+        out[n] = spec
+    path = work / "debtors.yaml"
+    path.write_text(yaml.safe_dump({"default": "listen", "numbers": out}), encoding="utf-8")
+    return path
+
+
+def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:
+    (work / "sim.yaml").write_text("logging:\n  level: WARNING\n", encoding="utf-8")
+    cmd = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main(sys.argv[1:]))", "--config", str(work / "sim.yaml"), "sim", "--port", "0",
+           "--scale", str(args.scale), "--start", START.isoformat(), "--real-start", repr(real_start),
+           "--script", str(script), "--status-every", "0", "--gateway", "trunk", "--seed", str(args.seed)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        m = re.search(r"listening on [0-9.]+:(\d+)", line or "")
+        if m:
+            return proc, int(m[1])
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise SystemExit(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+
+
+class Watch:
+    """Live channels per number, from the simulator's own events (its side of the story)."""
+
+    def __init__(self, port: int) -> None:
+        from ivr.switch.esl import EslClient
+
+        self.live: dict[str, str] = {}  # uuid -> number
+        self.overlaps: list[tuple[str, float]] = []
+        self.created = 0
+        self.peak = 0
+        self.esl = EslClient("127.0.0.1", port, "ClueCon", 10.0, 1.0)
+        self.esl.add_handler(self.on)
+        self.esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"])
+        self.esl.start()
+
+    def on(self, ev) -> None:
+        if ev.name == "CHANNEL_CREATE":
+            number = ev.get("Caller-Destination-Number", "") or ev.get("Caller-Callee-ID-Number", "")
+            if number and number in self.live.values():
+                self.overlaps.append((number, time.time()))
+            self.live[ev.uuid] = number
+            self.created += 1
+            self.peak = max(self.peak, len(self.live))
+        elif ev.name == "CHANNEL_HANGUP_COMPLETE":
+            self.live.pop(ev.uuid, None)
+
+    def stop(self) -> None:
+        self.esl.stop()
+
+
+def spawn_dialer(work: Path, args: argparse.Namespace, port: int, real_start: float, node: str) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--role", "dialer", "--workdir", str(work), "--port", str(port),
+           "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
+           "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
+           "--node", node]
+    return subprocess.Popen(cmd, cwd=ROOT)
+
+
+def db_open(work: Path, args: argparse.Namespace):
+    from ivr.config import parse_config
+    from ivr.ledger.db import connect
+
+    cfg = parse_config(config_dict(work, args), base_dir=work, env={})
+    return connect(cfg.database.url, work)
+
+
+def finals(work: Path, args: argparse.Namespace) -> dict[str, tuple[str, str]]:
+    from ivr.ledger.models import Account, QueueEntry
+
+    db = db_open(work, args)
+    out = {a.number: (e.state, e.outcome) for e, a in
+           ((e, e.account) for e in QueueEntry.select(QueueEntry, Account).join(Account))}
+    db.close()
+    return out
+
+
+def wait_proc(proc: subprocess.Popen, timeout: float, what: str) -> None:
+    import gevent
+
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"{what} did not finish within {timeout:.0f} s")
+        gevent.sleep(0.2)
+
+
+def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
+    """One evening; with `crash`, kill -9 the dialer mid-campaign and start another."""
+    import gevent
+
+    numbers = prepare(work, args)
+    script = debtor_script(work, numbers, args)
+    real_start = time.time() + 2.0
+    sim, port = start_sim(work, args, script, real_start)
+    watch = Watch(port)
+    result: dict = {"work": str(work)}
+    try:
+        first = spawn_dialer(work, args, port, real_start, "node-a")
+        if not crash:
+            wait_proc(first, args.timeout, "the clean run")
+        else:
+            from ivr.ledger.models import Attempt
+
+            db = db_open(work, args)
+            deadline = time.monotonic() + args.timeout
+            while True:  # until enough results are written and enough calls are up
+                done = Attempt.select().where(Attempt.outcome != "").count()
+                up = Attempt.select().where(Attempt.state.in_(("originated", "answered"))).count()
+                if done >= args.kill_after and up >= min(args.channels, 3):
+                    break
+                if first.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("the first dialer ended before it could be killed: use more --accounts")
+                gevent.sleep(0.02)
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            # the snapshot after the process is dead: nothing can be written between snapshot and kill
+            snap = {a.uuid: a.outcome for a in Attempt.select().where(Attempt.outcome != "")}
+            cut = {a.uuid: a.state for a in Attempt.select().where(Attempt.outcome == "")}
+            result.update(snapshot=len(snap), cut=len(cut), cut_states=dict(Counter(cut.values())),
+                          live_at_kill=len(watch.live))
+            db.close()
+            print(f"  killed the dialer (pid {first.pid}): {len(snap)} results written, {len(cut)} attempts "
+                  f"not finalized ({dict(Counter(cut.values()))}), {len(watch.live)} channels up on the switch",
+                  flush=True)
+            node = "node-a" if args.same_node else "node-b"
+            t_restart = time.monotonic()
+            second = spawn_dialer(work, args, port, real_start, node)
+            wait_proc(second, args.timeout, "the restarted dialer")
+            result["restart_run_s"] = time.monotonic() - t_restart
+            db = db_open(work, args)
+            lost = [u for u, o in snap.items() if Attempt.get(Attempt.uuid == u).outcome != o]
+            result["results_lost_or_changed"] = lost
+            after = {a.uuid: (a.state, a.outcome, a.account_id, a.id) for a in
+                     Attempt.select().where(Attempt.uuid.in_(list(cut)))}
+            result["cut_after"] = dict(Counter(f"{s}/{o or '-'}" for s, o, _, _ in after.values()))
+            unknown_accounts = set()
+            not_requeued = []
+            from ivr.ledger.models import QueueEntry
+
+            for _uuid, (_s, outcome, acc_id, att_id) in after.items():
+                if outcome == "unknown":
+                    unknown_accounts.add(acc_id)
+                    later = Attempt.select().where((Attempt.account == acc_id) & (Attempt.id > att_id)).count()
+                    entry = QueueEntry.get(QueueEntry.account == acc_id)
+                    counted = entry.attempts == Attempt.select().where(
+                        (Attempt.account == acc_id) & (Attempt.outcome != "trunk_error")).count()
+                    if not (later or entry.state == "given_up") or not counted:
+                        not_requeued.append(acc_id)
+            from ivr.ledger.models import Account
+
+            result["unknown_accounts"] = sorted(Account.get_by_id(i).number for i in unknown_accounts)
+            result["unknown_not_requeued"] = not_requeued
+            db.close()
+        db = db_open(work, args)
+        from ivr.ledger.models import Attempt
+
+        result["attempts"] = Attempt.select().count()
+        result["unfinalized"] = Attempt.select().where(Attempt.outcome == "").count()
+        result["outcomes"] = dict(Counter(a.outcome for a in Attempt.select(Attempt.outcome)))
+        db.close()
+    finally:
+        result.update(overlaps=watch.overlaps, sim_peak=watch.peak, sim_created=watch.created)
+        watch.stop()
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+    result["finals"] = finals(work, args)
+    return result
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    ap.add_argument("--accounts", type=int, default=300)
+    ap.add_argument("--scale", type=float, default=20.0, help="clock scale shared by the dialers and the simulator")
+    ap.add_argument("--channels", type=int, default=30)
+    ap.add_argument("--cps", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=7, help="seed of the debtor mix and the simulator")
+    ap.add_argument("--message-s", type=float, default=8.0)
+    ap.add_argument("--prompt-s", type=float, default=1.0)
+    ap.add_argument("--kill-after", type=int, default=20, help="kill once this many results are written")
+    ap.add_argument("--same-node", action="store_true", help="restart under the same node name")
+    ap.add_argument("--timeout", type=float, default=600.0, help="real seconds each dialer may take")
+    ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.role == "dialer":
+        return dialer_role(args)
+
+    base = Path(args.workdir or tempfile.mkdtemp(prefix="fault_kill9_"))
+    print(f"{args.accounts} accounts, clock x{args.scale:g}, cap {args.channels}, {args.cps:g} calls/s; in {base}",
+          flush=True)
+    t0 = time.monotonic()
+    print("clean run …", flush=True)
+    clean = evening(base / "clean", args, crash=False)
+    print(f"  {clean['attempts']} attempts in {time.monotonic() - t0:.0f} s; outcomes {clean['outcomes']}", flush=True)
+    t1 = time.monotonic()
+    print("crash run …", flush=True)
+    crash = evening(base / "crash", args, crash=True)
+    print(f"  {crash['attempts']} attempts in {time.monotonic() - t1:.0f} s; outcomes {crash['outcomes']}", flush=True)
+
+    unknown = set(crash["unknown_accounts"])
+    differ = {n: (clean["finals"].get(n), f) for n, f in crash["finals"].items()
+              if n not in unknown and clean["finals"].get(n) != f}
+    differ_unknown = {n: (clean["finals"].get(n), crash["finals"].get(n)) for n in unknown
+                      if clean["finals"].get(n) != crash["finals"].get(n)}
+    checks = {
+        "no number called twice at once (simulator side), clean run": not clean["overlaps"],
+        "no number called twice at once (simulator side), crash run": not crash["overlaps"],
+        "no result written before the kill lost or changed": not crash["results_lost_or_changed"],
+        "every attempt finalized (clean)": clean["unfinalized"] == 0,
+        "every attempt finalized (crash)": crash["unfinalized"] == 0,
+        "unknown attempts re-queued and counted": not crash["unknown_not_requeued"],
+        "same final outcome per account as the clean run (accounts without an unknown attempt)": not differ,
+        "concurrency cap held on the switch": crash["sim_peak"] <= args.channels and clean["sim_peak"] <= args.channels,
+    }
+    print("\nresults")
+    print(f"  killed with {crash['snapshot']} results written and {crash['cut']} attempts not finalized "
+          f"{crash['cut_states']}; {crash['live_at_kill']} channels up on the switch")
+    print(f"  those {crash['cut']} attempts afterwards (state/outcome): {crash['cut_after']}")
+    print(f"  accounts with an unknown attempt (re-queued, counted): {len(unknown)}; of them with a final outcome "
+          f"different from the clean run: {len(differ_unknown)} {differ_unknown if differ_unknown else ''}")
+    print(f"  accounts compared: {len(crash['finals'])}; different final outcome: {len(differ)} "
+          f"{dict(list(differ.items())[:10]) if differ else ''}")
+    print(f"  attempts: clean {clean['attempts']}, crash {crash['attempts']}; restarted dialer ran "
+          f"{crash['restart_run_s']:.1f} s; peak channels on the switch: clean {clean['sim_peak']}, "
+          f"crash {crash['sim_peak']} (cap {args.channels})")
+    for name, ok in checks.items():
+        print(f"  [{'ok' if ok else 'FAIL'}] {name}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"clean": {k: v for k, v in clean.items() if k != "finals"},
+                                               "crash": {k: v for k, v in crash.items() if k != "finals"},
+                                               "differ": differ, "differ_unknown": differ_unknown,
+                                               "checks": checks}, default=str, indent=1))
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
