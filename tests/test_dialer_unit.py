@@ -382,3 +382,28 @@ def test_cli_rejects_bad_arguments_clearly(tmp_path, capsys, monkeypatch, keep_l
     assert "--date: '23.11.2026' is not a date" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "c.yaml"), "call", "NOPE", "--to", "+380501234567"]) == 1
     assert "no account 'NOPE'" in capsys.readouterr().err
+
+
+def test_prompts_that_say_the_name_are_never_shared_between_debtors(cfg, db):
+    """The shipped menu says {name}: a per-process prompt cache must not play one debtor's name to another."""
+    from speech_fakes import FakeEngine
+
+    from ivr.dialer.tracker import Flight
+    from ivr.ledger.models import Balance
+    from ivr.speech.speech import Speech
+
+    engine = FakeEngine()
+    speech = Speech(cfg, engine=engine)
+    clock = ScaledClock(start=datetime(2026, 11, 23, 16, 0, tzinfo=UTC), scale=1.0)
+    d = Dialer(cfg, FakeEsl({}), clock, speech, node="n1", queue=SimpleNamespace(), outbound_port=0)
+    flights = []
+    for i, name in enumerate(["Anna Kovalenko", "Boris Shevchuk"]):
+        acc = Account.create(number=f"ACC-{i}", name=name, language="en")
+        Phone.create(account=acc, position=0, raw="x", e164=f"+38050123456{i}")
+        Balance.create(account=acc, as_of=DAY, amount=500, currency="UAH")
+        flights.append(Flight(attempt_id=i + 1, uuid=f"u-{i}", account_id=acc.id, e164=f"+38050123456{i}"))
+    menus = [d._context(f).prompt("menu") for f in flights]
+    goodbyes = [d._context(f).prompt("goodbye") for f in flights]
+    assert menus[0].playback != menus[1].playback  # each hears their own name
+    assert any("Boris" in text for text, _voice in engine.calls)
+    assert goodbyes[0] is goodbyes[1]  # a prompt without the name is asked of Speech once per process

@@ -135,7 +135,7 @@ class Dialer:
         self._greenlets: list[gevent.Greenlet] = []
         self._in_flight_db = 0
         self.on_tick: Callable[[Dialer], None] | None = None
-        self._prompts: dict[tuple[str, str], Any] = {}
+        self._prompts: dict[tuple, Any] = {}  # CallContext's per-process prompt cache
 
     # --- start / stop ------------------------------------------------------------------------------------------
 
@@ -379,30 +379,17 @@ class Dialer:
         return [main, *flight.sharing]
 
     def _context(self, flight: Flight) -> Any:
-        """The call flow's context: this call's messages, and prompts shared by every call of the process.
+        """The call flow's context: this call's messages, and the prompts every call of the process shares.
 
-        Prompts other than the right-party check do not depend on the debtor, so each (language, key) is asked
-        of Speech once per process instead of once per call (a cache lookup still costs milliseconds, which a
-        100-calls-a-second evening cannot spend)."""
+        `shared` lets CallContext ask Speech once per process for prompts that do not name the debtor (a cache
+        lookup still costs milliseconds, which a 100-calls-a-second evening cannot spend); prompts whose text
+        says {name} (the shipped menu does) are rendered per call, so nobody hears another debtor's name."""
         from ivr.callflow.context import CallContext
         from ivr.speech.facts import facts_for_account
 
         day = self.campaign.day if self.campaign is not None else self.clock.now().date()
         facts = [facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
-        ctx = CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid)
-        lang, per_call = ctx.lang, ctx.prompts
-        shared = self._prompts
-
-        def prompt(key: str) -> Any:
-            if key == "right_party":
-                return per_call(key)  # type: ignore[operator]
-            hit = shared.get((lang, key))
-            if hit is None:
-                hit = shared[(lang, key)] = per_call(key)  # type: ignore[operator]
-            return hit
-
-        ctx.prompts = prompt
-        return ctx
+        return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid, shared=self._prompts)
 
     def prepare_speech(self, accounts: list[Account], day: date,
                        progress: Callable[[int], None] | None = None) -> int:
@@ -414,14 +401,11 @@ class Dialer:
         total = 0
         for i, acc in enumerate(accounts):
             facts = facts_for_account(self.cfg, acc, day)
-            ctx = CallContext.from_speech(self.cfg, self.speech, [facts])
+            ctx = CallContext.from_speech(self.cfg, self.speech, [facts], shared=self._prompts)
             total += ctx.message(acc.number).duration_ms
             for key in PROMPT_KEYS:
-                if key == "right_party":
-                    if self.cfg.callflow.right_party_check:
-                        ctx.prompt(key)
-                elif (ctx.lang, key) not in self._prompts:
-                    self._prompts[(ctx.lang, key)] = ctx.prompt(key)
+                if key != "right_party" or self.cfg.callflow.right_party_check:
+                    ctx.prompt(key)
             if progress is not None:
                 progress(i + 1)
             if i % 50 == 0:
