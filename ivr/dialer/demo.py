@@ -14,6 +14,7 @@ import logging
 import shutil
 import time as time_mod
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,9 +74,44 @@ def prepare_data(cfg: Config, folder: Path, accounts: int, seed: int, day: date,
 
     files = write_sample(folder / "billing", accounts=accounts, seed=seed, day=day)
     rep = import_accounts(cfg, files.accounts, progress=True)
-    console.print(f"accounts: {getattr(rep, 'summary', lambda: rep)()}")
+    console.print(rep.summary())
     rep = import_payments(cfg, files.payments, progress=True)
-    console.print(f"payments: {getattr(rep, 'summary', lambda: rep)()}")
+    console.print(rep.summary())
+
+
+# Share of each evening outcome who pay within the following week: the demo's stand-in for billing's next
+# payments files, so the morning report has an effect to measure. Not reached → the control group's rate.
+PAY_AFTER = {"pay_now": 0.7, "callback": 0.45, "already_paid": 0.5, "heard": 0.3, "early_hangup": 0.15}
+PAY_AFTER_OTHERS = 0.08
+
+
+def simulate_week_after(cfg: Config, campaign: Any, folder: Path, seed: int) -> Any:
+    """Write and import a payments file for the seven days after the campaign, drawn per outcome (seeded)."""
+    import csv
+    import random
+
+    from ivr.ledger.eligibility import remaining_debt
+    from ivr.ledger.importer import import_payments
+    from ivr.ledger.models import Account, QueueEntry
+
+    rnd = random.Random(seed * 7919 + 1)
+    path = folder / "billing" / "payments_week_after.csv"
+    cols = cfg.imports.payment_columns
+    rows = (QueueEntry.select(QueueEntry.outcome, Account.number, Account.id).join(Account)
+            .where(QueueEntry.campaign == campaign.id).tuples())
+    with open(path, "w", encoding="utf-8", newline="") as fp:
+        out = csv.writer(fp)
+        out.writerow([cols["account"], cols["amount"], cols["date"], cols["reference"]])
+        for outcome, number, account_id in rows:
+            if rnd.random() >= PAY_AFTER.get(outcome, PAY_AFTER_OTHERS):
+                continue
+            owed = remaining_debt(account_id, campaign.day)
+            if owed <= 0:
+                continue
+            paid = owed if rnd.random() < 0.7 else (owed * rnd.choice((25, 50, 75)) / 100).quantize(Decimal("0.01"))
+            day = campaign.day + timedelta(days=rnd.choice((1, 1, 2, 3, 4, 6, 7)))
+            out.writerow([number, f"{paid:.2f}", day.isoformat(), f"DEMO-{campaign.day:%Y%m%d}-{account_id}"])
+    return import_payments(cfg, path, progress=False)
 
 
 def queued_accounts(campaign: Any) -> list[Any]:
@@ -197,6 +233,8 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
         esl.stop()
         sim.stop()
     console.print()
+    rep = simulate_week_after(cfg, campaign, folder, seed)
+    console.print(f"the week after (simulated billing payments): {rep.summary()}")
     try:
         from ivr.report import text_summary
 
