@@ -31,6 +31,24 @@ def shown_number(number: str) -> str:
     return mask_number(number) if _masking else number
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the moment of the log call, not the one at set-up time.
+
+    A handler bound to the stderr of set-up time breaks when that stream is replaced and closed (test capture,
+    a daemonized process): every later log line then prints a '--- Logging error ---' traceback instead."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 class MaskNumbersFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if _masking:
@@ -47,7 +65,7 @@ def setup_logging(level: str = "INFO", mask_numbers: bool = True, file: str = ""
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    handlers: list[logging.Handler] = [_CurrentStderrHandler()]
     if file:
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")

@@ -31,3 +31,20 @@ def test_masking_can_be_turned_off():
     finally:
         logs.setup_logging("INFO", mask_numbers=True)
     assert logs.shown_number("+380501234567") == "+38050***4567"
+
+
+def test_log_handler_follows_a_replaced_stderr(monkeypatch):
+    """A stderr replaced (and closed) after set-up must not turn later log lines into logging-error tracebacks."""
+    import io
+    import sys
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    logs.setup_logging("INFO", mask_numbers=True)
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", second)
+    logging.getLogger("ivr.test").info("event=after_replace number=%s", "+380501234567")
+    text = second.getvalue()
+    assert "event=after_replace" in text and "+38050***4567" in text
+    assert "Logging error" not in text
