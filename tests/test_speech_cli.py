@@ -103,5 +103,5 @@ def test_render_prepares_the_days_messages(config_file, capsys):
 
 
 def test_render_bad_date(config_file, capsys):
-    assert main(["--config", str(config_file), "prompts", "render", "--date", "23.11.2026"]) == 1
+    assert main(["--config", str(config_file), "prompts", "render", "--date", "23.11.2026"]) == 2
     assert "expected YYYY-MM-DD" in capsys.readouterr().err

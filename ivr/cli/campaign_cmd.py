@@ -12,7 +12,7 @@ import logging
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from ivr.cli.common import load
+from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
 
 log = logging.getLogger("ivr.cli.campaign")
@@ -22,13 +22,8 @@ class BadArgument(IvrError):
     exit_code = 2
 
 
-def _day(cfg, value: str | None) -> date:
-    if value is None:
-        return datetime.now(ZoneInfo(cfg.locale.timezone)).date()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadArgument(f"--date: {value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-11-23") from None
+def _day(cfg, value: date | None) -> date:
+    return value or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
 
 
 def _esl(cfg):
@@ -146,7 +141,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "FreeSWITCH named in config.yaml, within the calling windows, until the queue is "
                                    "done or the windows close. Control it live with ivr pause|resume|stop and "
                                    "ivr set channels|cps.")
-    p.add_argument("--date", metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",

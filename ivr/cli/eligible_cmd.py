@@ -10,19 +10,12 @@ from collections import Counter
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from ivr.cli.common import load
+from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
 from ivr.ledger import eligibility
 from ivr.ledger.importer import spreadsheet_safe
 from ivr.ledger.models import Account, Phone
 from ivr.logs import mask_number
-
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "eligibility.overdue_months calendar months; minus do-not-call, accounts "
                                    "without a valid number, installment plans kept up to date and 'already "
                                    "paid' claims made since the last payments import.")
-    p.add_argument("--date", type=_day, metavar="YYYY-MM-DD", help="the day to judge (default: today, local)")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the day to judge (default: today, local)")
     p.add_argument("--why", metavar="ACCOUNT", help="explain one account's verdict")
     p.add_argument("--excluded", action="store_true",
                    help="list accounts that owe money but are not called, with the reasons")

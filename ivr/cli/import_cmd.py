@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
-from ivr.cli.common import load
+from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
 from ivr.ledger import importer
 from ivr.ledger.sample import write_sample
 
 SHOW_REJECTS = 20
 
-
-def _day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--no-progress", action="store_true", help="no progress bar")
         q.add_argument("--strict", action="store_true", help="exit with status 3 when any row was rejected")
         if kind == "accounts":
-            q.add_argument("--date", type=_day, metavar="YYYY-MM-DD",
+            q.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                            help="balance date for rows that have none (default: today)")
         q.set_defaults(func=cmd_import, kind=kind)
     s = isub.add_parser("sample", help="write realistic sample accounts.csv and payments.csv",
@@ -47,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--accounts", type=int, default=3000, metavar="N", help="number of accounts (default 3000)")
     s.add_argument("--out", default="data/sample", metavar="DIR", help="output folder (default data/sample)")
     s.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
-    s.add_argument("--date", type=_day, metavar="YYYY-MM-DD", help="the evening the data is for (default today)")
+    s.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the evening the data is for (default today)")
     s.add_argument("--style", choices=("utf8", "cp1251"), default="utf8",
                    help="utf8: ',' and decimal point; cp1251: Windows-1251, ';' and decimal comma")
     s.set_defaults(func=cmd_sample)

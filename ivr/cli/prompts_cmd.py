@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from ivr.cli.common import iso_date
 from ivr.errors import IvrError
 from ivr.speech.templates import KEYS, LANGS
 
@@ -42,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = psub.add_parser("render", help="pre-render the messages of a day's eligible accounts",
                         description="Render every distinct segment the day's eligible accounts will hear "
                                     "(fixed texts once, amounts/account digits/names per distinct value).")
-    r.add_argument("--date", metavar="YYYY-MM-DD", help="campaign day (default: today in locale.timezone)")
+    r.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="campaign day (default: today in locale.timezone)")
     r.add_argument("--workers", type=int, default=0, help="parallel engine runs (default: CPU count)")
     r.set_defaults(func=cmd_render)
 
@@ -134,10 +135,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ivr.cli.common import load
 
     cfg, _ = load(args)
-    try:
-        day = date.fromisoformat(args.date) if args.date else _today(cfg)
-    except ValueError:
-        raise IvrError(f"--date {args.date!r}: expected YYYY-MM-DD") from None
+    day = args.date or _today(cfg)
     speech = _speech(cfg)
     speech.check()
     started = time.monotonic()

@@ -7,7 +7,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from ivr.cli.common import load
+from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
 
 
@@ -15,23 +15,14 @@ class BadArgument(IvrError):
     exit_code = 2
 
 
-def parse_day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise BadArgument(f"--date: {value!r} is not a date; expected YYYY-MM-DD, e.g. 2026-11-23") from None
-
-
-def _resolve_day(value: str | None) -> date:
+def _resolve_day(value: date | None) -> date:
     from ivr.report.data import latest_campaign_day
-    return parse_day(value) or latest_campaign_day()
+    return value or latest_campaign_day()
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
-    day = parse_day(args.date)
+    day = args.date
     from rich.console import Console
 
     from ivr.report.data import build_report, latest_campaign_day
@@ -89,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="write the morning report of a campaign (HTML for people, CSV for machines)",
                        description="The morning report: per person who was called, who heard, who chose what, who "
                                    "paid since; totals, money after the calls, hours and districts.")
-    p.add_argument("--date", metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
+    p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
     p.add_argument("--format", choices=("html", "csv"), default="html",
                    help="html: one file a manager opens without a server; csv: one row per person-attempt")
     p.add_argument("--out", metavar="PATH", help="file to write (default: report.output_dir/report-DAY.EXT)")
@@ -101,14 +92,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Results back to billing: one row per account for the campaign day with its "
                                     "final outcome, heard and reached flags, digits pressed, number of calls and "
                                     "the last call's local time (columns documented in docs/report-and-admin.md).")
-    r.add_argument("--date", metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
+    r.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
     r.add_argument("--out", metavar="PATH", help="file to write (default: report.output_dir/results-DAY.csv)")
     r.set_defaults(func=cmd_export_results)
 
     c = sub.add_parser("callbacks", help="write callback lists for operators, one CSV per district",
                        description="Open callback requests (key 2) of a campaign, one CSV per district with the "
                                    "full number to call, address, time of the request and debt.")
-    c.add_argument("--date", metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
+    c.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
     c.add_argument("--district", metavar="NAME", help="only this district")
     c.add_argument("--out", metavar="DIR", help="folder to write (default: report.output_dir/callbacks-DAY)")
     c.set_defaults(func=cmd_callbacks)
