@@ -84,6 +84,9 @@ class SilentSpeech:
     def prompt(self, lang, key, **values):
         return self.prm
 
+    def plan(self, lang, key, **values):
+        return []  # no prompt says a name (ivr.callflow.context.names_debtor asks; without it every flow failed)
+
 
 # --- the controller process ----------------------------------------------------------------------------------
 

@@ -85,6 +85,9 @@ class SilentSpeech:
     def prompt(self, lang, key, **values):
         return self.prm
 
+    def plan(self, lang, key, **values):
+        return []  # the same for every debtor: no prompt says a name (see ivr.callflow.context.names_debtor)
+
 
 # --- the dialer process (what `ivr run` does, on the shared scaled clock) ----------------------------------------
 

@@ -221,3 +221,24 @@ def _cfg_default():
     from ivr.config import parse_config
 
     return parse_config({}, env={})
+
+
+@pytest.mark.parametrize("value", ["x\nEvent-Name: FORGED", "x\r\n\r\nContent-Type: api/response", "x\n\nhupall"])
+def test_a_value_carrying_line_breaks_never_becomes_a_header(value):
+    """A caller-controlled value (a caller id name, a variable) arrives percent-encoded; decoding it must not
+    turn its line breaks into headers or frames of their own."""
+    from urllib.parse import quote
+
+    from ivr.switch.framing import FrameParser, parse_event
+
+    body = (f"Event-Name: CHANNEL_ANSWER\nUnique-ID: u-1\nCaller-Caller-ID-Name: {quote(value, safe='')}\n"
+            "variable_ivr_attempt_id: 7\n\n").encode()
+    stream = b"Content-Length: %d\nContent-Type: text/event-plain\n\n" % len(body) + body
+    frames = FrameParser().feed(stream)
+    assert len(frames) == 1
+    ev = parse_event(frames[0])
+    assert ev.name == "CHANNEL_ANSWER" and ev.get_all("Event-Name") == ["CHANNEL_ANSWER"]
+    assert ev["Caller-Caller-ID-Name"] == value  # decoded, whole, in its own header
+    assert [k for k, _ in ev.items()] == ["Event-Name", "Unique-ID", "Caller-Caller-ID-Name",
+                                          "variable_ivr_attempt_id"]
+    assert "Content-Type" not in ev and ev.variable("ivr_attempt_id") == "7"

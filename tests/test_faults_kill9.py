@@ -37,4 +37,5 @@ def test_kill9_mid_campaign_then_restart(tmp_path):
     assert not any(k.endswith("/-") for k in crash["cut_after"]), crash["cut_after"]
     assert len(crash["unknown_accounts"]) == crash["cut_after"].get("unknown/unknown", 0)
     assert crash["attempts"] > crash["snapshot"] + crash["cut"]  # the evening went on after the restart
+    assert clean["outcomes"].get("heard", 0) > 0 and crash["outcomes"].get("heard", 0) > 0  # messages played
     assert clean["sim_created"] > 0 and crash["sim_created"] > 0 and not crash["overlaps"]

@@ -32,4 +32,5 @@ def test_short_soak_leaks_no_fds_or_greenlets(tmp_path):
     assert len({r["greenlets"] for r in rounds}) == 1, [r["greenlets"] for r in rounds]
     assert res["unfinalized"] == 0
     assert rounds[-1]["calls"] > rounds[0]["calls"] > 50  # every round placed calls
+    assert res["outcomes"].get("heard", 0) > 0 and res["flow_errors"] == 0  # real calls, played to the end
     assert proc.returncode == 0

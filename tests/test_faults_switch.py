@@ -34,11 +34,17 @@ def run_with_fault(w: FaultWorld, fault, *, min_done: int = 2, timeout: float = 
     d = w.dialer()
     camp = w.campaign(d)
     g = gevent.spawn(d.run, camp)
-    w.wait(lambda: len(finished()) >= min_done and sum(f.answered for f in d.tracker.flights.values()) >= 2,
+    def fresh_calls() -> set[str]:
+        """Calls the switch answered less than 3 simulated seconds ago (a call lasts about 25): mid-message."""
+        now = w.clock.now()
+        return {u for u, c in list(w.sim.calls.items()) if c.answered and not c.hung and c.chan.answered
+                and (now - c.chan.answered).total_seconds() < 3 and u in d.tracker.flights}
+
+    w.wait(lambda: len(finished()) >= min_done and len(fresh_calls()) >= 2,
            what="calls done, and calls answered and in the middle of their message")
     before = finished()
     in_flight = {f.uuid: f.account_id for f in d.tracker.flights.values()}
-    w.answered_at_fault = {f.uuid for f in d.tracker.flights.values() if f.answered}
+    w.answered_at_fault = fresh_calls()
     fault()
     g.join(timeout=timeout)
     assert g.ready(), "the campaign did not finish after the fault"

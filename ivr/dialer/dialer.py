@@ -52,6 +52,7 @@ from ivr.logs import shown_number
 
 log = logging.getLogger("ivr.dialer")
 
+ORPHAN_CHECK_REAL_SECONDS = 5.0  # how often to look for rows of a crashed dialer process to take over
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
 
 
@@ -221,12 +222,13 @@ class Dialer:
             if self._need_reconcile and time.monotonic() >= self._reconcile_at:
                 self._need_reconcile = False
                 reconcile(self)
+            self._take_over_dead_nodes()
             if self.paused:
                 self._nap(0.2)
                 continue
             started = self._dial_some()
             if started == 0:
-                if not self.tracker.flights and self._evening_over():
+                if not self.tracker.flights and self._evening_over() and not self._others_unsettled():
                     break
                 if self._token_bound:  # wake for the next token, not a fixed nap (a scaled clock runs fast)
                     self._nap(max(0.001, min(IDLE_REAL_SECONDS, self.clock.real_seconds(self.pacer.wait_hint()))))
@@ -239,6 +241,35 @@ class Dialer:
         return self.stats
 
     _stopped_by_command = False
+    _orphan_check_at = 0.0
+    _others_wait_until: float | None = None
+
+    def _take_over_dead_nodes(self) -> None:
+        """A dialer restarted after a crash runs under a new node name, and the dead process's heartbeat only goes
+        stale DEAD_NODE_SECONDS later: reconciliation at start-up cannot take its rows yet. Look again now and
+        then, so those calls are settled (and their accounts re-queued) in this run, not at the next start."""
+        from ivr.dialer.reconcile import orphaned_rows, reconcile
+
+        if time.monotonic() < self._orphan_check_at:
+            return
+        self._orphan_check_at = time.monotonic() + ORPHAN_CHECK_REAL_SECONDS
+        if orphaned_rows(self.node):
+            reconcile(self)
+
+    def _others_unsettled(self) -> bool:
+        """Whether to keep the evening open for calls of other processes still unsettled in this campaign (a
+        crashed one's re-queue the account when taken over). Bounded: a node that is alive settles its own, and
+        one that died is taken over within DEAD_NODE_SECONDS."""
+        from ivr.dialer.reconcile import DEAD_NODE_SECONDS, foreign_unsettled
+
+        if not foreign_unsettled(self.node, self.campaign.id if self.campaign is not None else None):
+            self._others_wait_until = None
+            return False
+        now = time.monotonic()
+        if self._others_wait_until is None:
+            self._others_wait_until = now + DEAD_NODE_SECONDS + 3 * ORPHAN_CHECK_REAL_SECONDS
+            log.warning("event=waiting_for_other_nodes; calls of another dialer process are not settled yet")
+        return now < self._others_wait_until
 
     def _nap(self, real: float = IDLE_REAL_SECONDS) -> None:
         self._wake.clear()

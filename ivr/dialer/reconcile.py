@@ -43,6 +43,24 @@ def live_other_nodes(me: str) -> set[str]:
         (DialerNode.name != me) & (DialerNode.heartbeat_at >= cutoff))}
 
 
+def _unsettled(me: str) -> Any:
+    """Attempt rows of other dialer processes not finished yet (in flight, or ended without an outcome)."""
+    return Attempt.select().where((Attempt.node != me) & (
+        Attempt.state.in_(IN_FLIGHT_STATES) | (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == ""))))
+
+
+def orphaned_rows(me: str) -> int:
+    """Unsettled rows of dialer processes whose heartbeat stopped: reconciliation takes them over."""
+    dead = dead_nodes(me)
+    return _unsettled(me).where(Attempt.node.in_(list(dead))).count() if dead else 0
+
+
+def foreign_unsettled(me: str, campaign_id: int | None) -> int:
+    """Unsettled rows of other processes in this campaign (their accounts may still come back to the queue)."""
+    q = _unsettled(me)
+    return (q.where(Attempt.campaign == campaign_id) if campaign_id is not None else q).count()
+
+
 def channel_exists(esl: Any, uuid: str) -> bool | None:
     """True / False from `api uuid_exists`; None when FreeSWITCH could not be asked."""
     try:
