@@ -31,9 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from ivr.speech.silent import SilentSpeech
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -42,12 +43,6 @@ DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside 
 START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 
-def silent_wav(path: Path, seconds: float) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\0\0" * int(8000 * seconds))
 
 
 def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
@@ -69,23 +64,6 @@ def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
     }
 
 
-class SilentSpeech:
-    """Rendered silent WAVs of fixed lengths: the benchmark measures the dialer, not the TTS engine."""
-
-    def __init__(self, work: Path, message_s: float, prompt_s: float) -> None:
-        from ivr.speech import Rendered
-
-        self.msg = Rendered(str(work / "msg.wav"), int(message_s * 1000), [work / "msg.wav"])
-        self.prm = Rendered(str(work / "prompt.wav"), int(prompt_s * 1000), [work / "prompt.wav"])
-
-    def debt_message(self, facts):
-        return self.msg
-
-    def prompt(self, lang, key, **values):
-        return self.prm
-
-    def plan(self, lang, key, **values):
-        return []  # no prompt says a name (ivr.callflow.context.names_debtor asks; without it every flow failed)
 
 
 # --- the controller process ----------------------------------------------------------------------------------
@@ -156,8 +134,7 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
         for k in range(0, len(bal), 500):
             Balance.insert_many(bal[k:k + 500]).execute()
     db.close()
-    silent_wav(work / "msg.wav", args.message_s)
-    silent_wav(work / "prompt.wav", args.prompt_s)
+    SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     return numbers
 
 

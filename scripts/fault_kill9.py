@@ -34,10 +34,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from ivr.speech.silent import SilentSpeech
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,31 +63,8 @@ def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
     }
 
 
-def silent_wav(path: Path, seconds: float) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\0\0" * int(8000 * seconds))
 
 
-class SilentSpeech:
-    """Fixed-length silent messages: what is measured here is the dialer, not the TTS engine."""
-
-    def __init__(self, work: Path, message_s: float, prompt_s: float) -> None:
-        from ivr.speech import Rendered
-
-        self.msg = Rendered(str(work / "msg.wav"), int(message_s * 1000), [work / "msg.wav"])
-        self.prm = Rendered(str(work / "prompt.wav"), int(prompt_s * 1000), [work / "prompt.wav"])
-
-    def debt_message(self, facts):
-        return self.msg
-
-    def prompt(self, lang, key, **values):
-        return self.prm
-
-    def plan(self, lang, key, **values):
-        return []  # the same for every debtor: no prompt says a name (see ivr.callflow.context.names_debtor)
 
 
 # --- the dialer process (what `ivr run` does, on the shared scaled clock) ----------------------------------------
@@ -150,8 +128,7 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
                               "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
                             ).execute()
     db.close()
-    silent_wav(work / "msg.wav", args.message_s)
-    silent_wav(work / "prompt.wav", args.prompt_s)
+    SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     return numbers
 
 

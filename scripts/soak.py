@@ -30,10 +30,11 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import wave
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+from ivr.speech.silent import SilentSpeech
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -83,31 +84,8 @@ def greenlet_kinds() -> dict[str, int]:
     return dict(out)
 
 
-def silent_wav(path: Path, seconds: float) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\0\0" * int(8000 * seconds))
 
 
-class SilentSpeech:
-    def __init__(self, work: Path, message_s: float, prompt_s: float) -> None:
-        from ivr.speech import Rendered
-
-        silent_wav(work / "msg.wav", message_s)
-        silent_wav(work / "prompt.wav", prompt_s)
-        self.msg = Rendered(str(work / "msg.wav"), int(message_s * 1000), [work / "msg.wav"])
-        self.prm = Rendered(str(work / "prompt.wav"), int(prompt_s * 1000), [work / "prompt.wav"])
-
-    def debt_message(self, facts):
-        return self.msg
-
-    def prompt(self, lang, key, **values):
-        return self.prm
-
-    def plan(self, lang, key, **values):
-        return []  # the same for every debtor: no prompt says a name (see ivr.callflow.context.names_debtor)
 
 
 def config(work: Path, args: argparse.Namespace):
@@ -195,6 +173,7 @@ def main() -> int:
     esl = EslClient("127.0.0.1", sim.port, cfg.freeswitch.password, cfg.freeswitch.command_timeout,
                     cfg.freeswitch.reconnect_max_delay)
     esl.start()
+    SilentSpeech.write_files(work, args.message_s, 1.0)
     dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, 1.0), node="soak", outbound_port=0)
     dialer.start()
     print(f"soak: {campaign.eligible_count} eligible of {args.accounts} accounts, clock x{args.scale:g}, cap "
