@@ -300,3 +300,16 @@ def test_sample_data_is_deterministic_and_has_the_promised_mix(cfg, db, tmp_path
               .having(peewee.fn.COUNT(Phone.id) > 1).count())
     assert shared > 0
     assert all(p.e164.startswith("+380") for p in Phone.select().where(Phone.valid == True))  # noqa: E712
+
+
+def test_import_gives_back_its_sqlite_page_cache(cfg, db, tmp_path):
+    """The import's 32 MB page cache must not stay with the connection that goes on to run an evening."""
+    from ivr.ledger.importer import import_accounts
+
+    before = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+    path = tmp_path / "accounts.csv"
+    path.write_text("account,name,phone,balance,balance_date\nACC-1,Test,+380501234567,500,2026-11-20\n",
+                    encoding="utf-8")
+    report = import_accounts(cfg, path, progress=False)
+    assert report.loaded == 1
+    assert db.execute_sql("PRAGMA cache_size").fetchone()[0] == before != -32768

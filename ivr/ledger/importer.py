@@ -639,8 +639,12 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
     # cache again and again (a quarter of the import's time), so it pauses while the file is read.
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    cache_pages = None
     if isinstance(db, pw.SqliteDatabase):
-        db.execute_sql("PRAGMA cache_size = -32768")  # 32 MB of page cache: index inserts stay in memory
+        # 32 MB of page cache while importing, so index inserts stay in memory; given back afterwards, since
+        # the same connection may go on to run a whole evening (demo, soak) and would keep growing into it
+        cache_pages = db.execute_sql("PRAGMA cache_size").fetchone()[0]
+        db.execute_sql("PRAGMA cache_size = -32768")
     try:
         with CsvFile(path, cfg.imports.encoding, cfg.imports.delimiter) as f:
             if kind == "accounts":
@@ -703,6 +707,9 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
         rejects.close()
         if gc_was_enabled:
             gc.enable()
+        if cache_pages is not None:
+            db.execute_sql(f"PRAGMA cache_size = {int(cache_pages)}")
+            db.execute_sql("PRAGMA shrink_memory")
     report.rejected.sort(key=lambda r: r.line)
     report.seconds = time.perf_counter() - started
     ImportRun.update(finished_at=utcnow(), rows=report.rows, loaded=report.loaded, updated=report.updated,
