@@ -140,23 +140,11 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
 
 def debtor_script(work: Path, numbers: list[str], message_s: float) -> Path:
     """The realistic random mix, with early hang-ups and key presses placed for the short message."""
-    import yaml
-
-    from ivr.sim.script import Script
+    from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=7, message_s=message_s + 2)
-    out = {}
-    for n in numbers:
-        d = mix.for_number(n)
-        spec: dict = {"kind": d.kind, "ring": d.ring_s}
-        if d.hangup_after is not None:
-            spec["hangup_after"] = d.hangup_after
-        if d.presses:
-            spec["press"] = [[digit, at] for digit, at in d.presses]
-        out[n] = spec
-    path = work / "debtors.yaml"
-    path.write_text(yaml.safe_dump({"default": "listen", "numbers": out}), encoding="utf-8")
-    return path
+    mix.default = Debtor.listen()
+    return mix.dump(work / "debtors.yaml")
 
 
 def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:

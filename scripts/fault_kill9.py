@@ -134,25 +134,18 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
 
 def debtor_script(work: Path, numbers: list[str], args: argparse.Namespace) -> Path:
     """The seeded realistic mix (answers, hang-ups, key presses, busy, no answer, invalid, machines) as YAML."""
-    import yaml
+    import dataclasses
 
-    from ivr.sim.script import Script
+    from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=args.seed, message_s=args.message_s + 2)
+    mix.default = Debtor.listen()
     menu_at = args.prompt_s + args.message_s + args.prompt_s + 2.0  # greeting, message, menu prompt, +2 s
-    out = {}
-    for n in numbers:
-        d = mix.for_number(n)
-        spec: dict = {"kind": d.kind, "ring": d.ring_s}
-        if d.hangup_after is not None:
-            spec["hangup_after"] = d.hangup_after
+    for key, d in mix.debtors.items():
         if d.presses:
             # the key lands in the middle of the menu's wait, not near an edge: a clean run must be repeatable
-            spec["press"] = [[digit, menu_at] for digit, _ in d.presses]
-        out[n] = spec
-    path = work / "debtors.yaml"
-    path.write_text(yaml.safe_dump({"default": "listen", "numbers": out}), encoding="utf-8")
-    return path
+            mix.debtors[key] = dataclasses.replace(d, presses=tuple((digit, menu_at) for digit, _ in d.presses))
+    return mix.dump(work / "debtors.yaml")
 
 
 def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:

@@ -236,3 +236,13 @@ def test_trunk_channels_and_rate():
     assert Counter(causes[3:]) == {"DESTINATION_OUT_OF_ORDER": 8, "NORMAL_TEMPORARY_FAILURE": 2}
     assert r.rate_refusal(11.01) is None  # a second later the window is free again
     assert not Trunk().knows("nosuchgw") and Trunk().knows("trunk")
+
+
+def test_script_dump_reads_back_the_same_debtors(tmp_path):
+    from ivr.sim.script import Debtor, Script
+
+    mix = Script.random_mix([f"+38050{i:07d}" for i in range(200)], seed=5, message_s=8.0)
+    mix.default = Debtor.listen()
+    back = Script.load(mix.dump(tmp_path / "debtors.yaml"))
+    assert back.debtors == mix.debtors and back.default == mix.default
+    assert {d.kind for d in back.debtors.values()} >= {"answer", "busy", "no_answer"}

@@ -146,6 +146,14 @@ class Script:
             script.add(number, d)
         return script
 
+    def dump(self, path: str | Path) -> Path:
+        """Write the script in the format `load` and `ivr sim --script` read (for a simulator in another process)."""
+        path = Path(path)
+        data = {"default": _debtor_spec(self.default),
+                "numbers": {number: _debtor_spec(d) for number, d in self.debtors.items()}}
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
     @classmethod
     def load(cls, path: str | Path) -> Script:
         try:
@@ -175,6 +183,16 @@ class Script:
                 raise IvrError(f"{path}: numbers: {num!r} is not a phone number (digits, optional +)")
             script.add(num, _debtor_from(spec, f"{path}: number {num}"))
         return script
+
+
+def _debtor_spec(d: Debtor) -> dict:
+    """The YAML form of one debtor: what _debtor_from reads back."""
+    spec: dict = {"kind": d.kind, "ring": d.ring_s}
+    if d.hangup_after is not None:
+        spec["hangup_after"] = d.hangup_after
+    if d.presses:
+        spec["press"] = [[digit, at] for digit, at in d.presses]
+    return spec
 
 
 def _debtor_from(spec, where: str) -> Debtor:
