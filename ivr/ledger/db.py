@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import peewee as pw
+from playhouse.migrate import SchemaMigrator, migrate
 
 from ivr.ledger import models
 from ivr.ledger.models import ALL_MODELS, SchemaVersion, database
@@ -74,7 +75,29 @@ def _v1(db: pw.Database) -> None:
     db.create_tables(ALL_MODELS, safe=True)
 
 
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1}
+def add_missing_columns(db: pw.Database, model: type[models.BaseModel], *fields: str) -> None:
+    """Add each named field of `model` to its table unless it is there already.
+
+    v1 creates every table from the CURRENT models, so on a fresh database a later column already exists;
+    migrations that add columns therefore add only what an older database lacks.
+    """
+    table = model._meta.table_name
+    present = {c.name for c in db.get_columns(table)}
+    migrator = SchemaMigrator.from_database(db)
+    ops = [migrator.add_column(table, model._meta.fields[f].column_name, model._meta.fields[f])
+           for f in fields if model._meta.fields[f].column_name not in present]
+    if ops:
+        migrate(*ops)
+
+
+def _v2(db: pw.Database) -> None:
+    """The audit log (ivr.ledger.audit)."""
+    db.create_tables([models.AuditEvent], safe=True)
+
+
+# Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
+# 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2}
 LATEST = max(MIGRATIONS)
 
 
@@ -108,4 +131,4 @@ def connect(url: str, base_dir: Path = Path(".")) -> pw.Database:
     return db
 
 
-__all__ = ["DatabaseError", "connect", "open_database", "upgrade", "current_version", "LATEST", "models"]
+__all__ = ["DatabaseError", "add_missing_columns", "connect", "open_database", "upgrade", "current_version", "LATEST", "models"]

@@ -202,7 +202,17 @@ class DialerNode(BaseModel):
     stats = pw.TextField(default="{}")  # JSON snapshot: outcomes, errors, reconnects
 
 
+class AuditEvent(BaseModel):
+    """One change a person made (ivr.ledger.audit): who, when, what, to what."""
+
+    at = pw.DateTimeField(default=utcnow, index=True)
+    actor = pw.CharField(max_length=100, index=True)  # console user, or cli:<unix user>
+    action = pw.CharField(max_length=64, index=True)  # control.channels | dnc.add | prompts.save | …
+    target = pw.CharField(max_length=200, default="")
+    detail = pw.TextField(default="")
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
-    Attempt, CallbackRequest, Control, DialerNode,
+    Attempt, CallbackRequest, Control, DialerNode, AuditEvent,
 ]

@@ -1,0 +1,49 @@
+"""The audit log records who changed what, newest first, and old databases gain its table on upgrade."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import peewee as pw
+
+from ivr.ledger import audit
+from ivr.ledger import db as ledger_db
+from ivr.ledger.models import Account, AuditEvent
+
+
+def test_record_and_recent_newest_first(db):
+    audit.record("anna", "control.channels", "channels", {"from": 30, "to": 10}, at=datetime(2026, 12, 1, 18, 0))
+    audit.record("cli:root", "dnc.add", "+380501234567", "debtor asked", at=datetime(2026, 12, 1, 19, 0))
+    rows = audit.recent()
+    assert [r.action for r in rows] == ["dnc.add", "control.channels"]
+    assert rows[1].detail == '{"from": 30, "to": 10}'
+    assert [r.actor for r in audit.recent(action_prefix="control.")] == ["anna"]
+    assert [r.action for r in audit.recent(actor="cli:root")] == ["dnc.add"]
+
+
+def test_cli_actor_names_the_unix_user():
+    assert audit.cli_actor().startswith("cli:") and len(audit.cli_actor()) > 4
+
+
+def test_upgrade_from_v1_adds_the_audit_table(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    database = ledger_db.open_database(url, tmp_path)
+    database.create_tables([m for m in ledger_db.models.ALL_MODELS if m is not AuditEvent])
+    ledger_db.models.SchemaVersion.create(version=1)
+    assert not database.table_exists("audit_event")
+    assert ledger_db.upgrade(database) == [v for v in sorted(ledger_db.MIGRATIONS) if v > 1]
+    assert database.table_exists("audit_event")
+    database.close()
+
+
+def test_add_missing_columns_adds_only_what_is_missing(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cols.sqlite3'}"
+    database = ledger_db.connect(url, tmp_path)
+    database.execute_sql('ALTER TABLE "account" DROP COLUMN "life_support"')
+    assert "life_support" not in {c.name for c in database.get_columns("account")}
+    ledger_db.add_missing_columns(database, Account, "life_support", "name")
+    assert "life_support" in {c.name for c in database.get_columns("account")}
+    Account.create(number="A-1", name="x")
+    assert Account.get(Account.number == "A-1").life_support is False
+    database.close()
+    assert isinstance(database, pw.SqliteDatabase)
