@@ -38,3 +38,18 @@ def test_postgres_url_parts_are_percent_decoded():
     assert pg.connect_params["user"] == "dial@er"
     assert pg.connect_params["password"] == "p:s@ss"
     assert (pg.connect_params["host"], pg.connect_params["port"]) == ("db.example", 5433)
+
+
+def test_a_migration_landed_later_with_a_lower_number_is_still_applied(tmp_path, monkeypatch):
+    # Side-by-side changes land in any order: a database at {1, 2, 4} must still get 3.
+    url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
+    db = ledger_db.connect(url)
+    ran = []
+    monkeypatch.setitem(ledger_db.MIGRATIONS, 4, lambda d: ran.append(4))
+    assert ledger_db.upgrade(db) == [4]
+    monkeypatch.setitem(ledger_db.MIGRATIONS, 3, lambda d: ran.append(3))
+    assert ledger_db.upgrade(db) == [3]
+    assert ran == [4, 3]
+    assert ledger_db.applied_versions(db) >= {1, 2, 3, 4}
+    assert ledger_db.upgrade(db) == []
+    db.close()

@@ -108,12 +108,22 @@ def current_version(db: pw.Database) -> int:
     return int(row or 0)
 
 
+def applied_versions(db: pw.Database) -> set[int]:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return set()
+    return {int(v) for (v,) in SchemaVersion.select(SchemaVersion.version).tuples()}
+
+
 def upgrade(db: pw.Database) -> list[int]:
-    """Apply every missing migration in order; return the versions applied."""
+    """Apply, in order, every migration not yet recorded; return the versions applied.
+
+    Every one not recorded, not only those above the highest: changes developed side by side land in any
+    order, so a database may have 2 and 4 and still need 3.
+    """
     applied = []
     try:
         for version in sorted(MIGRATIONS):
-            if version <= current_version(db):
+            if version in applied_versions(db):
                 continue
             with db.atomic():
                 MIGRATIONS[version](db)
