@@ -1,7 +1,8 @@
 """Who qualifies for a reminder call on a given day, and why (or why not).
 
 Remaining debt = the latest balance on or before the day minus payments made after that balance's date (up to the
-day). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
+day); a payment dated ON the balance date is subtracted too, unless `eligibility.balance_includes_same_day_payments`
+says billing's balance already counts it (see `payments_from`). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
 overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
 do-not-call, has no valid number, keeps to an installment plan, or said "already paid" (key 3) after the last
 payments import. Every verdict carries its reasons in plain words.
@@ -109,7 +110,21 @@ def _where_account(query: pw.Select, column: pw.Field, account_ids: Iterable[int
     return query if account_ids is None else query.where(column.in_(list(account_ids)))
 
 
-def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
+def same_day_in_balance(cfg: Config | None) -> bool:
+    """Whether a payment dated on the balance date is already in that balance (config; default: it is not).
+
+    Billing exports rarely say whether the balance was taken before or after the day's payments. Counting such
+    a payment as NOT yet in the balance errs on the debtor's side: at worst one who paid is not called, never
+    one who paid is called about a debt already settled (the field complaint this rule answers)."""
+    return bool(cfg is not None and cfg.eligibility.balance_includes_same_day_payments)
+
+
+def _paid_after_balance(latest_day: Any, same_day_included: bool) -> pw.Expression:
+    """Payments that reduce the balance dated `latest_day`."""
+    return Payment.paid_on > latest_day if same_day_included else Payment.paid_on >= latest_day
+
+
+def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_included: bool = False) -> _Facts:
     ids = None if account_ids is None else list(account_ids)
     accounts = [(r[0], r[1], bool(r[2]), _as_datetime(r[3])) for r in _rows(_where_account(
         Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
@@ -127,7 +142,7 @@ def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
     paid = {}
     q = (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))
          .join(latest, on=(Payment.account == latest.c.acc))
-         .where((Payment.paid_on > latest.c.d) & (Payment.paid_on <= day))
+         .where(_paid_after_balance(latest.c.d, same_day_included) & (Payment.paid_on <= day))
          .group_by(Payment.account))
     for acc, total in _rows(q):
         paid[acc] = _money(total)
@@ -219,23 +234,24 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
 
 def evaluate(cfg: Config, day: date) -> list[Verdict]:
     """A verdict for every account, in account-id order."""
-    facts = _gather(day)
+    facts = _gather(day, same_day_included=same_day_in_balance(cfg))
     return [_verdict(cfg, day, facts, acc) for acc in facts.accounts]
 
 
 def check_account(cfg: Config, account: Account | int | str, day: date) -> Verdict:
     """The verdict for one account (an Account, its id, or its account number)."""
     acc_id = _account_id(account)
-    facts = _gather(day, [acc_id])
+    facts = _gather(day, [acc_id], same_day_in_balance(cfg))
     if not facts.accounts:
         raise LookupError(f"no account with id {acc_id}")
     return _verdict(cfg, day, facts, facts.accounts[0])
 
 
-def remaining_debt(account: Account | int | str, day: date) -> Decimal:
-    """Latest balance on or before `day` minus payments after that balance's date (0 if no balance)."""
+def remaining_debt(account: Account | int | str, day: date, cfg: Config | None = None) -> Decimal:
+    """Latest balance on or before `day` minus payments since that balance's date (0 if no balance); whether a
+    payment ON the balance date counts follows `cfg` (default: it is subtracted)."""
     acc_id = _account_id(account)
-    facts = _gather(day, [acc_id])
+    facts = _gather(day, [acc_id], same_day_in_balance(cfg))
     b = facts.balance.get(acc_id)
     return ZERO if b is None else b[1] - facts.paid_since.get(acc_id, ZERO)
 
