@@ -79,6 +79,14 @@ def _check_dial_template(value: str) -> str | None:
     return None
 
 
+def _check_regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"a regular expression ({exc})"
+    return None if value else "a non-empty regular expression"
+
+
 def _check_ident(value: str) -> str | None:
     return None if re.match(r"^[A-Za-z0-9_.-]*$", value) else "letters, digits, '_', '.', '-' only"
 
@@ -250,6 +258,14 @@ class ImportConfig:
         {"account": "account", "amount": "amount", "date": "date", "reference": "reference"},
         "our field -> column name in the billing export (payments)")
     rejects_dir: str = _opt("data/rejects", "where rejected rows are written")
+    account_number_pattern: str = _opt(
+        "[0-9A-Za-zА-ЯЁЄІЇҐа-яёєіїґ_./-]{1,64}",
+        "regular expression a whole account number must match (Cyrillic letters allowed by default)",
+        check=_check_regex)
+    duplicates: str = _opt("reject", "an account twice in one file: reject both rows, or keep_first",
+                           choices=("reject", "keep_first"))
+    unknown_accounts: str = _opt("list", "payments for accounts not in the ledger: list them (not rejects), or reject",
+                                 choices=("list", "reject"))
 
 
 @dataclass(frozen=True)
