@@ -262,6 +262,8 @@ class ImportConfig:
         "[0-9A-Za-zА-ЯЁЄІЇҐа-яёєіїґ_./-]{1,64}",
         "regular expression a whole account number must match (Cyrillic letters allowed by default)",
         check=_check_regex)
+    accounts_export: str = _opt("full", "full: the accounts file lists every account (one missing is not called until "
+                                "it reappears); changes: only accounts that changed", choices=("full", "changes"))
     duplicates: str = _opt("reject", "an account twice in one file: reject both rows, or keep_first",
                            choices=("reject", "keep_first"))
     unknown_accounts: str = _opt("list", "payments for accounts not in the ledger: list them (not rejects), or reject",

@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         if kind == "accounts":
             q.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                            help="balance date for rows that have none (default: today)")
+            q.add_argument("--export", choices=("full", "changes"), default=None,
+                           help="full: the file lists every account, and accounts it does not list are not called "
+                                "until they reappear; changes: only changed accounts (default: "
+                                "import.accounts_export)")
         q.set_defaults(func=cmd_import, kind=kind)
     s = isub.add_parser("sample", help="write realistic sample accounts.csv and payments.csv",
                         description="Write generated sample billing files (deterministic by --seed) for demos "
@@ -70,7 +74,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.kind == "accounts":
         report = importer.import_accounts(cfg, path, progress=not args.no_progress and sys.stderr.isatty(),
-                                          today=args.date)
+                                          today=args.date, export=args.export)
     else:
         report = importer.import_payments(cfg, path, progress=not args.no_progress and sys.stderr.isatty())
     print_report(report)

@@ -4,8 +4,9 @@ Remaining debt = the latest balance on or before the day minus payments made aft
 day); a payment dated ON the balance date is subtracted too, unless `eligibility.balance_includes_same_day_payments`
 says billing's balance already counts it (see `payments_from`). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
 overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
-do-not-call, has no valid number, keeps to an installment plan, or said "already paid" (key 3) after the last
-payments import. Every verdict carries its reasons in plain words.
+do-not-call, has no valid number, keeps to an installment plan, said "already paid" (key 3) after the last
+payments import, or is missing from the latest full accounts export (`not_in_latest_export`). Every verdict
+carries its reasons in plain words.
 
 `evaluate` reads the whole ledger with a handful of set-based queries (no per-account queries), so 100,000
 accounts take about a second; `check_account` runs the same logic for one account (the dialer's last check).
@@ -16,16 +17,18 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import peewee as pw
 
 from ivr.config import Config
-from ivr.ledger.importer import last_payments_import
-from ivr.ledger.models import Account, Balance, InstallmentDue, InstallmentPlan, Payment, Phone
+from ivr.ledger.importer import last_payments_import, latest_full_export
+from ivr.ledger.models import Account, Balance, ImportRun, InstallmentDue, InstallmentPlan, Payment, Phone
 
 ZERO = Decimal("0.00")
 
@@ -104,6 +107,8 @@ class _Facts:
     phones: dict[int, list[tuple[str, bool, str, str]]]
     plans: dict[int, tuple[Decimal, Decimal, date]]  # dues so far, paid since start, starts_on
     last_payments_import: datetime | None
+    latest_export: ImportRun | None = None  # the latest full accounts export
+    not_in_export: set[int] = field(default_factory=set)  # accounts it did not list (and no import since did)
 
 
 def _where_account(query: pw.Select, column: pw.Field, account_ids: Iterable[int] | None) -> pw.Select:
@@ -168,7 +173,27 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
         entry = (_money(due), _money(paid_p), _as_date(starts))
         if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account
             plans[acc] = entry  # type: ignore[assignment]
-    return _Facts(accounts, bal, paid, phones, plans, last_payments_import())
+    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import())
+    _gather_export(facts, ids)
+    return facts
+
+
+def _gather_export(facts: _Facts, ids: list[int] | None) -> None:
+    """Which accounts the latest full accounts export did not list (none when there has been no full export)."""
+    run = facts.latest_export = latest_full_export()
+    if run is not None:
+        q = Account.select(Account.id).where(Account.seen_run.is_null() | (Account.seen_run < run.id))
+        facts.not_in_export = {r[0] for r in _rows(_where_account(q, Account.id, ids))}
+
+
+def not_in_latest_export(cfg: Config, facts: _Facts, acc_id: int) -> str | None:
+    """The exclusion of an account the latest full export did not list (absent, or its row was rejected):
+    billing no longer vouches for its balance, so it is not called until an import lists it again."""
+    run = facts.latest_export
+    if run is None or acc_id not in facts.not_in_export:
+        return None
+    started = run.started_at.replace(tzinfo=UTC).astimezone(ZoneInfo(cfg.locale.timezone))
+    return f"not in the latest export of {started.date()} ({PurePath(run.file).name})"
 
 
 def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, datetime | None]) -> Verdict:
@@ -206,6 +231,8 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
 
     if dnc:
         excluded.append("do-not-call")
+    if (gone := not_in_latest_export(cfg, facts, acc_id)) is not None:
+        excluded.append(gone)
     numbers = facts.phones.get(acc_id, [])
     valid = [p[0] for p in numbers if p[1] and p[0]]
     if valid:

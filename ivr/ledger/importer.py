@@ -50,6 +50,7 @@ CHANNELS = {"voice", "sms", "email", "letter"}
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "x", "+", "так", "да", "т", "д"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f", "-", "ні", "нет", "н", "не"}
 TEXT_CAPS = {"name": 200, "address": 400, "district": 100}
+APPLIED = ("applied", "confirmed")  # ImportRun.status of imports whose rows are in the ledger
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,8 @@ class ImportReport:
     seconds: float = 0.0
     not_in_ledger: list[NotInLedger] = field(default_factory=list)
     invalid_phones: list[InvalidPhone] = field(default_factory=list)
+    full: bool = False  # a full accounts export (import.accounts_export)
+    missing: int = 0  # after a full export: ledger accounts it did not list (not called until they reappear)
 
     @property
     def ok(self) -> int:
@@ -105,6 +108,9 @@ class ImportReport:
         text += f" ({self.seconds:.1f} s)"
         if self.rejects_file:
             text += f"; rejected rows written to {self.rejects_file}"
+        if self.full and self.missing:
+            text += (f"; {self.missing} account(s) in the ledger are not in this full export and will not be called "
+                     "until they reappear")
         return text
 
 
@@ -353,12 +359,14 @@ def _stored_raw(raw: str) -> str:
 
 
 class _AccountWriter:
-    """Writes batches of parsed account rows and counts what changed."""
+    """Writes batches of parsed account rows and counts what changed; marks every account written as seen by
+    this import (Account.seen_run), whether or not anything about it changed."""
 
-    def __init__(self, db: pw.Database, report: ImportReport, currency: str) -> None:
+    def __init__(self, db: pw.Database, report: ImportReport, currency: str, run_id: int) -> None:
         self.db = db
         self.report = report
         self.currency = currency
+        self.run_id = run_id
         p = db.param
         self.sql_insert = (f"INSERT INTO {_T[Account]} (number, {', '.join(_ACCOUNT_COLS)}, updated_at) "
                            f"VALUES ({', '.join([p] * (len(_ACCOUNT_COLS) + 2))})")
@@ -406,6 +414,7 @@ class _AccountWriter:
         old_ids = [row[0] for row in existing.values()]
         self._phones(batch, ids, old_ids, changed, cur)
         self._balances(batch, ids, old_ids, changed, cur)
+        self._seen(sorted({ids[a.number] for a in batch}), cur)
         for a in batch:
             if a.number not in existing:
                 self.report.loaded += 1
@@ -446,6 +455,11 @@ class _AccountWriter:
                         tuple(part))
         if rows:
             cur.executemany(self.sql_phone, rows)
+
+    def _seen(self, acc_ids: list[int], cur: Any) -> None:
+        for part in _chunks(acc_ids):
+            cur.execute(f"UPDATE {_T[Account]} SET seen_run = {self.db.param} WHERE id IN "
+                        f"({_in_list(self.db, len(part))})", (self.run_id, *part))
 
     @staticmethod
     def _same_phones(old: list[tuple], new: list[phonelib.PhoneResult]) -> bool:
@@ -731,12 +745,12 @@ def find_duplicates(path: Path, cfg: Config, names: list[str], col: int) -> dict
 
 
 def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date | None,
-         workers: int | None = None) -> ImportReport:
+         workers: int | None = None, full: bool = False) -> ImportReport:
     db = database.obj
     if db is None:
         raise RuntimeError("the database is not connected (ivr.ledger.db.connect first)")
     path = Path(path)
-    report = ImportReport(kind=kind, file=str(path))
+    report = ImportReport(kind=kind, file=str(path), full=full)
     started = time.perf_counter()
     today = today or date.today()
     rejects = _Rejects(report, cfg.path(cfg.imports.rejects_dir), path, kind)
@@ -759,12 +773,13 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
             if kind == "accounts":
                 cols = resolve_columns(f.header, cfg.imports.account_columns, ("account", "name", "phones"), path)
                 dups = find_duplicates(path, cfg, names, cols["account"])
-                writer: Any = _AccountWriter(db, report, cfg.locale.currency)
+                run = ImportRun.create(kind=kind, file=str(path)[:400], full=full)
+                writer: Any = _AccountWriter(db, report, cfg.locale.currency, run.id)
             else:
                 cols = resolve_columns(f.header, cfg.imports.payment_columns,
                                        ("account", "amount", "date", "reference"), path)
+                run = ImportRun.create(kind=kind, file=str(path)[:400])
                 writer = _PaymentWriter(db, report, rejects.add, cfg.imports.unknown_accounts == "reject")
-            run = ImportRun.create(kind=kind, file=str(path)[:400])
             key = (lambda r: r.number) if kind == "accounts" else (lambda r: r.reference)
             n_workers = _auto_workers(f.size) if workers is None else (0 if _gevent_patched() else workers)
             with _progress(progress, f"import {kind}", f.size) as bar:
@@ -819,6 +834,9 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
             db.execute_sql(f"PRAGMA cache_size = {int(cache_pages)}")
             db.execute_sql("PRAGMA shrink_memory")
     report.rejected.sort(key=lambda r: r.line)
+    if full:
+        report.missing = (Account.select().where(Account.seen_run.is_null() | (Account.seen_run < run.id))
+                          .count())
     report.seconds = time.perf_counter() - started
     ImportRun.update(finished_at=utcnow(), rows=report.rows, loaded=report.loaded, updated=report.updated,
                      unchanged=report.unchanged, rejected=len(report.rejected),
@@ -828,10 +846,15 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
 
 
 def import_accounts(cfg: Config, path: str | Path, progress: bool = True, today: date | None = None,
-                    workers: int | None = None) -> ImportReport:
+                    workers: int | None = None, export: str | None = None) -> ImportReport:
     """Load an accounts export (account, name, phones, …, balance); rows without a balance date are dated
-    `today`. `workers`: parsing processes (None = automatic: some on big files, none on small ones)."""
-    return _run(cfg, path, "accounts", progress, today, workers)
+    `today`. `workers`: parsing processes (None = automatic: some on big files, none on small ones).
+    `export`: 'full' (the file lists every account: those it does not list are no longer called until they
+    reappear) or 'changes'; None = import.accounts_export."""
+    mode = export or cfg.imports.accounts_export
+    if mode not in ("full", "changes"):
+        raise ValueError(f"export {mode!r}: expected full or changes")
+    return _run(cfg, path, "accounts", progress, today, workers, full=mode == "full")
 
 
 def import_payments(cfg: Config, path: str | Path, progress: bool = True, workers: int | None = None
@@ -839,6 +862,14 @@ def import_payments(cfg: Config, path: str | Path, progress: bool = True, worker
     """Load a payments export (account, amount, date, reference) and clear "already paid" claims of the
     accounts it names (the billing file is now the word on whether they paid)."""
     return _run(cfg, path, "payments", progress, None, workers)
+
+
+def latest_full_export() -> ImportRun | None:
+    """The newest finished, applied full accounts import (the one that says which accounts exist), or None."""
+    return (ImportRun.select().where((ImportRun.kind == "accounts") & ImportRun.full
+                                     & ImportRun.finished_at.is_null(False)
+                                     & ImportRun.status.in_(APPLIED))
+            .order_by(ImportRun.id.desc()).first())
 
 
 def last_payments_import(db: pw.Database | None = None) -> datetime | None:
