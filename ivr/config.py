@@ -183,6 +183,8 @@ class WindowsConfig:
 class EligibilityConfig:
     threshold: float = _opt(100.0, "remaining debt above this qualifies", min=0, max=1e9)
     overdue_months: int = _opt(1, "any debt overdue this many calendar months qualifies (0 = off)", min=0, max=120)
+    max_data_age_hours: int = _opt(36, "ivr run refuses to start when the last accounts or payments import is older "
+                                       "(0 = no check)", min=0, max=24 * 366)
     balance_includes_same_day_payments: bool = _opt(
         False, "true: billing's balance already counts payments dated on the balance date; false: they reduce it")
 
