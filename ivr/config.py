@@ -150,6 +150,14 @@ class DialingConfig:
     caller_id_name: str = _opt("Utility", "caller id name shown to debtors")
     originate_timeout: int = _opt(30, "seconds to ring before NO_ANSWER", min=5, max=120)
     max_call_seconds: int = _opt(300, "hard limit on one call's length", min=30, max=3600)
+    allowed_countries: list[str] = _opt([], "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
+                                        item_check=lambda v: None if re.match(r"^[A-Z]{2}$", v) else
+                                        "a two-letter ISO country code such as UA")
+    number_types: list[str] = _opt(
+        ["mobile", "fixed_line"], "number types that may be dialled (mobile, fixed_line, toll_free, voip, "
+        "personal_number); premium-rate, shared-cost, UAN, voicemail and pager numbers never are",
+        item_check=lambda v: None if v in ("mobile", "fixed_line", "toll_free", "voip", "personal_number") else
+        "one of mobile, fixed_line, toll_free, voip, personal_number")
     codec_string: str = _opt("PCMU", "absolute_codec_string: RFC 2833 digits only arrived with PCMU",
                              check=lambda v: None if re.match(r"^[A-Za-z0-9.@_]+(:[A-Za-z0-9.@_]+)*$", v) else
                              "codec names joined by ':' e.g. PCMU or PCMU:PCMA")

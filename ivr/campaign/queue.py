@@ -347,7 +347,7 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
     if tz in closed_tz:
         return None
     all_phones = rules.account_phones(acc.id)
-    phones = rules.callable_phones(acc.id, all_phones)
+    phones = rules.callable_phones(acc.id, all_phones, cfg)
     d = rules.may_call_now(cfg, acc, now, windows, entry=e, phones=phones,
                            numbers=rules.account_numbers(acc.id, all_phones))
     if not d.may_call:
@@ -504,7 +504,7 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
             return e
         acc = Account.get_by_id(e.account_id)
         tz = _tz_ok(cfg, acc) or cfg.locale.timezone
-        phones = rules.callable_phones(acc.id)
+        phones = rules.callable_phones(acc.id, cfg=cfg)
         called = _called_phone(acc.id, phones, e, attempt)
         e.outcome, e.updated_at = outcome, now
         e.reason = f"{outcome} {cause}".strip()[:200]

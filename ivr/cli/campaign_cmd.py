@@ -131,13 +131,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     from ivr.clock import Clock
     from ivr.dialer.single import place_test_call
     from ivr.ledger.models import Account
-    from ivr.ledger.phones import normalize
+    from ivr.ledger.phones import apply_policy, dial_policy, normalize
     from ivr.speech import Speech
 
     account = Account.get_or_none(Account.number == args.account)
     if account is None:
         raise IvrError(f"no account {args.account!r} in the ledger (import it first: ivr import accounts FILE)")
-    number = normalize(args.to, cfg.locale.country)
+    number = apply_policy(normalize(args.to, cfg.locale.country), dial_policy(cfg))
     if not number.valid:
         raise BadArgument(f"--to: {args.to!r} is not a callable number: {number.reason}")
     speech = Speech(cfg)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 
 from ivr.config import Config
+from ivr.ledger import phones as phonelib
 from ivr.ledger.importer import last_payments_import, latest_full_export
 from ivr.ledger.models import Account, Balance, ImportRun, InstallmentDue, InstallmentPlan, Payment, Phone
 
@@ -186,6 +187,17 @@ def _gather_export(facts: _Facts, ids: list[int] | None) -> None:
         facts.not_in_export = {r[0] for r in _rows(_where_account(q, Account.id, ids))}
 
 
+def dialable(cfg: Config, numbers: list[tuple[str, bool, str, str]]) -> list[tuple[str, bool, str, str]]:
+    """The account's numbers (e164, valid, reason, raw) with the dialing policy applied to those stored as valid:
+    config may have narrowed dialing.allowed_countries / number_types since they were imported."""
+    policy = phonelib.dial_policy(cfg)
+    out = []
+    for e164, ok, reason, raw in numbers:
+        why = phonelib.dial_refusal(e164, policy) if ok and e164 else ""
+        out.append((e164, False, why, raw) if why else (e164, ok, reason, raw))
+    return out
+
+
 def not_in_latest_export(cfg: Config, facts: _Facts, acc_id: int) -> str | None:
     """The exclusion of an account the latest full export did not list (absent, or its row was rejected):
     billing no longer vouches for its balance, so it is not called until an import lists it again."""
@@ -233,7 +245,7 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
         excluded.append("do-not-call")
     if (gone := not_in_latest_export(cfg, facts, acc_id)) is not None:
         excluded.append(gone)
-    numbers = facts.phones.get(acc_id, [])
+    numbers = dialable(cfg, facts.phones.get(acc_id, []))
     valid = [p[0] for p in numbers if p[1] and p[0]]
     if valid:
         v.e164 = valid[0]

@@ -253,6 +253,7 @@ class AccountRowParser:
         self.region = cfg.locale.country
         self.today = today
         self.account_pattern = cfg.imports.account_number_pattern
+        self.policy = phonelib.dial_policy(cfg)
 
     def __call__(self, values: list[str], line: int) -> AccountIn:
         number = clean_account_number(values[self.i_account], self.account_pattern)
@@ -282,8 +283,8 @@ class AccountRowParser:
             parts = phonelib.split_numbers(raw, self.separators)
             if len(parts) > MAX_PHONES:
                 raise RowError(f"{len(parts)} phone numbers, more than {MAX_PHONES}")
-            region = self.region
-            phone_list = [phonelib.normalize(p, region) for p in parts]
+            region, policy = self.region, self.policy
+            phone_list = [phonelib.apply_policy(phonelib.normalize(p, region), policy) for p in parts]
         balance = None
         if self.i_balance is not None and values[self.i_balance].strip():
             amount = _amount(values[self.i_balance], "balance", self.decimal)
