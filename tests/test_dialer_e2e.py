@@ -330,8 +330,40 @@ def test_ivr_call_places_one_staff_call(world):
     w.esls.append(esl)
     att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, "+380671234567", outbound_port=0)
     assert att.e164 == "+380671234567" and att.account_id == acc.id and att.campaign_id is None
-    assert att.outcome == "heard" and att.heard
+    assert att.outcome == "heard" and att.heard and att.kind == "test"
     assert attempts_of(acc) == [att]
+
+
+def test_a_test_call_leaves_the_debtors_caps_and_outcomes_untouched(world):
+    """Staff try a debtor's message on their phone before the evening and press 3 ("already paid") and 2: the
+    debtor is still eligible, has no callback request, and is called that evening although one attempt a day and
+    one answered contact a day are allowed."""
+    from ivr.campaign import rules
+    from ivr.dialer.single import place_test_call
+    from ivr.ledger import eligibility
+
+    w = world(max_attempts_per_day=1, contact_caps="collection")
+    acc = debtor("+380501190001", Debtor.listen(), w)
+    staff = "+380671234567"
+    esl = EslClient("127.0.0.1", w.sim.port, "ClueCon", 5.0, 1.0)
+    esl.start()
+    w.esls.append(esl)
+    w.dialer().prepare_speech([acc], DAY)  # as `ivr call` users would hear it, without TTS pauses at x100
+    outcomes = []
+    for key in ("3", "2"):
+        w.script.add(staff, Debtor.answer(press=(key, in_menu(w, acc))))
+        att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, staff, outbound_port=0)
+        outcomes.append(att.outcome)
+        assert att.kind == "test" and att.answered_at is not None
+    assert outcomes == ["already_paid", "callback"]  # the flow ran for real
+    assert Account.get_by_id(acc.id).claimed_paid_at is None
+    assert CallbackRequest.select().count() == 0
+    assert eligibility.check_account(w.cfg, acc, DAY).eligible
+    assert rules.cap_block(w.cfg, acc.id, "Europe/Kyiv", w.clock.now()) is None
+    w.run()
+    real = [a for a in attempts_of(acc) if a.kind == "campaign"]
+    assert [a.outcome for a in real] == ["heard"] and real[0].e164 == "+380501190001"
+    assert entry_of(acc).state == "done" and entry_of(acc).attempts == 1
 
 
 def test_event_socket_drop_pauses_dialing_then_reconciles(world):

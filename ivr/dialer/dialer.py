@@ -105,8 +105,11 @@ class Dialer:
                  node: str | None = None, queue: Any = None,
                  run_call: Callable[[Any, Any], Any] | None = None,
                  context_factory: Callable[[Flight], Any] | None = None,
-                 outbound_port: int | None = None) -> None:
+                 outbound_port: int | None = None, attempt_kind: str = "campaign") -> None:
         self.cfg = cfg
+        # 'test' (`ivr call`): the calls are written as test attempts and what the person on the line chooses
+        # changes nothing of the debtor's (no callback request, no "already paid", no number flagged or listed)
+        self.attempt_kind = attempt_kind
         self.esl = esl
         self.clock = clock
         self.speech = speech
@@ -312,7 +315,7 @@ class Dialer:
             rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
-                         "node": self.node, "created_at": clock_utc(self.clock)})
+                         "node": self.node, "created_at": clock_utc(self.clock), "kind": self.attempt_kind})
         attempts = claim_slots(self.pacer.channels, rows)
         self.pacer.spend(len(attempts))
         left = [e for c in cands[len(attempts):] for e in c.entries]
@@ -453,6 +456,10 @@ class Dialer:
             Attempt.update(heard=bool(result.heard), heard_ms=int(result.heard_ms or 0),
                            message_ms=int(result.message_ms or 0), digits=(result.digits or "")[:32],
                            detail=detail[:400]).where(Attempt.id == flight.attempt_id).execute()
+            if self.attempt_kind == "test":
+                log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
+                         "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
+                return
             if getattr(result, "callback", False) or result.outcome == "callback":
                 for acc in accounts:
                     CallbackRequest.create(account=acc.id, attempt=flight.attempt_id, e164=flight.e164,

@@ -13,6 +13,8 @@ grouped in Python. Definitions (shown in the report too):
   local day of the first heard call (for reached debtors who never heard the message: the first answered call);
   for eligible debtors who were not reached (the control group) it is the campaign day.
 - final outcome of a person: the most significant outcome of their attempts (FINAL_PRECEDENCE).
+- test calls (`ivr call`, Attempt.kind 'test') are no one's attempts: they are left out of every figure above and
+  listed apart (`test_calls`: those placed on the campaign's local day).
 """
 
 from __future__ import annotations
@@ -82,6 +84,20 @@ class AttemptRow:
     duration_s: int
     heard_ms: int
     message_ms: int
+
+
+@dataclass(slots=True)
+class StaffCallRow:
+    """A staff test call (`ivr call`): whose message, to which number, how it went. Counted nowhere else."""
+
+    uuid: str
+    at_local: datetime  # aware, locale.timezone
+    account: str
+    number_masked: str
+    outcome: str
+    label: str
+    heard: bool
+    digits: str
 
 
 @dataclass(slots=True)
@@ -196,6 +212,7 @@ class ReportData:
     attempt_outcomes: Counter  # label -> attempts
     final_outcomes: Counter  # label -> persons
     people: list[PersonRow]
+    test_calls: list[StaffCallRow] = field(default_factory=list)  # shown apart, counted nowhere
 
 
 @lru_cache(maxsize=256)
@@ -249,7 +266,7 @@ def get_campaign(day: date) -> Campaign:
 def _person_ids(camp: Campaign) -> pw.SelectQuery:
     """Every account of the campaign: queued or called (a UNION subquery)."""
     return (QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp)
-            | Attempt.select(Attempt.account).where(Attempt.campaign == camp))
+            | Attempt.select(Attempt.account).where(Attempt.campaign == camp, Attempt.kind != "test"))
 
 
 def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
@@ -261,10 +278,11 @@ def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
     for aid, number, name, district, address, tz, state, outcome in rows:
         people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"),
                                 state, outcome)
-    # accounts called in this campaign without a queue entry (e.g. `ivr call`)
+    # accounts called in this campaign without a queue entry (a queue entry closed and removed by hand)
     extra = _raw(Account.select(Account.id, Account.number, Account.name, Account.district, Account.address,
                                 Account.timezone)
-                 .where(Account.id.in_(Attempt.select(Attempt.account).where(Attempt.campaign == camp)),
+                 .where(Account.id.in_(Attempt.select(Attempt.account)
+                                       .where(Attempt.campaign == camp, Attempt.kind != "test")),
                         Account.id.not_in(QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp))))
     for aid, number, name, district, address, tz in extra:
         people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"), "", "")
@@ -300,7 +318,7 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                                Attempt.outcome, Attempt.created_at, Attempt.answered_at, Attempt.heard,
                                Attempt.digits, Attempt.hangup_cause, Attempt.duration_s, Attempt.heard_ms,
                                Attempt.message_ms)
-                .where(Attempt.campaign == camp).order_by(Attempt.created_at, Attempt.id))
+                .where(Attempt.campaign == camp, Attempt.kind != "test").order_by(Attempt.created_at, Attempt.id))
     for (aid, carried, uuid, e164, state, outcome, created, answered_at, heard, digits, cause, duration,
          heard_ms, message_ms) in rows:
         code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
@@ -321,6 +339,24 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                 answered=answered_at is not None or code in ANSWERED_OUTCOMES,
                 heard=bool(heard) or code == "heard", digits=digits, hangup_cause=cause,
                 duration_s=duration or 0, heard_ms=heard_ms or 0, message_ms=message_ms or 0))
+
+
+def staff_test_calls(cfg: Config, day: date) -> list[StaffCallRow]:
+    """The staff test calls placed on local `day` (locale.timezone), oldest first."""
+    tz = cfg.locale.timezone
+    start = datetime(day.year, day.month, day.day, tzinfo=_zone(tz)).astimezone(UTC).replace(tzinfo=None)
+    end = (datetime(day.year, day.month, day.day, tzinfo=_zone(tz)) + timedelta(days=1)
+           ).astimezone(UTC).replace(tzinfo=None)
+    rows = _raw(Attempt.select(Attempt.uuid, Attempt.created_at, Account.number, Attempt.e164, Attempt.state,
+                               Attempt.outcome, Attempt.heard, Attempt.digits)
+                .join(Account).where(Attempt.kind == "test", Attempt.created_at >= start, Attempt.created_at < end)
+                .order_by(Attempt.created_at, Attempt.id))
+    out = []
+    for uuid, created, account, e164, state, outcome, heard, digits in rows:
+        code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
+        out.append(StaffCallRow(uuid, to_local(_dt(created), tz), account, mask_number(e164), code,
+                               LABELS.get(code, code), bool(heard), digits or ""))
+    return out
 
 
 def _anchor(person: PersonRow, day: date) -> date:
@@ -452,6 +488,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         hours=hour_rows,
         districts=sorted(districts.values(), key=lambda d: d.district),
         attempt_outcomes=attempt_outcomes, final_outcomes=final_outcomes, people=rows,
+        test_calls=staff_test_calls(cfg, camp.day),
     )
 
 
