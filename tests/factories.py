@@ -28,10 +28,11 @@ from ivr.ledger.models import (
 _seq = itertools.count(1)
 
 # outcomes for which the callee answered the phone
-ANSWERED_OUTCOMES = {"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid", "wrong_number"}
+ANSWERED_OUTCOMES = {"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid", "wrong_number",
+                     "opted_out"}
 # outcomes that carry a heard message (a key press on the menu proves it was heard)
 HEARD_OUTCOMES = {"heard", "pay_now", "callback", "already_paid"}
-DIGIT_OF = {"pay_now": "1", "callback": "2", "already_paid": "3", "wrong_number": "9"}
+DIGIT_OF = {"pay_now": "1", "callback": "2", "already_paid": "3", "wrong_number": "9", "opted_out": "8"}
 
 
 def utc(value: datetime) -> datetime:

@@ -366,6 +366,39 @@ def test_a_test_call_leaves_the_debtors_caps_and_outcomes_untouched(world):
     assert entry_of(acc).state == "done" and entry_of(acc).attempts == 1
 
 
+def test_opt_out_key_lists_the_number_and_it_is_never_dialled_again(world):
+    """The debtor presses 8 in the menu: confirmed to them, the number is on the do-not-call list at once (actor
+    debtor:key), the evening is done for the account, and a later account holding the same number is not dialled."""
+    from ivr.ledger import dnc, eligibility
+    from ivr.ledger.models import AuditEvent, DncEntry
+
+    w = world()
+    number = "+380501200001"
+    acc = debtor(number, None, w)
+    other = debtor("+380501200002", Debtor.listen(), w)
+    press_in_menu(w, acc, "8")
+    w.run()
+    (att,) = attempts_of(acc)
+    assert att.outcome == "opted_out" and "8" in att.digits and att.kind == "campaign"
+    assert entry_of(acc).state == "done" and entry_of(acc).outcome == "opted_out"
+    entry = DncEntry.get(DncEntry.value == number)
+    assert (entry.kind, entry.added_by, entry.removed_at) == ("number", "debtor:key", None)
+    assert att.uuid in entry.source and acc.number in entry.source
+    ev = AuditEvent.get(AuditEvent.action == "dnc.add")
+    assert (ev.actor, ev.target) == ("debtor:key", number)
+    assert [x.outcome for x in attempts_of(other)] == ["heard"]
+
+    # later that evening billing adds another account on the same number: it is excluded, and nobody dials it
+    w.script.add(number, Debtor.listen())
+    family = debtor(number, None, w)
+    v = eligibility.check_account(w.cfg, family, DAY)
+    assert not v.eligible and any("every number on the do-not-call list" in r for r in v.reasons)
+    assert dnc.listed_numbers([number], DAY)
+    w.run()
+    assert attempts_of(family) == [] and len(attempts_of(acc)) == 1
+    assert Attempt.select().where(Attempt.e164 == number).count() == 1  # rows are written before any originate
+
+
 def test_event_socket_drop_pauses_dialing_then_reconciles(world):
     """The inbound connection drops mid-campaign: no call starts while it is down; after the reconnect the
     calls in flight are reconciled and the evening finishes with every attempt settled."""

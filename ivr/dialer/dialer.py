@@ -3,8 +3,8 @@
 Order of writes (never lose a result):
 1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
 2. events update it as they arrive (tracker.py);
-3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number) are written the moment
-   `run_call` returns, in one short transaction;
+3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number, opt-out onto the
+   do-not-call list) are written the moment `run_call` returns, in one short transaction;
 4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
 A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
 
@@ -38,6 +38,7 @@ from ivr.config import Config
 from ivr.dialer.originate import originate_command
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
 from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.ledger import dnc
 from ivr.ledger.models import (
     Account,
     Attempt,
@@ -469,6 +470,10 @@ class Dialer:
             if result.outcome == "wrong_number":
                 Phone.update(valid=False, invalid_reason="wrong number (key 9)", flagged_at=now).where(
                     Phone.account.in_([a.id for a in accounts]) & (Phone.e164 == flight.e164)).execute()
+            if getattr(result, "opted_out", False) or result.outcome == "opted_out":
+                # on the list before the channel is even gone: no other process dials this number again
+                dnc.opt_out(flight.e164, attempt_uuid=flight.uuid, key=self.cfg.callflow.optout_key,
+                            accounts=[a.number for a in accounts], at=now)
         log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
                  flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
                  result.heard_ms, result.digits)

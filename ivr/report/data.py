@@ -53,19 +53,19 @@ LABELS: dict[str, str] = {
     "heard": "heard", "early_hangup": "hung up early", "not_heard": "hung up early", "no_answer": "no answer",
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
     "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
-    "already_paid": "already paid", "wrong_number": "wrong number", "unknown": "unknown",
+    "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
     "in_progress": "in progress", "not_called": "not called",
 }
 # the order labels are listed in (tables and charts)
-LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "heard", "hung up early", "no answer", "busy",
-               "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
+LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out", "heard", "hung up early",
+               "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
 # an account's final word for the evening: the first of these among its attempts' outcomes
-FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "heard", "early_hangup", "not_heard",
-                    "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error", "failed",
-                    "unknown", "in_progress"]
+FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
+                    "not_heard", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
+                    "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
-                               "wrong_number"})
+                               "wrong_number", "opted_out"})
 IN_FLIGHT_STATES = frozenset({"created", "originated", "answered"})
 
 
@@ -162,6 +162,7 @@ class Totals:
     attempts: int
     in_flight: int
     debt_eligible: Decimal
+    opted_out: int = 0  # pressed the opt-out key: the number is on the do-not-call list
 
 
 @dataclass
@@ -470,6 +471,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         callbacks=sum(p.has_outcome("callback") for p in rows),
         already_paid=sum(p.has_outcome("already_paid") for p in rows),
         wrong_number=sum(p.has_outcome("wrong_number") for p in rows),
+        opted_out=sum(p.has_outcome("opted_out") for p in rows),
         attempts=len(seen_calls),
         in_flight=in_flight,
         debt_eligible=sum((p.debt for p in queued), Decimal("0")),
