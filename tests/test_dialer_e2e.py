@@ -313,8 +313,73 @@ def test_ivr_call_places_one_staff_call(world):
     w.esls.append(esl)
     att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, "+380671234567", outbound_port=0)
     assert att.e164 == "+380671234567" and att.account_id == acc.id and att.campaign_id is None
-    assert att.outcome == "heard" and att.heard
+    assert att.outcome == "heard" and att.heard and att.kind == "test"
     assert attempts_of(acc) == [att]
+
+
+def test_a_test_call_leaves_the_debtors_caps_and_outcomes_untouched(world):
+    """Staff try a debtor's message on their phone before the evening and press 3 ("already paid") and 2: the
+    debtor is still eligible, has no callback request, and is called that evening although one attempt a day and
+    one answered contact a day are allowed."""
+    from ivr.campaign import rules
+    from ivr.dialer.single import place_test_call
+    from ivr.ledger import eligibility
+
+    w = world(max_attempts_per_day=1, contact_caps="collection")
+    acc = debtor("+380501190001", Debtor.listen(), w)
+    staff = "+380671234567"
+    esl = EslClient("127.0.0.1", w.sim.port, "ClueCon", 5.0, 1.0)
+    esl.start()
+    w.esls.append(esl)
+    w.dialer().prepare_speech([acc], DAY)  # as `ivr call` users would hear it, without TTS pauses at x100
+    outcomes = []
+    for key in ("3", "2"):
+        w.script.add(staff, Debtor.answer(press=(key, in_menu(w, acc))))
+        att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, staff, outbound_port=0)
+        outcomes.append(att.outcome)
+        assert att.kind == "test" and att.answered_at is not None
+    assert outcomes == ["already_paid", "callback"]  # the flow ran for real
+    assert Account.get_by_id(acc.id).claimed_paid_at is None
+    assert CallbackRequest.select().count() == 0
+    assert eligibility.check_account(w.cfg, acc, DAY).eligible
+    assert rules.cap_block(w.cfg, acc.id, "Europe/Kyiv", w.clock.now()) is None
+    w.run()
+    real = [a for a in attempts_of(acc) if a.kind == "campaign"]
+    assert [a.outcome for a in real] == ["heard"] and real[0].e164 == "+380501190001"
+    assert entry_of(acc).state == "done" and entry_of(acc).attempts == 1
+
+
+def test_opt_out_key_lists_the_number_and_it_is_never_dialled_again(world):
+    """The debtor presses 8 in the menu: confirmed to them, the number is on the do-not-call list at once (actor
+    debtor:key), the evening is done for the account, and a later account holding the same number is not dialled."""
+    from ivr.ledger import dnc, eligibility
+    from ivr.ledger.models import AuditEvent, DncEntry
+
+    w = world()
+    number = "+380501200001"
+    acc = debtor(number, None, w)
+    other = debtor("+380501200002", Debtor.listen(), w)
+    press_in_menu(w, acc, "8")
+    w.run()
+    (att,) = attempts_of(acc)
+    assert att.outcome == "opted_out" and "8" in att.digits and att.kind == "campaign"
+    assert entry_of(acc).state == "done" and entry_of(acc).outcome == "opted_out"
+    entry = DncEntry.get(DncEntry.value == number)
+    assert (entry.kind, entry.added_by, entry.removed_at) == ("number", "debtor:key", None)
+    assert att.uuid in entry.source and acc.number in entry.source
+    ev = AuditEvent.get(AuditEvent.action == "dnc.add")
+    assert (ev.actor, ev.target) == ("debtor:key", number)
+    assert [x.outcome for x in attempts_of(other)] == ["heard"]
+
+    # later that evening billing adds another account on the same number: it is excluded, and nobody dials it
+    w.script.add(number, Debtor.listen())
+    family = debtor(number, None, w)
+    v = eligibility.check_account(w.cfg, family, DAY)
+    assert not v.eligible and any("every number on the do-not-call list" in r for r in v.reasons)
+    assert dnc.listed_numbers([number], DAY)
+    w.run()
+    assert attempts_of(family) == [] and len(attempts_of(acc)) == 1
+    assert Attempt.select().where(Attempt.e164 == number).count() == 1  # rows are written before any originate
 
 
 def test_event_socket_drop_pauses_dialing_then_reconciles(world):

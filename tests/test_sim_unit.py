@@ -167,6 +167,17 @@ def test_random_mix_is_seeded_and_realistic():
         Script.random_mix(numbers, seed=1, weights={"dance": 1})
 
 
+def test_a_mix_and_a_script_can_have_debtors_press_8(tmp_path):
+    numbers = [f"+38050{i:07d}" for i in range(50)]
+    mix = Script.random_mix(numbers, seed=1, weights={"press8": 1, "listen": 1}, message_s=10.0)
+    pressing = [d for d in mix.debtors.values() if d.presses]
+    assert pressing and all(d.presses[0][0] == "8" and d.presses[0][1] > 10.0 for d in pressing)
+    path = tmp_path / "s.yaml"
+    path.write_text('numbers:\n  "+380501234504": {press: [[8, 40.0]]}\n', encoding="utf-8")
+    assert Script.load(path).for_number("+380501234504").presses == (("8", 40.0),)
+    assert Script.load(mix.dump(tmp_path / "mix.yaml")).debtors == mix.debtors
+
+
 def test_script_yaml(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text('default: busy\nnumbers:\n  "+380501234500": listen\n  "380501234501": {hangup_after: 2}\n'

@@ -95,9 +95,16 @@ def _v2(db: pw.Database) -> None:
     db.create_tables([models.AuditEvent], safe=True)
 
 
+def _v4(db: pw.Database) -> None:
+    """The do-not-call list (ivr.ledger.dnc) and test calls marked apart (Attempt.kind)."""
+    db.create_tables([models.DncEntry], safe=True)
+    add_missing_columns(db, models.Attempt, "kind")
+    models.Attempt._schema.create_indexes(safe=True)
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 4: _v4}
 LATEST = max(MIGRATIONS)
 
 
