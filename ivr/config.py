@@ -234,6 +234,8 @@ class CallflowConfig:
     paynow_transfer: str = _opt("paynow XML ivr_paynow", "transfer target for key 1: 'EXTENSION DIALPLAN CONTEXT'",
                                 check=_check_transfer)
     replays_max: int = _opt(2, "times key 0 may replay the message", min=0, max=5)
+    optout_key: str = _opt("8", "menu key that puts the number on the do-not-call list ('' = no such key)",
+                           check=lambda v: None if re.fullmatch(r"[0-9]?", v) else "one digit 0-9, or '' for none")
 
 
 @dataclass(frozen=True)
@@ -449,7 +451,15 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
     return cls(**kwargs)
 
 
+# the menu keys the call flow gives a meaning of its own (ivr.callflow.flow); an extra key must not take one
+MENU_KEYS = {"1": "pay now", "2": "callback", "3": "already paid", "9": "wrong number", "0": "hear the message again"}
+
+
 def _cross_checks(cfg: Config, problems: list[str]) -> None:
+    key = cfg.callflow.optout_key
+    if key in MENU_KEYS:
+        problems.append(f"callflow.optout_key: {key!r} is already the menu key for {MENU_KEYS[key]}; choose a key "
+                        "the menu does not use (" + ", ".join(f"{k} {v}" for k, v in MENU_KEYS.items()) + ")")
     if cfg.speech.engine == "command" and "{out}" not in cfg.speech.command:
         problems.append("speech.command: must contain {out} when speech.engine is command")
     for key in ("account", "name", "phones"):

@@ -9,9 +9,9 @@ import socket
 import sqlite3
 from pathlib import Path
 
-import gevent
 import pytest
 import yaml
+from waiting import wait_until
 
 from ivr.cli import main
 from ivr.sim.server import SimServer
@@ -101,9 +101,7 @@ def test_outbound_socket_port_taken(tmp_path, capsys, sim):
     finally:
         taken.close()
     # the failed run let go of its event-socket connection (no client left retrying in the background)
-    with gevent.Timeout(5):
-        while sim.inbound:
-            gevent.sleep(0.02)
+    wait_until(lambda: not sim.inbound, "the failed run to close its event-socket connection")
 
 
 def sample_files(tmp_path: Path) -> Path:

@@ -141,3 +141,17 @@ def test_pick_phone_skips_flagged_and_wraps(db, index, expected):
     assert rules.pick_phone(phones, index).position == expected
     assert rules.position_after(phones, 2) == 0 and rules.position_after(phones, 0) == 2
     assert rules.position_after([], 0) is None
+
+
+def test_test_calls_count_against_no_cap(db, cfg):
+    """`ivr call` to a staff phone with a debtor's message: neither an attempt nor a contact of that debtor."""
+    cfg = retry(cfg, max_attempts_per_day=1, contact_caps="collection")
+    a = acc()
+    staff = "+380671234567"
+    factories.attempt(None, a, U(2026, 11, 23, 16, 0), "already_paid", e164=staff, kind="test")
+    factories.attempt(None, a, U(2026, 11, 23, 16, 5), "heard", e164=a.phones[0].e164, kind="test")
+    assert rules.attempts_between(a.id, rules.account_numbers(a.id), U(2026, 11, 23, 0, 0).replace(tzinfo=None),
+                                  U(2026, 11, 24, 0, 0).replace(tzinfo=None)) == 0
+    assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is None
+    factories.attempt(None, a, U(2026, 11, 23, 16, 10), "heard")  # the same as a campaign call: counted
+    assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is not None

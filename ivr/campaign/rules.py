@@ -7,7 +7,8 @@ date, are counted right.
 
 An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
 (a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error are the
-trunk's fault, not contacts with the debtor, and are not counted.
+trunk's fault, not contacts with the debtor, and are not counted; nor are test calls (Attempt.kind 'test', `ivr
+call` to a staff phone).
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def attempts_between(account_id: int, numbers: list[str], start: datetime, end: 
     cond, params = _concerns(account_id, numbers)
     cur = database.obj.execute_sql(sql(
         f"SELECT COUNT(*) FROM attempt WHERE {cond} AND created_at >= ? AND created_at < ? "
-        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))})"), [*params, start, end, *NOT_COUNTED])
+        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind <> 'test'"), [*params, start, end, *NOT_COUNTED])
     return int(cur.fetchone()[0])
 
 
@@ -134,7 +135,7 @@ def answered_times(account_id: int, numbers: list[str], start: datetime, end: da
     """When this debtor's calls were answered within [start, end) (naive UTC)."""
     cond, params = _concerns(account_id, numbers)
     rows = Attempt.raw(sql(f"SELECT id, answered_at FROM attempt WHERE {cond} AND answered_at IS NOT NULL "
-                           "AND answered_at >= ? AND answered_at < ?"), *params, start, end)
+                           "AND answered_at >= ? AND answered_at < ? AND kind <> 'test'"), *params, start, end)
     return [r.answered_at for r in rows]
 
 

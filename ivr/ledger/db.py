@@ -102,9 +102,16 @@ def _v3(db: pw.Database) -> None:
                         "invalid_phones", "detail", "confirmed_by")
 
 
+def _v4(db: pw.Database) -> None:
+    """The do-not-call list (ivr.ledger.dnc) and test calls marked apart (Attempt.kind)."""
+    db.create_tables([models.DncEntry], safe=True)
+    add_missing_columns(db, models.Attempt, "kind")
+    models.Attempt._schema.create_indexes(safe=True)
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
 LATEST = max(MIGRATIONS)
 
 

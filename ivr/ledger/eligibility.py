@@ -2,11 +2,13 @@
 
 Remaining debt = the latest balance on or before the day minus payments made after that balance's date (up to the
 day); a payment dated ON the balance date is subtracted too, unless `eligibility.balance_includes_same_day_payments`
-says billing's balance already counts it (see `payments_from`). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
-overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
-do-not-call, has no valid number, keeps to an installment plan, said "already paid" (key 3) after the last
-payments import, or is missing from the latest full accounts export (`not_in_latest_export`). Every verdict
-carries its reasons in plain words.
+says billing's balance already counts it (see `same_day_in_balance`). An account qualifies when the remaining
+debt is above `eligibility.threshold`, or is above zero and has been overdue for at least
+`eligibility.overdue_months` calendar months. It is then excluded when it is marked do-not-call, has no valid
+number (or none the dialing policy allows: `dialable`), keeps to an installment plan, said "already paid" (key 3)
+after the last payments import, or is missing from the latest full accounts export (`not_in_latest_export`). The
+local do-not-call list (ivr.ledger.dnc) excludes a listed account, and an account whose every valid number is
+listed; a listed number is never the one offered. Every verdict carries its reasons in plain words.
 
 `evaluate` reads the whole ledger with a handful of set-based queries (no per-account queries), so 100,000
 accounts take about a second; `check_account` runs the same logic for one account (the dialer's last check).
@@ -27,9 +29,11 @@ from zoneinfo import ZoneInfo
 import peewee as pw
 
 from ivr.config import Config
+from ivr.ledger import dnc
 from ivr.ledger import phones as phonelib
 from ivr.ledger.importer import last_payments_import, latest_full_export
 from ivr.ledger.models import Account, Balance, ImportRun, InstallmentDue, InstallmentPlan, Payment, Phone
+from ivr.logs import mask_number
 
 ZERO = Decimal("0.00")
 
@@ -108,6 +112,7 @@ class _Facts:
     phones: dict[int, list[tuple[str, bool, str, str]]]
     plans: dict[int, tuple[Decimal, Decimal, date]]  # dues so far, paid since start, starts_on
     last_payments_import: datetime | None
+    listed: dnc.Listed = field(default_factory=dnc.Listed)  # the do-not-call entries in force on the day
     latest_export: ImportRun | None = None  # the latest full accounts export
     not_in_export: set[int] = field(default_factory=set)  # accounts it did not list (and no import since did)
 
@@ -174,7 +179,7 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
         entry = (_money(due), _money(paid_p), _as_date(starts))
         if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account
             plans[acc] = entry  # type: ignore[assignment]
-    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import())
+    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), dnc.listed_on(day))
     _gather_export(facts, ids)
     return facts
 
@@ -247,6 +252,7 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
         excluded.append(gone)
     numbers = dialable(cfg, facts.phones.get(acc_id, []))
     valid = [p[0] for p in numbers if p[1] and p[0]]
+    valid = _dnc_exclusions(facts.listed, number, valid, excluded)
     if valid:
         v.e164 = valid[0]
     elif numbers:
@@ -269,6 +275,20 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
     reasons.extend(f"excluded: {e}" for e in excluded)
     v.eligible = qualifies and not excluded
     return v
+
+
+def _dnc_exclusions(listed: dnc.Listed, number: str, valid: list[str], excluded: list[str]) -> list[str]:
+    """Apply the do-not-call list: the account listed, or every valid number listed, is an exclusion (the entry's
+    reason named); returns the valid numbers not listed (a listed number is never offered)."""
+    entry = listed.account(number)
+    if entry is not None:
+        excluded.append(f"account on the do-not-call list: {dnc.describe(entry)}")
+    free = [e for e in valid if listed.number(e) is None]
+    if valid and not free:
+        why = "; ".join(f"{mask_number(e)}: {dnc.describe(listed.numbers[e])}" for e in valid[:3])
+        excluded.append(f"every number on the do-not-call list ({why})")
+        return valid  # v.e164 still names the number, so `ivr eligible --why` shows which
+    return free
 
 
 def evaluate(cfg: Config, day: date) -> list[Verdict]:

@@ -158,7 +158,9 @@ class Attempt(BaseModel):
 
     state: created | originated | answered | ended | unknown.
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
-             congestion | pay_now | callback | already_paid | wrong_number | unknown | trunk_error
+             congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error
+    kind: campaign | test. A test call (`ivr call`, to a staff phone) plays a debtor's message but is never that
+    debtor's attempt: caps, outcomes, eligibility and the report's totals leave it out.
     """
 
     uuid = pw.CharField(max_length=36, unique=True)  # origination_uuid = FreeSWITCH Unique-ID
@@ -180,6 +182,7 @@ class Attempt(BaseModel):
     duration_s = pw.IntegerField(default=0)
     billsec_s = pw.IntegerField(default=0)
     detail = pw.CharField(max_length=400, default="")
+    kind = pw.CharField(max_length=16, default="campaign", index=True)
 
 
 class CallbackRequest(BaseModel):
@@ -224,7 +227,26 @@ class AuditEvent(BaseModel):
     detail = pw.TextField(default="")
 
 
+class DncEntry(BaseModel):
+    """One do-not-call entry (ivr.ledger.dnc): a phone number (E.164) or an account number, why, until when, who.
+
+    Removing an entry records who removed it, when and why (removed_*); the row itself is never deleted, so the
+    list's history can always be answered for. `until` is the last local day it applies (None = for good).
+    """
+
+    kind = pw.CharField(max_length=8)  # number | account
+    value = pw.CharField(max_length=64, index=True)  # the E.164 number or the account number
+    reason = pw.CharField(max_length=400)
+    until = pw.DateField(null=True)
+    added_by = pw.CharField(max_length=100)
+    added_at = pw.DateTimeField(default=utcnow)
+    source = pw.CharField(max_length=200, default="")  # cli | import FILE line N | key 8 on call UUID
+    removed_at = pw.DateTimeField(null=True, index=True)
+    removed_by = pw.CharField(max_length=100, default="")
+    removed_reason = pw.CharField(max_length=400, default="")
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
-    Attempt, CallbackRequest, Control, DialerNode, AuditEvent,
+    Attempt, CallbackRequest, Control, DialerNode, AuditEvent, DncEntry,
 ]
