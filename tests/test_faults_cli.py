@@ -24,6 +24,7 @@ def write_config(tmp_path: Path, **sections) -> Path:
         "import": {"rejects_dir": str(tmp_path / "rejects")},
         "report": {"output_dir": str(tmp_path / "reports")},
         "logging": {"level": "WARNING"},
+        "eligibility": {"max_data_age_hours": 0},  # no billing files here: the data-age check has its own tests
         "freeswitch": {"host": "127.0.0.1", "port": 1, "password": "ClueCon", "command_timeout": 2.0,
                        "reconnect_max_delay": 1.0, "outbound_bind_host": "127.0.0.1", "outbound_bind_port": free_port()},
     }
