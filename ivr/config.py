@@ -276,6 +276,18 @@ class ImportConfig:
         check=_check_regex)
     accounts_export: str = _opt("full", "full: the accounts file lists every account (one missing is not called until "
                                 "it reappears); changes: only accounts that changed", choices=("full", "changes"))
+    anomaly_total_debt_rise: float = _opt(0.3, "hold a full export whose total debt rose more than this share "
+                                          "over the previous full export's (0 = off)", min=0, max=100)
+    anomaly_debt_factor: float = _opt(2.0, "a debt counts as risen when it is at least this many times the "
+                                      "ledger's latest balance", min=1.01, max=1000)
+    anomaly_debt_rise_share: float = _opt(0.1, "hold an export in which more than this share of the debts "
+                                          "compared have risen so (0 = off)", min=0, max=1)
+    anomaly_vanished_share: float = _opt(0.2, "hold a full export that leaves out more than this share of the "
+                                         "accounts the previous full export listed (0 = off)", min=0, max=1)
+    anomaly_count_change: float = _opt(0.2, "hold a full export whose account count differs from the previous "
+                                       "full export's by more than this share (0 = off)", min=0, max=100)
+    anomaly_min_accounts: int = _opt(20, "the anomaly checks need this many accounts to compare (shares of a "
+                                     "handful of accounts mean nothing)", min=1, max=10_000_000)
     duplicates: str = _opt("reject", "an account twice in one file: reject both rows, or keep_first",
                            choices=("reject", "keep_first"))
     unknown_accounts: str = _opt("list", "payments for accounts not in the ledger: list them (not rejects), or reject",

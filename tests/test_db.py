@@ -41,17 +41,18 @@ def test_postgres_url_parts_are_percent_decoded():
 
 
 def test_a_migration_landed_later_with_a_lower_number_is_still_applied(tmp_path, monkeypatch):
-    # Side-by-side changes land in any order: a database at {…, 2, 4} must still get 3 (numbers above the real ones)
+    # Side-by-side changes land in any order: a database at {…, hi} must still get lo < hi.
     url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
     db = ledger_db.connect(url)
-    low, high = ledger_db.LATEST + 10, ledger_db.LATEST + 11
     ran = []
-    monkeypatch.setitem(ledger_db.MIGRATIONS, high, lambda d: ran.append(high))
-    assert ledger_db.upgrade(db) == [high]
-    monkeypatch.setitem(ledger_db.MIGRATIONS, low, lambda d: ran.append(low))
-    assert ledger_db.upgrade(db) == [low]
-    assert ran == [high, low]
-    assert ledger_db.applied_versions(db) >= {1, 2, low, high}
+    hi = max(ledger_db.MIGRATIONS) + 2
+    lo = hi - 1
+    monkeypatch.setitem(ledger_db.MIGRATIONS, hi, lambda d: ran.append(hi))
+    assert ledger_db.upgrade(db) == [hi]
+    monkeypatch.setitem(ledger_db.MIGRATIONS, lo, lambda d: ran.append(lo))
+    assert ledger_db.upgrade(db) == [lo]
+    assert ran == [hi, lo]
+    assert ledger_db.applied_versions(db) >= {1, 2, lo, hi}
     assert ledger_db.upgrade(db) == []
     db.close()
 

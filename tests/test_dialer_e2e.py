@@ -334,7 +334,7 @@ def test_a_test_call_leaves_the_debtors_caps_and_outcomes_untouched(world):
     w.dialer().prepare_speech([acc], DAY)  # as `ivr call` users would hear it, without TTS pauses at x100
     outcomes = []
     for key in ("3", "2"):
-        w.script.add(staff, Debtor.answer(menu_press=key))
+        w.script.add(staff, Debtor.answer(menu_press=key))  # as press_in_menu does, for the staff phone
         att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, staff, outbound_port=0)
         outcomes.append(att.outcome)
         assert att.kind == "test" and att.answered_at is not None

@@ -21,7 +21,7 @@ import peewee as pw
 
 from ivr.admin.control import read_state
 from ivr.config import Config
-from ivr.ledger.freshness import import_ages
+from ivr.ledger.freshness import held_import, import_ages
 from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
@@ -70,6 +70,7 @@ class Snapshot:
     data_age_hours: dict[str, float | None] = field(default_factory=dict)
     data_files: dict[str, str] = field(default_factory=dict)
     data_max_age_hours: int = 0
+    held_import: str = ""  # the accounts file held by the anomaly guard ('' = none): ivr run refuses
 
 
 def _current_campaign() -> Campaign | None:
@@ -176,7 +177,13 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
         states = sorted({n.esl_state for n in alive})
         esl_state = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
     ages = import_ages(now)
+    held = held_import()
+    if held is not None:
+        errors.append(f"accounts import HELD (anomaly): {PurePath(held.file).name}; ivr run refuses until it is "
+                      "confirmed or replaced")
+        error_count += 1
     return Snapshot(
+        held_import=PurePath(held.file).name if held is not None else "",
         data_age_hours={k: a.age_hours for k, a in ages.items()},
         data_files={k: PurePath(a.file).name for k, a in ages.items()},
         data_max_age_hours=cfg.eligibility.max_data_age_hours,
@@ -214,6 +221,8 @@ def data_ages_text(snap: Snapshot) -> Any:
         out.append(f" ({snap.data_files.get(kind, '')})")
     if limit:
         out.append(f"; ivr run needs both under {limit} h")
+    if snap.held_import:
+        out.append(f"; accounts import HELD: {snap.held_import}", style="bold red")
     return out
 
 

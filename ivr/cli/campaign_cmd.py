@@ -43,9 +43,11 @@ def _esl(cfg):
 
 
 def _check_data(cfg, day: date, allow_stale: bool) -> None:
-    """No evening on old data: refuse (exit 4) unless --allow-stale, which is logged and audited."""
+    """No evening on held data (exit 5) nor on old data: refuse (exit 4) unless --allow-stale, which is logged
+    and audited."""
     from ivr.ledger import audit, freshness
 
+    freshness.check_not_held()  # held data is never dialled, --allow-stale or not
     stale = freshness.stale_imports(cfg)
     if not stale:
         return
@@ -159,7 +161,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "FreeSWITCH named in config.yaml, within the calling windows, until the queue is "
                                    "done or the windows close. Control it live with ivr pause|resume|stop and "
                                    "ivr set channels|cps. Refuses to start (exit 4) when the last accounts or "
-                                   "payments import is older than eligibility.max_data_age_hours.")
+                                   "payments import is older than eligibility.max_data_age_hours, and (exit 5) "
+                                   "while the newest accounts import is held by the anomaly guard.")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
     p.add_argument("--allow-stale", action="store_true",
                    help="start even when the last accounts or payments import is older than "

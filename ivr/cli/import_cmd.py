@@ -8,11 +8,12 @@ from pathlib import Path
 
 from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
-from ivr.ledger import importer
+from ivr.ledger import audit, importer
 from ivr.ledger.sample import write_sample
 from ivr.logs import shown_number
 
 SHOW_REJECTS = 20
+HELD_EXIT = 5  # an accounts export held by the anomaly guard: nothing applied
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="load billing exports (accounts, payments) or write sample files",
@@ -34,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         if kind == "accounts":
             q.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                            help="balance date for rows that have none (default: today)")
+            q.add_argument("--confirm-anomaly", action="store_true",
+                           help="apply an export the anomaly guard holds (debts risen, accounts gone, …) anyway; "
+                                "who and when go to the audit log")
             q.add_argument("--export", choices=("full", "changes"), default=None,
                            help="full: the file lists every account, and accounts it does not list are not called "
                                 "until they reappear; changes: only changed accounts (default: "
@@ -74,9 +78,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.kind == "accounts":
         report = importer.import_accounts(cfg, path, progress=not args.no_progress and sys.stderr.isatty(),
-                                          today=args.date, export=args.export)
+                                          today=args.date, export=args.export,
+                                          confirm_by=audit.cli_actor() if args.confirm_anomaly else None)
+        if report.held:
+            print(f"{path}: HELD, nothing applied: this export differs too much from the previous one")
+            print(report.anomaly_table)
+            print(report.summary())
+            print(f"ivr: accounts import held; check the file with billing, then either import a corrected file or "
+                  f"apply this one anyway: ivr import accounts {path} --confirm-anomaly", file=sys.stderr)
+            return HELD_EXIT
     else:
         report = importer.import_payments(cfg, path, progress=not args.no_progress and sys.stderr.isatty())
+    if report.confirmed_by:
+        print(f"{path}: applied despite the anomaly guard, confirmed by {report.confirmed_by} (audit log):")
+        print(report.anomaly_table)
     print_report(report)
     if report.rows and not report.ok:
         raise IvrError(f"no row of {path} could be loaded; see the reasons above")

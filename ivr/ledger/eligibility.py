@@ -2,12 +2,13 @@
 
 Remaining debt = the latest balance on or before the day minus payments made after that balance's date (up to the
 day); a payment dated ON the balance date is subtracted too, unless `eligibility.balance_includes_same_day_payments`
-says billing's balance already counts it (see `payments_from`). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
-overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
-do-not-call, has no valid number, keeps to an installment plan, said "already paid" (key 3) after the last
-payments import, or is missing from the latest full accounts export (`not_in_latest_export`). The local
-do-not-call list (ivr.ledger.dnc) excludes a listed account, and an account whose every valid number is listed; a
-listed number is never the one offered. Every verdict carries its reasons in plain words.
+says billing's balance already counts it (see `same_day_in_balance`). An account qualifies when the remaining
+debt is above `eligibility.threshold`, or is above zero and has been overdue for at least
+`eligibility.overdue_months` calendar months. It is then excluded when it is marked do-not-call, has no valid
+number (or none the dialing policy allows: `dialable`), keeps to an installment plan, said "already paid" (key 3)
+after the last payments import, or is missing from the latest full accounts export (`not_in_latest_export`). The
+local do-not-call list (ivr.ledger.dnc) excludes a listed account, and an account whose every valid number is
+listed; a listed number is never the one offered. Every verdict carries its reasons in plain words.
 
 `evaluate` reads the whole ledger with a handful of set-based queries (no per-account queries), so 100,000
 accounts take about a second; `check_account` runs the same logic for one account (the dialer's last check).

@@ -1,8 +1,11 @@
-"""How old the data behind the evening's calls is: the last applied accounts and payments imports.
+"""How old and how trusted the data behind the evening's calls is: the last applied accounts and payments imports,
+and an accounts import held by the anomaly guard (ivr.ledger.anomaly).
 
 A campaign on month-old balances calls people who have paid since. `ivr run` refuses to start when either import
 is older than `eligibility.max_data_age_hours` (exit 4, one line naming the import and its age) unless the
-operator says `--allow-stale`, which is logged and written to the audit log; `ivr status` shows both ages.
+operator says `--allow-stale`, which is logged and written to the audit log; `ivr status` shows both ages. While
+the newest accounts import is held, `ivr run` refuses too (exit 5): no campaign dials until staff confirm it or
+import a corrected file.
 """
 
 from __future__ import annotations
@@ -23,6 +26,28 @@ class StaleData(IvrError):
     """The accounts or payments data is older than eligibility.max_data_age_hours."""
 
     exit_code = 4
+
+
+class HeldImport(IvrError):
+    """The newest accounts import is held by the anomaly guard."""
+
+    exit_code = 5
+
+
+def held_import() -> ImportRun | None:
+    """The newest finished accounts import when it is held (no applied one since), else None."""
+    run = (ImportRun.select().where((ImportRun.kind == "accounts") & ImportRun.finished_at.is_null(False))
+           .order_by(ImportRun.id.desc()).first())
+    return run if run is not None and run.status == "held" else None
+
+
+def check_not_held() -> None:
+    """Raise HeldImport naming the held file and what to do."""
+    run = held_import()
+    if run is not None:
+        raise HeldImport(f"the accounts import of {run.file} at {run.finished_at:%Y-%m-%d %H:%M} UTC is held by "
+                         "the anomaly guard: no campaign runs until it is applied (ivr import accounts FILE "
+                         "--confirm-anomaly) or a corrected file is imported")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import logging
 import multiprocessing
 import os
 import re
@@ -35,9 +36,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import peewee as pw
 
 from ivr.config import Config, ImportConfig
+from ivr.ledger import anomaly, audit
 from ivr.ledger import phones as phonelib
 from ivr.ledger.csvread import CsvFile, CsvFormatError, Row, parse_amount, parse_date
 from ivr.ledger.models import Account, Balance, ImportRun, Payment, Phone, database, utcnow
+
+log = logging.getLogger("ivr.ledger.importer")
 
 BATCH_ROWS = 2000
 ROWS_PER_TRANSACTION = 20000
@@ -93,12 +97,23 @@ class ImportReport:
     invalid_phones: list[InvalidPhone] = field(default_factory=list)
     full: bool = False  # a full accounts export (import.accounts_export)
     missing: int = 0  # after a full export: ledger accounts it did not list (not called until they reappear)
+    checks: list[anomaly.Check] = field(default_factory=list)  # the anomaly guard's comparisons
+    held: bool = False  # past an anomaly threshold and not confirmed: NOTHING was applied
+    confirmed_by: str = ""  # applied despite the anomaly, by whom (also in the audit log)
+    anomaly_table: str = ""  # the short table of the comparisons, when one tripped
+
+    @property
+    def tripped(self) -> list[anomaly.Check]:
+        return [c for c in self.checks if c.tripped]
 
     @property
     def ok(self) -> int:
         return self.loaded + self.updated + self.unchanged
 
     def summary(self) -> str:
+        if self.held:
+            return (f"{self.kind}: HELD, nothing applied: " + "; ".join(
+                f"{c.name} {c.change_text()} (limit {c.limit * 100:g} %)" for c in self.tripped))
         text = (f"{self.kind}: {self.rows} rows: {self.loaded} new, {self.updated} updated, "
                 f"{self.unchanged} unchanged, {len(self.rejected)} rejected")
         if self.not_in_ledger:
@@ -727,26 +742,8 @@ def header_names(cfg: Config, kind: str) -> list[str]:
     return [cfg.imports.payment_columns[k] for k in ("account", "amount", "date", "reference")]
 
 
-def find_duplicates(path: Path, cfg: Config, names: list[str], col: int) -> dict[str, list[int]]:
-    """Every account number on more than one row of the file, with all its line numbers (a first pass, before
-    anything is written: which row to apply depends on rows further down). Memory: about 100 bytes per row."""
-    first: dict[str, int] = {}
-    dups: dict[str, list[int]] = {}
-    with CsvFile(path, cfg.imports.encoding, cfg.imports.delimiter, names) as f:
-        for line, raw, error in f.rows():
-            if error or col >= len(raw):
-                continue
-            key = raw[col].strip()
-            if not key:
-                continue
-            seen = first.setdefault(key, line)
-            if seen != line:
-                dups.setdefault(key, [seen]).append(line)
-    return dups
-
-
 def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date | None,
-         workers: int | None = None, full: bool = False) -> ImportReport:
+         workers: int | None = None, full: bool = False, confirm_by: str | None = None) -> ImportReport:
     db = database.obj
     if db is None:
         raise RuntimeError("the database is not connected (ivr.ledger.db.connect first)")
@@ -773,8 +770,25 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
             dups: dict[str, list[int]] = {}
             if kind == "accounts":
                 cols = resolve_columns(f.header, cfg.imports.account_columns, ("account", "name", "phones"), path)
-                dups = find_duplicates(path, cfg, names, cols["account"])
-                run = ImportRun.create(kind=kind, file=str(path)[:400], full=full)
+                previous = latest_full_export()
+                scan = anomaly.scan_accounts(path, cfg, names, cols, previous)
+                dups = scan.dups
+                report.checks = anomaly.judge(cfg, scan, full, previous)
+                fields = {"kind": kind, "file": str(path)[:400], "full": full, "accounts": scan.accounts,
+                          "total_debt": scan.total_debt,
+                          "detail": anomaly.detail_json(report.checks, scan) if report.checks else ""}
+                if report.tripped:
+                    report.anomaly_table = anomaly.table(report.checks, scan)
+                    if not confirm_by:  # held: nothing is applied; the run is kept so status/run can say so
+                        ImportRun.create(**fields, status="held", finished_at=utcnow())
+                        log.warning("event=import_held file=%s %s", path.name, " ".join(
+                            f"{c.name.replace(' ', '_')}={c.change:.3f}" for c in report.tripped))
+                        report.held = True
+                        report.seconds = time.perf_counter() - started
+                        return report
+                    report.confirmed_by = confirm_by
+                    fields.update(status="confirmed", confirmed_by=confirm_by[:100])
+                run = ImportRun.create(**fields)
                 writer: Any = _AccountWriter(db, report, cfg.locale.currency, run.id)
             else:
                 cols = resolve_columns(f.header, cfg.imports.payment_columns,
@@ -838,6 +852,11 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
     if full:
         report.missing = (Account.select().where(Account.seen_run.is_null() | (Account.seen_run < run.id))
                           .count())
+    if report.confirmed_by:
+        log.warning("event=import_anomaly_confirmed file=%s by=%s run=%s", path.name, report.confirmed_by, run.id)
+        audit.record(report.confirmed_by, "import.confirm_anomaly", str(path), {
+            "import_run": run.id, "checks": {c.name: {"before": c.before, "now": c.now, "change": round(c.change, 4),
+                                                      "limit": c.limit} for c in report.tripped}})
     report.seconds = time.perf_counter() - started
     ImportRun.update(finished_at=utcnow(), rows=report.rows, loaded=report.loaded, updated=report.updated,
                      unchanged=report.unchanged, rejected=len(report.rejected),
@@ -847,15 +866,20 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
 
 
 def import_accounts(cfg: Config, path: str | Path, progress: bool = True, today: date | None = None,
-                    workers: int | None = None, export: str | None = None) -> ImportReport:
+                    workers: int | None = None, export: str | None = None, confirm_by: str | None = None
+                    ) -> ImportReport:
     """Load an accounts export (account, name, phones, …, balance); rows without a balance date are dated
     `today`. `workers`: parsing processes (None = automatic: some on big files, none on small ones).
     `export`: 'full' (the file lists every account: those it does not list are no longer called until they
-    reappear) or 'changes'; None = import.accounts_export."""
+    reappear) or 'changes'; None = import.accounts_export.
+
+    Before anything is written the file is compared with the previous full export (ivr.ledger.anomaly): past a
+    threshold the import is HELD (report.held; nothing applied) unless `confirm_by` names who applies it anyway,
+    which goes to the audit log."""
     mode = export or cfg.imports.accounts_export
     if mode not in ("full", "changes"):
         raise ValueError(f"export {mode!r}: expected full or changes")
-    return _run(cfg, path, "accounts", progress, today, workers, full=mode == "full")
+    return _run(cfg, path, "accounts", progress, today, workers, full=mode == "full", confirm_by=confirm_by)
 
 
 def import_payments(cfg: Config, path: str | Path, progress: bool = True, workers: int | None = None
