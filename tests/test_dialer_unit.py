@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
+import factories
 import gevent
 import gevent.event
 import pytest
@@ -23,7 +24,7 @@ from ivr.campaign.queue import Candidate
 from ivr.clock import ScaledClock
 from ivr.dialer.dialer import Dialer
 from ivr.dialer.reconcile import reconcile
-from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Control, Phone, QueueEntry, utcnow
+from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Phone, QueueEntry
 
 DAY = date(2026, 11, 23)
 
@@ -251,7 +252,7 @@ def test_pause_and_stop_commands(cfg, db):
     with gevent.Timeout(5):
         while len(esl.sent) < 2:
             gevent.sleep(0.01)
-    Control.insert(key="command", value="pause", updated_at=utcnow()).on_conflict_replace().execute()
+    factories.set_control("command", "pause")
     with gevent.Timeout(5):
         while not d.paused:
             gevent.sleep(0.01)
@@ -259,7 +260,7 @@ def test_pause_and_stop_commands(cfg, db):
     sent = len(esl.sent)
     gevent.sleep(0.5)
     assert len(esl.sent) == sent
-    Control.insert(key="command", value="stop", updated_at=utcnow()).on_conflict_replace().execute()
+    factories.set_control("command", "stop")
     g.join(timeout=5)
     assert g.ready()
     assert Campaign.get_by_id(camp.id).status == "stopped"
