@@ -124,7 +124,8 @@ def test_may_call_now_codes(db, cfg):
 
 
 def test_explain_names_the_day_and_the_reason(db, cfg):
-    bg = cfg.replace(locale=dataclasses.replace(cfg.locale, country="BG", timezone="Europe/Sofia"))
+    bg = cfg.replace(locale=dataclasses.replace(cfg.locale, country="BG", timezone="Europe/Sofia"),
+                     dialing=dataclasses.replace(cfg.dialing, allowed_countries=["BG", "UA"]))  # acc() is in UA
     a = acc()
     lines = rules.explain(bg, a, U(2026, 3, 3, 6, 0))
     assert "holiday (Liberation Day)" in lines[0]

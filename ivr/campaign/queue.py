@@ -347,7 +347,7 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
     if tz in closed_tz:
         return None
     all_phones = rules.account_phones(acc.id)
-    phones = rules.callable_phones(acc.id, all_phones)
+    phones = rules.callable_phones(acc.id, all_phones, cfg)
     if phones:  # the do-not-call list as it is right now (a debtor may have pressed 8 a minute ago)
         free = dnc.without_listed(phones, windows.local_day(tz, now))
         if not free:
@@ -511,7 +511,7 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
             return e
         acc = Account.get_by_id(e.account_id)
         tz = _tz_ok(cfg, acc) or cfg.locale.timezone
-        phones = rules.callable_phones(acc.id)
+        phones = rules.callable_phones(acc.id, cfg=cfg)
         called = _called_phone(acc.id, phones, e, attempt)
         e.outcome, e.updated_at = outcome, now
         e.reason = f"{outcome} {cause}".strip()[:200]

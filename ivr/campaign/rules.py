@@ -21,6 +21,7 @@ import peewee as pw
 from ivr.campaign.windows import CallWindows, as_zone, aware_utc, first_instant_at
 from ivr.config import Config
 from ivr.ledger.models import Account, Attempt, Phone, QueueEntry, database
+from ivr.ledger.phones import dial_policy, dial_refusal
 
 NOT_COUNTED = ("congestion", "trunk_error")  # attempt outcomes that are not the debtor's attempts
 CONTACT_PRESETS = {"off": (0, 0, 0), "collection": (1, 2, 8)}  # answered contacts per day / ISO week / month
@@ -209,7 +210,7 @@ def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallW
 def explain(cfg: Config, account: Account, at_utc: datetime, windows: CallWindows | None = None) -> list[str]:
     """Human lines on why this account may or may not be called at `at_utc` (rules of this module only)."""
     windows = windows or CallWindows(cfg)
-    phones = callable_phones(account.id)
+    phones = callable_phones(account.id, cfg=cfg)
     d = may_call_now(cfg, account, at_utc, windows, phones=phones)
     tz = account_tz(cfg, account)
     day = windows.local_day(tz, at_utc)
@@ -218,10 +219,15 @@ def explain(cfg: Config, account: Account, at_utc: datetime, windows: CallWindow
     return [f"local date {day} in {tz} is a {kind}{extra}", *d.reasons]
 
 
-def callable_phones(account_id: int, phones: list[Phone] | None = None) -> list[Phone]:
-    """The account's numbers that may be dialed, in `position` order (invalid and flagged ones left out)."""
+def callable_phones(account_id: int, phones: list[Phone] | None = None, cfg: Config | None = None) -> list[Phone]:
+    """The account's numbers that may be dialed, in `position` order (invalid and flagged ones left out; with
+    `cfg`, also those dialing.allowed_countries / number_types refuse)."""
     phones = account_phones(account_id) if phones is None else phones
-    return [p for p in phones if p.valid and p.flagged_at is None and p.e164]
+    out = [p for p in phones if p.valid and p.flagged_at is None and p.e164]
+    if cfg is not None:
+        policy = dial_policy(cfg)
+        out = [p for p in out if not dial_refusal(p.e164, policy)]
+    return out
 
 
 def pick_phone(phones: list[Phone], phone_index: int) -> Phone | None:

@@ -41,6 +41,9 @@ class Account(BaseModel):
     preferred_channel = pw.CharField(max_length=16, default="voice")  # voice | sms | email | letter
     claimed_paid_at = pw.DateTimeField(null=True)  # pressed 3 "already paid"; cleared by the next payments import
     updated_at = pw.DateTimeField(default=utcnow)
+    # the latest applied accounts import (ImportRun.id) whose file listed this account; an account missing from
+    # the latest FULL export is not called (ivr.ledger.eligibility); NULL = never seen by a recorded import
+    seen_run = pw.IntegerField(null=True, index=True)
 
 
 class Phone(BaseModel):
@@ -93,6 +96,15 @@ class ImportRun(BaseModel):
     unchanged = pw.IntegerField(default=0)
     rejected = pw.IntegerField(default=0)
     rejects_file = pw.CharField(max_length=400, default="")
+    # applied | held (an anomaly: nothing applied, see detail) | confirmed (applied despite an anomaly)
+    status = pw.CharField(max_length=16, default="applied", index=True)
+    full = pw.BooleanField(default=False)  # an accounts export that lists EVERY account (import.accounts_export)
+    accounts = pw.IntegerField(default=0)  # distinct accounts applied from the file
+    total_debt = pw.DecimalField(max_digits=16, decimal_places=2, null=True)  # sum of the file's positive balances
+    not_in_ledger = pw.IntegerField(default=0)  # payments for accounts the ledger does not know
+    invalid_phones = pw.IntegerField(default=0)  # numbers in the file that will not be dialled
+    detail = pw.TextField(default="")  # JSON: the anomaly checks and their figures
+    confirmed_by = pw.CharField(max_length=100, default="")  # who applied a held export anyway
 
 
 class InstallmentPlan(BaseModel):
