@@ -214,6 +214,10 @@ def find_accounts(cfg: Config, *, account: str | None = None, phone: str | None 
                 .limit(limit))
 
 
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
 def _split(carried: str) -> list[str]:
     return [x.strip() for x in (carried or "").replace(";", ",").split(",") if x.strip()]
 
@@ -244,9 +248,9 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
     listed = dnc.listed_numbers(numbers, day)
     phone_lines = [PhoneLine(p.position, shown(p.e164) if p.e164 else p.raw, p.valid and bool(p.e164),
                              p.invalid_reason, p.flagged_at, p.e164 in listed) for p in phones]
-    balances = [BalanceLine(b.as_of, Decimal(b.amount), b.currency, b.overdue_since)
+    balances = [BalanceLine(b.as_of, _money(b.amount), b.currency, b.overdue_since)
                 for b in Balance.select().where(Balance.account == acc).order_by(Balance.as_of.desc())]
-    payments = [PaymentLine(p.paid_on, Decimal(p.amount), p.reference, p.imported_at)
+    payments = [PaymentLine(p.paid_on, _money(p.amount), p.reference, p.imported_at)
                 for p in Payment.select().where(Payment.account == acc).order_by(Payment.paid_on.desc(),
                                                                                 Payment.id.desc())]
     calls = _calls(acc, numbers, local, shown)
