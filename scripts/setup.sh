@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the night dialer needs on a fresh Debian machine, idempotently (safe to run again):
-#   Debian packages espeak-ng, sox, python3-venv (only those missing), a virtualenv in .venv, the package.
+#   Debian packages espeak-ng, sox, python3-venv, chromium and chromium-driver (the console's browser tests)
+#   (only those missing), a virtualenv in .venv, the package.
 # Run as root or as a user with sudo. Quiet, with one progress line per step.
 set -euo pipefail
 
@@ -35,6 +36,8 @@ pick_python() {
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 if [ ! -x "$VENV/bin/python" ]; then
     PY="$(pick_python || true)"
     if [ -z "$PY" ] || ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -48,7 +51,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    say "Debian packages present (espeak-ng, sox, python venv)"
+    say "Debian packages present (espeak-ng, sox, chromium, chromium-driver, python venv)"
 fi
 
 # 2. The virtualenv.
@@ -65,7 +68,7 @@ fi
 # 3. The package and its pinned dependencies; skipped when nothing they depend on changed since last time.
 want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/ivr" ] &&
-   "$VENV/bin/python" -c 'import ivr, peewee, phonenumbers, greenswitch' >/dev/null 2>&1; then
+   "$VENV/bin/python" -c 'import ivr, peewee, phonenumbers, greenswitch, flask, argon2' >/dev/null 2>&1; then
     say "package installed and up to date"
 else
     say "installing the package and its dependencies into .venv (pip; this takes a minute the first time)"
