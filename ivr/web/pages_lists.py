@@ -6,9 +6,15 @@ its rows, so no page grows with the ledger.
 
 from __future__ import annotations
 
+import csv
+import io
+import time
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
 
 from ivr.ledger import audit
 from ivr.web.app import requires
@@ -33,3 +39,116 @@ def audit_log() -> Any:
     rows = audit.recent(PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, action_prefix=action, actor=who)
     return render_template("audit.html", rows=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
                            actor=who, action=action)
+
+
+def _day_arg(name: str = "day") -> date | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _amount(name: str) -> Decimal | None:
+    text = request.args.get(name, "").strip().replace(",", ".").replace(" ", "")
+    if not text:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+
+
+@bp.route("/eligible")
+@requires("admin", "manager")
+def eligible() -> Any:
+    from ivr.ledger import eligibility
+    day = _day_arg() or datetime.now(ZoneInfo(g.cfg.locale.timezone)).date()
+    page = page_number()
+    excluded = request.args.get("list") == "excluded"
+    district = request.args.get("district", "")
+    reason = request.args.get("reason", "")
+    error = ""
+    try:
+        lo, hi = _amount("min"), _amount("max")
+    except ValueError as exc:
+        error, lo, hi = str(exc), None, None
+    result = eligibility.listing(g.cfg, day, excluded=excluded, district=district, reason=reason, amount_min=lo,
+                                 amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
+                           reason=reason, districts=eligibility.districts(), page=page, pages=pages,
+                           more=page < pages, error=error)
+
+
+# The morning report of a large evening takes seconds to build: pages of its person table and the CSV reuse one
+# build for a minute (per application), so paging through it does not rebuild it each time.
+REPORT_TTL_SECONDS = 60.0
+
+
+def _report(day: date) -> Any:
+    from ivr.report.data import build_report
+    cache: dict[date, tuple[float, Any]] = current_app.extensions.setdefault("ivr_reports", {})
+    hit = cache.get(day)
+    if hit and time.monotonic() - hit[0] < REPORT_TTL_SECONDS:
+        return hit[1]
+    data = build_report(g.cfg, day)
+    if len(cache) >= 3:
+        cache.pop(min(cache, key=lambda d: cache[d][0]))
+    cache[day] = (time.monotonic(), data)
+    return data
+
+
+def _campaign_days() -> list[date]:
+    from ivr.ledger.models import Campaign
+    return [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(60)]
+
+
+@bp.route("/reports")
+@requires("admin", "manager")
+def reports() -> Any:
+    from ivr.errors import IvrError
+    from ivr.report.html import chart_money, chart_outcomes, percent, ratio
+    days = _campaign_days()
+    day = _day_arg() or (days[0] if days else None)
+    if day is None:
+        return render_template("reports.html", days=days, day=None, data=None, rows=[], error="")
+    try:
+        data = _report(day)
+    except IvrError as exc:
+        return render_template("reports.html", days=days, day=day, data=None, rows=[], error=str(exc)), 404
+    q = request.args.get("q", "").strip().lower()
+    people = data.people
+    if q:
+        people = [p for p in people if q in p.account.lower() or q in p.name.lower() or q in p.district.lower()
+                  or q in p.number_masked]
+    page = page_number()
+    pages = max(1, -(-len(people) // PAGE_SIZE))
+    rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    charts = [c for c in (chart_outcomes(data), chart_money(data)) if c] if page == 1 and not q else []
+    return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
+                           more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
+                           error="")
+
+
+@bp.route("/reports/<day>.csv")
+@requires("admin", "manager")
+def report_csv(day: str) -> Any:
+    from ivr.errors import IvrError
+    from ivr.report.csvout import REPORT_COLUMNS, report_rows, safe_cell
+    try:
+        data = _report(date.fromisoformat(day))
+    except (ValueError, IvrError):
+        abort(404)
+    buf = io.StringIO()
+    buf.write("\ufeff")  # a spreadsheet then reads the names' Cyrillic as UTF-8
+    w = csv.writer(buf)
+    w.writerow(REPORT_COLUMNS)
+    for row in report_rows(data):
+        # account, name, district come from billing: a cell like '=HYPERLINK(...)' must stay text
+        row[1:4] = [safe_cell(c) for c in row[1:4]]
+        w.writerow(row)
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="report-{data.day}.csv"'})
