@@ -144,7 +144,7 @@ def create_app(cfg: Config, secret_key: str, *, per_request_db: bool = False, te
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"_": _, "user": g.get("user"), "lang": g.get("lang", "en"), "languages": LANGUAGE_NAMES,
-                "nav": _nav(), "fmt_dt": _fmt_dt, "fmt_money": _fmt_money}
+                "nav": _nav(), "fmt_dt": _fmt_dt, "fmt_money": _fmt_money, "outcome_label": _outcome_label}
 
     @app.errorhandler(403)
     def forbidden(_e: Any) -> Any:
@@ -196,6 +196,12 @@ def _fmt_dt(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(ZoneInfo(g.cfg.locale.timezone))
     return value.strftime(fmt)
+
+
+def _outcome_label(code: str) -> str:
+    """A ledger outcome code as the report's English label (the catalogue then translates it)."""
+    from ivr.report.data import LABELS
+    return LABELS.get(code, code)
 
 
 def _fmt_money(value: Any) -> Markup | str:
