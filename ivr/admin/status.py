@@ -14,6 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 
 import peewee as pw
@@ -21,6 +22,7 @@ import peewee as pw
 from ivr.admin.control import read_state
 from ivr.config import Config
 from ivr.errors import IvrError
+from ivr.ledger.freshness import held_import, import_ages
 from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
@@ -65,6 +67,11 @@ class Snapshot:
     error_count: int
     errors: list[str] = field(default_factory=list)
     nodes: list[NodeState] = field(default_factory=list)
+    # hours since the last applied accounts / payments import (None: never), and the limit ivr run applies
+    data_age_hours: dict[str, float | None] = field(default_factory=dict)
+    data_files: dict[str, str] = field(default_factory=dict)
+    data_max_age_hours: int = 0
+    held_import: str = ""  # the accounts file held by the anomaly guard ('' = none): ivr run refuses
 
 
 def _current_campaign() -> Campaign | None:
@@ -170,7 +177,17 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     else:
         states = sorted({n.esl_state for n in alive})
         esl_state = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
+    ages = import_ages(now)
+    held = held_import()
+    if held is not None:
+        errors.append(f"accounts import HELD (anomaly): {PurePath(held.file).name}; ivr run refuses until it is "
+                      "confirmed or replaced")
+        error_count += 1
     return Snapshot(
+        held_import=PurePath(held.file).name if held is not None else "",
+        data_age_hours={k: a.age_hours for k, a in ages.items()},
+        data_files={k: PurePath(a.file).name for k, a in ages.items()},
+        data_max_age_hours=cfg.eligibility.max_data_age_hours,
         at=now, campaign_day=camp.day if camp else None, campaign_status=camp.status if camp else "none",
         campaign_reason=camp.status_reason if camp else "", command=control.command or "",
         channels_in_use=in_use, channels_cap=control.channels or cfg.pacing.channels,
@@ -248,6 +265,27 @@ def to_json(snap: Snapshot) -> str:
     return json.dumps(dataclasses.asdict(snap), default=default, indent=2, sort_keys=True)
 
 
+def data_ages_text(snap: Snapshot) -> Any:
+    """'accounts 5.2 h ago (file), payments 3.0 h ago (file)', red when past eligibility.max_data_age_hours."""
+    from rich.text import Text
+
+    out = Text()
+    limit = snap.data_max_age_hours
+    for i, (kind, age) in enumerate(snap.data_age_hours.items()):
+        if i:
+            out.append(", ")
+        if age is None:
+            out.append(f"{kind} never imported", style="red" if limit else "")
+            continue
+        out.append(f"{kind} {age:.1f} h ago", style="red" if limit and age > limit else "")
+        out.append(f" ({snap.data_files.get(kind, '')})")
+    if limit:
+        out.append(f"; ivr run needs both under {limit} h")
+    if snap.held_import:
+        out.append(f"; accounts import HELD: {snap.held_import}", style="bold red")
+    return out
+
+
 def render(snap: Snapshot) -> Any:
     """A rich renderable: headline, pacing, queue, outcomes, FreeSWITCH, errors."""
     from rich.console import Group
@@ -264,6 +302,7 @@ def render(snap: Snapshot) -> Any:
                                      f"limit {snap.cps_setting:g}"
                  + (f", dialer allows {snap.rate_limit:.2f}" if snap.rate_limit else ""))
     pace.add_row("FreeSWITCH", f"{snap.esl_state}, {snap.esl_reconnects} reconnect(s)")
+    pace.add_row("Billing data", data_ages_text(snap))
     queue = Table(title="Queue", show_header=True, header_style="bold")
     for s in snap.queue:
         queue.add_column(s, justify="right")

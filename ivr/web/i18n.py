@@ -117,6 +117,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "unknown": ("невідомо", "неизвестно", "неизвестно"),
     "in progress": ("триває", "идёт", "в ход"),
     "not called": ("не дзвонили", "не звонили", "не е набран"),
+    "opted out": ("відмовилися від дзвінків", "отказались от звонков", "отказаха обажданията"),
     # controls
     "Channels": ("Канали", "Каналы", "Канали"),
     "config.yaml says {value}": ("у config.yaml: {value}", "в config.yaml: {value}", "в config.yaml: {value}"),
