@@ -88,8 +88,9 @@ def create_app(cfg: Config, secret_key: str, *, per_request_db: bool = False, te
     app.extensions["ivr_config"] = cfg
     CSRFProtect(app)
 
-    from ivr.web import auth, pages_lists, pages_live, pages_texts, pages_work
+    from ivr.web import auth, pages_debtor, pages_lists, pages_live, pages_texts, pages_work
     app.register_blueprint(auth.bp)
+    app.register_blueprint(pages_debtor.bp)
     app.register_blueprint(pages_texts.bp)
     app.register_blueprint(pages_live.bp)
     app.register_blueprint(pages_work.bp)
@@ -171,6 +172,7 @@ NAV = [  # endpoint, English title, roles that see it
     ("live.tonight", "Tonight", ALL_ROLES),
     ("live.controls", "Controls", ("admin",)),
     ("work.callbacks", "Callbacks", ALL_ROLES),
+    ("debtor.search", "Debtors", ALL_ROLES),
     ("lists.eligible", "Who will be called", ("admin", "manager")),
     ("lists.reports", "Reports", ("admin", "manager")),
     ("texts.messages", "Messages", ("admin", "manager")),
