@@ -2,8 +2,10 @@
 a real `ivr web` process, while `ivr demo` runs an evening against the simulated FreeSWITCH in another process.
 
 One flow, so the whole costs about a minute: log in, see the evening start calling, pause it from the Controls
-page and see "paused by anna", then take and close a callback request on the worklist. Every wait is a bounded
-poll for the thing itself (generous ceilings: it only fails on a real hang).
+page and see "paused by anna", take and close a callback request on the worklist, open a debtor found by account
+number and put the account on the do-not-call list, edit a message text and hear the preview (the audio element
+loads a WAV). Every wait is a bounded poll for the thing itself (generous ceilings: it only fails on a real hang).
+The console runs on a copy of the message texts, never the repository's own.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from ivr.ledger.db import connect
-from ivr.ledger.models import Account, CallbackRequest
+from ivr.ledger.models import Account, CallbackRequest, DncEntry
+from ivr.speech.speech import REPO_PROMPTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -66,7 +69,11 @@ def evening(tmp_path: Path):
         wait_for("the demo's campaign", lambda: "eligible tonight" in (tmp_path / "demo.err").read_text(
             encoding="utf-8", errors="replace") or demo.poll() is not None, 120)
         assert demo.poll() is None, (tmp_path / "demo.err").read_text(errors="replace")
-        demo_cfg = str(folder / "config.yaml")
+        shutil.copytree(REPO_PROMPTS, tmp_path / "prompts")
+        (tmp_path / "web.yaml").write_text(
+            "database:\n  url: sqlite:///data/demo/ivr.sqlite3\n"
+            f"speech:\n  prompts_dir: prompts\n  cache_dir: {tmp_path / 'cache'}\n", encoding="utf-8")
+        demo_cfg = str(tmp_path / "web.yaml")
         run = subprocess.run([*IVR, "--config", demo_cfg, "user", "add", "anna", "--role", "admin",
                               "--password-stdin"], input=PASSWORD + "\n", capture_output=True, text=True,
                              timeout=120, cwd=tmp_path, env=env)
@@ -77,7 +84,7 @@ def evening(tmp_path: Path):
         procs.append(web)
         url = wait_for("the console's address", lambda: (m := re.search(r"http://[\d.]+:\d+/", (
             tmp_path / "web.out").read_text(errors="replace"))) and m.group(0), 60)
-        yield url, folder
+        yield url, folder, tmp_path
     finally:
         for p in reversed(procs):
             stop(p)
@@ -94,7 +101,7 @@ def browser(tmp_path: Path):
     opts.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--no-first-run", "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+                "--no-first-run", "--mute-audio", "--autoplay-policy=no-user-gesture-required", "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     driver.set_page_load_timeout(60)
@@ -112,7 +119,7 @@ def headline(driver) -> tuple[str, str]:
 
 
 def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser):
-    url, folder = evening
+    url, folder, root = evening
     d = browser
     d.get(url + "tonight")
     assert "/login" in d.current_url
@@ -155,3 +162,33 @@ def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser
     assert not d.find_elements("id", f"cb-{req.id}")
     closed = CallbackRequest.get_by_id(req.id)
     assert (closed.closed_by, closed.result) == ("anna", "paid") and closed.handled_at is not None
+
+    # a debtor found by account number: put the account on the do-not-call list
+    d.get(url + "accounts")
+    d.find_element("id", "q").send_keys(acc.number)
+    Select(d.find_element("id", "by")).select_by_value("account")
+    d.find_element("id", "find").click()
+    wait_for("the debtor's page", lambda: d.current_url.endswith(f"/accounts/{acc.number}"), 30)
+    assert d.find_element("id", "debtor-name").text == acc.name
+    d.find_element("id", "dnc-reason").send_keys("asked by letter")
+    d.find_element("id", "dnc-add").click()
+    wait_for("the entry on the page", lambda: "asked by letter" in d.find_element("id", "dnc").text, 30)
+    entry = DncEntry.get(DncEntry.value == acc.number)
+    assert (entry.kind, entry.added_by) == ("account", "anna")
+
+    # edit a text (the goodbye) and save it; then hear the debt message for this account
+    d.get(url + "messages?lang=uk")
+    box = d.find_element("id", "text")
+    text = box.get_attribute("value")
+    changed = text.replace("goodbye: \"", "goodbye: \"Дякуємо. ", 1)
+    assert changed != text
+    d.execute_script("arguments[0].value = arguments[1];", box, changed)
+    d.find_element("id", "save").click()
+    wait_for("the text saved", lambda: d.find_elements("id", "saved"), 30)
+    assert (root / "prompts" / "uk" / "messages.yaml").read_text(encoding="utf-8") == changed
+    d.find_element("id", "preview-account").send_keys(acc.number)
+    Select(d.find_element("id", "preview-key")).select_by_value("goodbye")
+    d.find_element("id", "play").click()
+    duration = wait_for("the audio element to load the WAV", lambda: d.execute_script(
+        "const a = document.getElementById('player'); return a && a.readyState >= 1 ? a.duration : 0;"), 60)
+    assert duration > 0.5
