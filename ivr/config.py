@@ -323,6 +323,7 @@ class WebConfig:
                                 min=1, max=7 * 24 * 60)
     login_attempts: int = _opt(5, "wrong passwords in a row that block a login name", min=1, max=100)
     login_block_minutes: int = _opt(15, "how long a blocked login name waits", min=1, max=24 * 60)
+    upload_dir: str = _opt("data/uploads", "where billing files uploaded on the Import page are kept")
     cookie_secure: bool = _opt(False, "send the session cookie over HTTPS only (true behind a TLS reverse proxy)")
 
 

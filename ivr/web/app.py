@@ -82,14 +82,15 @@ def create_app(cfg: Config, secret_key: str, *, per_request_db: bool = False, te
         # the signed timestamp still refuses a cookie older than this
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=cfg.web.session_minutes * 2),
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session (which expires on its own)
-        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=512 * 1024 * 1024,  # a full accounts export of a big utility
         TESTING=testing,
     )
     app.extensions["ivr_config"] = cfg
     CSRFProtect(app)
 
-    from ivr.web import auth, pages_debtor, pages_lists, pages_live, pages_texts, pages_work
+    from ivr.web import auth, pages_debtor, pages_import, pages_lists, pages_live, pages_texts, pages_work
     app.register_blueprint(auth.bp)
+    app.register_blueprint(pages_import.bp)
     app.register_blueprint(pages_debtor.bp)
     app.register_blueprint(pages_texts.bp)
     app.register_blueprint(pages_live.bp)
@@ -175,6 +176,7 @@ NAV = [  # endpoint, English title, roles that see it
     ("debtor.search", "Debtors", ALL_ROLES),
     ("lists.eligible", "Who will be called", ("admin", "manager")),
     ("lists.reports", "Reports", ("admin", "manager")),
+    ("imports.import_form", "Import", ("admin", "manager")),
     ("texts.messages", "Messages", ("admin", "manager")),
     ("lists.audit_log", "Audit log", ("admin", "manager")),
     ("auth.users", "Users", ("admin",)),
