@@ -341,12 +341,11 @@ class Listing:
     total: int  # rows matching the filters, over every page
 
 
-def listing(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
-            amount_min: Decimal | None = None, amount_max: Decimal | None = None, offset: int = 0,
-            limit: int = 50) -> Listing:
-    """One page of the eligible list (or, with `excluded`, of those who owe but are not called, as
-    `ivr eligible --excluded`), filtered by district, a word in the reasons and the remaining debt, in
-    account order. A district filter narrows the ledger read to that district's accounts."""
+def matching(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+             amount_min: Decimal | None = None, amount_max: Decimal | None = None) -> list[Verdict]:
+    """The eligible verdicts (or, with `excluded`, those who owe but are not called, as `ivr eligible
+    --excluded`), filtered by district, a word in the reasons and the remaining debt, in account order. A
+    district filter narrows the ledger read to that district's accounts."""
     ids = None
     if district:
         ids = [i for (i,) in Account.select(Account.id).where(Account.district == district).tuples()]
@@ -364,10 +363,23 @@ def listing(cfg: Config, day: date, *, excluded: bool = False, district: str = "
         if needle and not any(needle in r.lower() for r in v.reasons):
             continue
         matched.append(v)
+    return matched
+
+
+def page_of(matched: list[Verdict], offset: int = 0, limit: int = 50) -> Listing:
+    """One page of `matching`'s verdicts with each account's name and district."""
     page = matched[offset:offset + limit]
     names = {i: (n, d) for i, n, d in Account.select(Account.id, Account.name, Account.district)
              .where(Account.id.in_([v.account_id for v in page])).tuples()} if page else {}
     return Listing([ListedVerdict(v, *names.get(v.account_id, ("", ""))) for v in page], len(matched))
+
+
+def listing(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+            amount_min: Decimal | None = None, amount_max: Decimal | None = None, offset: int = 0,
+            limit: int = 50) -> Listing:
+    """One page of `matching` (the console's Who will be called list)."""
+    return page_of(matching(cfg, day, excluded=excluded, district=district, reason=reason, amount_min=amount_min,
+                            amount_max=amount_max), offset, limit)
 
 
 def districts() -> list[str]:

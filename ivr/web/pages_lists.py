@@ -75,30 +75,42 @@ def eligible() -> Any:
         lo, hi = _amount("min"), _amount("max")
     except ValueError as exc:
         error, lo, hi = str(exc), None, None
-    result = eligibility.listing(g.cfg, day, excluded=excluded, district=district, reason=reason, amount_min=lo,
-                                 amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    key = ("eligible", day, excluded, district, reason.strip().lower(), lo, hi)
+    matched = _cached(key, lambda: eligibility.matching(g.cfg, day, excluded=excluded, district=district,
+                                                         reason=reason, amount_min=lo, amount_max=hi))
+    result = eligibility.page_of(matched, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     pages = max(1, -(-result.total // PAGE_SIZE))
     return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
                            reason=reason, districts=eligibility.districts(), page=page, pages=pages,
                            more=page < pages, error=error)
 
 
-# The morning report of a large evening takes seconds to build: pages of its person table and the CSV reuse one
-# build for a minute (per application), so paging through it does not rebuild it each time.
-REPORT_TTL_SECONDS = 60.0
+# A morning report or an eligibility pass over a large ledger takes seconds: the pages of one list, and the CSV,
+# reuse one build for a minute (per application), so paging through it does not rebuild it each time.
+CACHE_TTL_SECONDS = 60.0
+CACHE_ENTRIES = 4
+
+
+def _cached(key: tuple, build: Any) -> Any:
+    cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault("ivr_page_cache", {})
+    hit = cache.get(key)
+    if hit and time.monotonic() - hit[0] < CACHE_TTL_SECONDS:
+        return hit[1]
+    value = build()
+    if len(cache) >= CACHE_ENTRIES:
+        cache.pop(min(cache, key=lambda k: cache[k][0]))
+    cache[key] = (time.monotonic(), value)
+    return value
 
 
 def _report(day: date) -> Any:
     from ivr.report.data import build_report
-    cache: dict[date, tuple[float, Any]] = current_app.extensions.setdefault("ivr_reports", {})
-    hit = cache.get(day)
-    if hit and time.monotonic() - hit[0] < REPORT_TTL_SECONDS:
-        return hit[1]
-    data = build_report(g.cfg, day)
-    if len(cache) >= 3:
-        cache.pop(min(cache, key=lambda d: cache[d][0]))
-    cache[day] = (time.monotonic(), data)
-    return data
+    return _cached(("report", day), lambda: build_report(g.cfg, day))
+
+
+def _charts(day: date, data: Any) -> list[str]:
+    from ivr.report.html import chart_money, chart_outcomes
+    return _cached(("charts", day), lambda: [c for c in (chart_outcomes(data), chart_money(data)) if c])
 
 
 def _campaign_days() -> list[date]:
@@ -110,7 +122,7 @@ def _campaign_days() -> list[date]:
 @requires("admin", "manager")
 def reports() -> Any:
     from ivr.errors import IvrError
-    from ivr.report.html import chart_money, chart_outcomes, percent, ratio
+    from ivr.report.html import percent, ratio
     days = _campaign_days()
     day = _day_arg() or (days[0] if days else None)
     if day is None:
@@ -127,7 +139,7 @@ def reports() -> Any:
     page = page_number()
     pages = max(1, -(-len(people) // PAGE_SIZE))
     rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    charts = [c for c in (chart_outcomes(data), chart_money(data)) if c] if page == 1 and not q else []
+    charts = _charts(day, data) if page == 1 and not q else []
     return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
                            more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
                            error="")
