@@ -150,3 +150,26 @@ def test_cli_controls_are_audited_with_the_unix_user(cfg, db, tmp_path):
     events = [(e.actor.split(":")[0], e.action) for e in AuditEvent.select().order_by(AuditEvent.id)]
     assert events == [("cli", "control.channels"), ("cli", "control.pause"), ("cli", "control.reset")]
     assert Control.get_or_none(Control.key == "channels") is None
+
+
+def test_the_tonight_panel_costs_the_database_what_ivr_status_does(client, cfg, monkeypatch):
+    """Its queries: one `snapshot` (as `ivr status`), the user's session check and the audit read for who paused."""
+    from ivr.ledger import models
+    camp = f.campaign(date(2026, 11, 23), status="paused")
+    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(IN_WINDOW))
+    f.enqueue(camp, f.account(), state="waiting")
+    control.pause("anna")
+    login(client, "olga")
+    seen: list[str] = []
+    real = models.database.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        seen.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(models.database.obj, "execute_sql", counting)
+    snapshot(cfg)
+    status_queries = len(seen)
+    seen.clear()
+    assert client.get("/tonight/panel").status_code == 200
+    assert status_queries >= 5 and len(seen) <= status_queries + 2, seen
