@@ -111,3 +111,26 @@ def test_audit_page_lists_and_filters(client, db):
     assert "control.pause" in html and "user.add" in html
     html = client.get("/audit?action=control.").get_data(as_text=True)
     assert "control.pause" in html and "user.add" not in html
+
+
+def test_trends_over_evenings(client, db):
+    from datetime import timedelta
+
+    from ivr.report.trends import trends
+    first, second = f.campaign(DAY, eligible_count=3), f.campaign(DAY + timedelta(days=1), eligible_count=2)
+    a, b, c = f.account(), f.account(), f.account()
+    f.attempt(first, a, datetime(2026, 11, 23, 16, 0), "heard")
+    f.attempt(first, b, datetime(2026, 11, 23, 16, 5), "no_answer")
+    f.attempt(first, b, datetime(2026, 11, 23, 17, 5), "early_hangup")
+    f.attempt(first, c, datetime(2026, 11, 23, 16, 9), "busy")
+    f.attempt(second, c, datetime(2026, 11, 24, 16, 9), "pay_now")
+    f.payment(a, "100.00", DAY + timedelta(days=2))
+    f.payment(a, "50.00", DAY + timedelta(days=9))  # outside the 7 days
+    f.payment(c, "70.00", DAY + timedelta(days=3))  # c was not reached on the first evening
+    rows = trends()
+    assert [(e.day, e.eligible, e.called, e.reached, e.heard, e.paid_accounts, e.paid) for e in rows] == [
+        (DAY + timedelta(days=1), 2, 1, 1, 1, 1, Decimal("70.00")),
+        (DAY, 3, 3, 2, 1, 1, Decimal("100.00"))]
+    login(client, "max")
+    html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
+    assert 'id="trends"' in html and "100.00" in html

@@ -140,9 +140,11 @@ def reports() -> Any:
     pages = max(1, -(-len(people) // PAGE_SIZE))
     rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     charts = _charts(day, data) if page == 1 and not q else []
+    from ivr.report.trends import PAID_DAYS, trends
+    evenings = _cached(("trends",), trends) if page == 1 and not q else []
     return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
                            more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
-                           error="")
+                           error="", evenings=evenings, paid_days=PAID_DAYS)
 
 
 @bp.route("/reports/<day>.csv")
