@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Install everything (scripts/setup.sh, idempotent) and run the checks: ruff, then the whole pytest suite.
-# Fails when any check fails, and also when pytest finds no tests at all (its exit status 5).
+# Install everything (scripts/setup.sh --postgres --browser, idempotent) and run the checks: ruff, then the whole pytest
+# suite, every ledger test on SQLite and on a throwaway PostgreSQL cluster (started by the tests in a temporary
+# folder below, on a free port; stopped and removed at the end, also when the run fails or is interrupted).
+# Fails when any check fails, when PostgreSQL cannot run, and when pytest finds no tests at all (exit status 5).
 #
 #   bash scripts/test.sh                      the CI run (what .ci/run calls)
 #   bash scripts/test.sh tests/test_queue.py  any pytest arguments
@@ -32,7 +34,30 @@ if [ "$beside" -eq 1 ] && [ "$repeat" -eq 0 ]; then
     exit 2
 fi
 
-bash scripts/setup.sh
+bash scripts/setup.sh --postgres --browser
+
+# The [pg] variants and the browser tests must run here, not skip: a missing PostgreSQL or Chromium is a failure.
+export IVR_TEST_REQUIRE_PG=1
+export IVR_TEST_REQUIRE_BROWSER=1
+IVR_TEST_PG_DIR="$(mktemp -d -t ivr-test-pg.XXXXXX)"
+export IVR_TEST_PG_DIR
+chmod 755 "$IVR_TEST_PG_DIR"
+work=$(mktemp -d)
+load_pid=""
+cleanup() {
+    if [ -n "$load_pid" ]; then
+        kill "$load_pid" 2>/dev/null || true
+        pkill -P "$load_pid" 2>/dev/null || true
+        wait "$load_pid" 2>/dev/null || true
+    fi
+    # a pytest killed before its own teardown leaves a server behind: stop it here
+    local pid
+    for pid in "$IVR_TEST_PG_DIR"/*/data/postmaster.pid; do
+        [ -f "$pid" ] && kill -QUIT "$(head -n 1 "$pid")" 2>/dev/null || true
+    done
+    rm -rf "$IVR_TEST_PG_DIR" "$work"
+}
+trap cleanup EXIT
 
 echo "==> ruff check"
 .venv/bin/ruff check ivr tests scripts
@@ -61,8 +86,7 @@ run_pytest() {
 
 if [ "$repeat" -eq 0 ]; then
     echo "==> pytest"
-    log=$(mktemp)
-    trap 'rm -f "$log"' EXIT
+    log="$work/pytest.log"
     set +e
     .venv/bin/pytest -q "${args[@]+"${args[@]}"}" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
@@ -77,18 +101,6 @@ if [ "$repeat" -eq 0 ]; then
     fi
     exit "$status"
 fi
-
-work=$(mktemp -d)
-load_pid=""
-cleanup() {
-    if [ -n "$load_pid" ]; then
-        kill "$load_pid" 2>/dev/null || true
-        pkill -P "$load_pid" 2>/dev/null || true
-        wait "$load_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
 
 if [ "$beside" -eq 1 ]; then
     echo "==> load: a second copy of the selection runs in a loop beside the measured runs"

@@ -110,3 +110,10 @@ def node(name: str = "node-1", *, heartbeat_at: datetime, esl_state: str = "conn
 
 def control(key: str, value: str) -> Control:
     return Control.create(key=key, value=value)
+
+
+def set_control(key: str, value: str) -> None:
+    """Write a Control value whether or not the key exists yet (an upsert both SQLite and PostgreSQL accept)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    (Control.insert(key=key, value=value, updated_at=now)
+     .on_conflict(conflict_target=[Control.key], update={Control.value: value, Control.updated_at: now}).execute())

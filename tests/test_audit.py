@@ -25,9 +25,8 @@ def test_cli_actor_names_the_unix_user():
     assert audit.cli_actor().startswith("cli:") and len(audit.cli_actor()) > 4
 
 
-def test_upgrade_from_v1_adds_the_audit_table(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
-    database = ledger_db.open_database(url, tmp_path)
+def test_upgrade_from_v1_adds_the_audit_table(db_url, tmp_path):
+    database = ledger_db.open_database(db_url, tmp_path)
     database.create_tables([m for m in ledger_db.models.ALL_MODELS if m is not AuditEvent])
     ledger_db.models.SchemaVersion.create(version=1)
     assert not database.table_exists("audit_event")
@@ -36,9 +35,8 @@ def test_upgrade_from_v1_adds_the_audit_table(tmp_path):
     database.close()
 
 
-def test_add_missing_columns_adds_only_what_is_missing(tmp_path):
-    url = f"sqlite:///{tmp_path / 'cols.sqlite3'}"
-    database = ledger_db.connect(url, tmp_path)
+def test_add_missing_columns_adds_only_what_is_missing(db_url, db_backend, tmp_path):
+    database = ledger_db.connect(db_url, tmp_path)
     database.execute_sql('ALTER TABLE "account" DROP COLUMN "life_support"')
     assert "life_support" not in {c.name for c in database.get_columns("account")}
     ledger_db.add_missing_columns(database, Account, "life_support", "name")
@@ -46,7 +44,7 @@ def test_add_missing_columns_adds_only_what_is_missing(tmp_path):
     Account.create(number="A-1", name="x")
     assert Account.get(Account.number == "A-1").life_support is False
     database.close()
-    assert isinstance(database, pw.SqliteDatabase)
+    assert isinstance(database, pw.SqliteDatabase if db_backend == "sqlite" else pw.PostgresqlDatabase)
 
 
 def test_upgrade_to_v4_adds_the_do_not_call_table_and_the_attempt_kind(tmp_path):

@@ -1,12 +1,11 @@
-"""Schema creation and upgrades are idempotent and recorded."""
+"""Schema creation and upgrades are idempotent and recorded (on SQLite and PostgreSQL)."""
 
 from ivr.ledger import db as ledger_db
 from ivr.ledger.models import Account, SchemaVersion
 
 
-def test_upgrade_twice_applies_nothing_the_second_time(tmp_path):
-    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
-    database = ledger_db.open_database(url)
+def test_upgrade_twice_applies_nothing_the_second_time(db_url):
+    database = ledger_db.open_database(db_url)
     assert ledger_db.upgrade(database) == sorted(ledger_db.MIGRATIONS)
     assert ledger_db.upgrade(database) == []
     assert ledger_db.current_version(database) == ledger_db.LATEST
@@ -40,10 +39,9 @@ def test_postgres_url_parts_are_percent_decoded():
     assert (pg.connect_params["host"], pg.connect_params["port"]) == ("db.example", 5433)
 
 
-def test_a_migration_landed_later_with_a_lower_number_is_still_applied(tmp_path, monkeypatch):
+def test_a_migration_landed_later_with_a_lower_number_is_still_applied(db_url, monkeypatch):
     # Side-by-side changes land in any order: a database at {…, hi} must still get lo < hi.
-    url = f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
-    db = ledger_db.connect(url)
+    db = ledger_db.connect(db_url)
     ran = []
     hi = max(ledger_db.MIGRATIONS) + 2
     lo = hi - 1

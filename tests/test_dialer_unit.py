@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any
 
+import factories
 import gevent
 import gevent.event
 import pytest
@@ -25,7 +26,7 @@ from ivr.campaign.queue import Candidate
 from ivr.clock import ScaledClock
 from ivr.dialer.dialer import Dialer
 from ivr.dialer.reconcile import reconcile
-from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Control, Phone, QueueEntry, utcnow
+from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Phone, QueueEntry
 
 DAY = date(2026, 11, 23)
 
@@ -264,13 +265,13 @@ def test_pause_and_stop_commands(cfg, db):
     turns = _ticks(d)
     g = gevent.spawn(d.run, camp)
     wait_until(lambda: len(esl.sent) >= 2, "two calls placed")
-    Control.insert(key="command", value="pause", updated_at=utcnow()).on_conflict_replace().execute()
+    factories.set_control("command", "pause")
     wait_until(lambda: d.paused, "the pause command to be applied")
     assert Campaign.get_by_id(camp.id).status == "paused"
     sent = len(esl.sent)
     _wait_turns(d, turns, 3, "paused by command")  # at cps 5 a running loop would dial again here
     assert len(esl.sent) == sent
-    Control.insert(key="command", value="stop", updated_at=utcnow()).on_conflict_replace().execute()
+    factories.set_control("command", "stop")
     join(g, "the stop command to end the run")
     assert Campaign.get_by_id(camp.id).status == "stopped"
     assert len(esl.sent) < 30

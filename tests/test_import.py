@@ -296,6 +296,7 @@ def test_sample_data_is_deterministic_and_has_the_promised_mix(cfg, db, tmp_path
     assert all(p.e164.startswith("+380") for p in Phone.select().where(Phone.valid == True))  # noqa: E712
 
 
+@pytest.mark.sqlite_only
 def test_import_gives_back_its_sqlite_page_cache(cfg, db, tmp_path):
     """The import's 32 MB page cache must not stay with the connection that goes on to run an evening."""
     from ivr.ledger.importer import import_accounts

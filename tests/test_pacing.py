@@ -5,11 +5,12 @@ from __future__ import annotations
 import random
 import uuid
 
+import factories
 import pytest
 
 from ivr.clock import ManualClock
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight, read_control
-from ivr.ledger.models import Account, Attempt, Control, utcnow
+from ivr.ledger.models import Account, Attempt
 
 
 def _pacer(cfg, clock, **over):
@@ -23,7 +24,7 @@ def _rows(account, n):
 
 
 def _set(key, value):
-    Control.insert(key=key, value=value, updated_at=utcnow()).on_conflict_replace().execute()
+    factories.set_control(key, value)
 
 
 @pytest.fixture

@@ -151,7 +151,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         esl.stop()
     print(f"call to {number.e164} with the message of {account.number}: {att.outcome or att.state}"
           f" (cause {att.hangup_cause or '-'}, heard {att.heard}, {att.heard_ms}/{att.message_ms} ms,"
-          f" digits {att.digits or '-'})")
+          f" digits {att.digits or '-'}); a test call: counted against no debtor, keys pressed change nothing")
     return 0 if att.outcome not in ("", "unknown", "failed", "trunk_error") else 1
 
 

@@ -170,10 +170,21 @@ class Listed:
         return self.numbers.get(e164)
 
 
-def listed_on(day: date) -> Listed:
-    """Every entry in force on `day` (the list is short next to the ledger: one query, held in memory)."""
+def listed_on(day: date, accounts: Iterable[str] | None = None, numbers: Iterable[str] | None = None) -> Listed:
+    """The entries in force on `day`: all of them (the list is short next to the ledger: one query, held in
+    memory), or only those naming these `accounts` / `numbers` when either is given (one account's check)."""
     out = Listed()
-    for e in _active(DncEntry.select(), day).order_by(DncEntry.added_at, DncEntry.id):
+    q = _active(DncEntry.select(), day)
+    if accounts is not None or numbers is not None:
+        accs, nums = list(accounts or ()), [n for n in numbers or () if n]
+        cond = (DncEntry.kind == "account") & DncEntry.value.in_(accs) if accs else None
+        if nums:
+            by_number = (DncEntry.kind == "number") & DncEntry.value.in_(nums)
+            cond = by_number if cond is None else cond | by_number
+        if cond is None:
+            return out
+        q = q.where(cond)
+    for e in q.order_by(DncEntry.added_at, DncEntry.id):
         (out.accounts if e.kind == "account" else out.numbers).setdefault(e.value, e)
     return out
 

@@ -179,7 +179,9 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
         entry = (_money(due), _money(paid_p), _as_date(starts))
         if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account
             plans[acc] = entry  # type: ignore[assignment]
-    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), dnc.listed_on(day))
+    listed = dnc.listed_on(day) if ids is None else dnc.listed_on(
+        day, accounts=[a[1] for a in accounts], numbers=[p[0] for ps in phones.values() for p in ps])
+    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), listed)
     _gather_export(facts, ids)
     return facts
 

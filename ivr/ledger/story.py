@@ -214,6 +214,10 @@ def find_accounts(cfg: Config, *, account: str | None = None, phone: str | None 
                 .limit(limit))
 
 
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
 def _split(carried: str) -> list[str]:
     return [x.strip() for x in (carried or "").replace(";", ",").split(",") if x.strip()]
 
@@ -244,12 +248,12 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
     listed = dnc.listed_numbers(numbers, day)
     phone_lines = [PhoneLine(p.position, shown(p.e164) if p.e164 else p.raw, p.valid and bool(p.e164),
                              p.invalid_reason, p.flagged_at, p.e164 in listed) for p in phones]
-    balances = [BalanceLine(b.as_of, Decimal(b.amount), b.currency, b.overdue_since)
+    balances = [BalanceLine(b.as_of, _money(b.amount), b.currency, b.overdue_since)
                 for b in Balance.select().where(Balance.account == acc).order_by(Balance.as_of.desc())]
-    payments = [PaymentLine(p.paid_on, Decimal(p.amount), p.reference, p.imported_at)
+    payments = [PaymentLine(p.paid_on, _money(p.amount), p.reference, p.imported_at)
                 for p in Payment.select().where(Payment.account == acc).order_by(Payment.paid_on.desc(),
                                                                                 Payment.id.desc())]
-    calls = _calls(acc, local, shown)
+    calls = _calls(acc, numbers, local, shown)
     callbacks = [CallbackLine(local(c.created_at), shown(c.e164), c.district, local(c.handled_at),
                               c.attempt.uuid if c.attempt_id else "")
                  for c in CallbackRequest.select(CallbackRequest, Attempt).join(Attempt, pw.JOIN.LEFT_OUTER)
@@ -269,9 +273,12 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
         caps=_caps(cfg, acc, tz, day, numbers), full_numbers=full_numbers)
 
 
-def _calls(acc: Account, local, shown) -> list[CallLine]:
-    """Calls naming the account, and calls to a shared number that carried its message too."""
-    cond = (Attempt.account == acc) | Attempt.accounts.contains(acc.number)
+def _calls(acc: Account, numbers: list[str], local, shown) -> list[CallLine]:
+    """Calls naming the account, and calls to one of its numbers that carried its message too (a shared number
+    is only ever called with the accounts holding it; both look-ups use an index, no scan of every call)."""
+    cond = Attempt.account == acc
+    if numbers:
+        cond |= Attempt.e164.in_(numbers) & Attempt.accounts.contains(acc.number)
     out = []
     for a in (Attempt.select(Attempt, Campaign).join(Campaign, pw.JOIN.LEFT_OUTER).where(cond)
               .order_by(Attempt.created_at, Attempt.id)):
