@@ -134,3 +134,17 @@ def test_trends_over_evenings(client, db):
     login(client, "max")
     html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
     assert 'id="trends"' in html and "100.00" in html
+
+
+def test_report_csv_for_excel_uses_semicolons_and_a_decimal_comma(client, db):
+    camp = f.campaign(DAY)
+    acc = f.account(name="Шевченко Тарас", debt="1234.50")
+    f.enqueue(camp, acc, outcome="heard")
+    f.attempt(camp, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    login(client, "max")
+    text = client.get(f"/reports/{DAY}.csv?excel=1").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    head = rows[0]
+    assert rows[1][head.index("name")] == "Шевченко Тарас"
+    assert rows[1][head.index("debt")] == "1234,50"
+    assert rows[1][head.index("paid_since_first_call")] == "0,00"
