@@ -148,3 +148,38 @@ def test_report_csv_for_excel_uses_semicolons_and_a_decimal_comma(client, db):
     assert rows[1][head.index("name")] == "Шевченко Тарас"
     assert rows[1][head.index("debt")] == "1234,50"
     assert rows[1][head.index("paid_since_first_call")] == "0,00"
+
+
+def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
+    """With the builds offloaded (as `ivr web` does), Tonight answers while an evening's report is being built."""
+    import threading
+    import time
+
+    import gevent
+
+    from ivr.report import data as report_data
+    add_users()
+    app = make_app(cfg)
+    app.config["IVR_OFFLOAD"] = True
+    f.campaign(DAY)
+    started, release = threading.Event(), threading.Event()
+    real = report_data.build_report
+
+    def slow_build(*args, **kwargs):
+        started.set()
+        assert release.wait(60), "never released"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_data, "build_report", slow_build)
+    reader, other = app.test_client(), app.test_client()
+    login(reader, "max")
+    login(other, "olga")
+    pending = gevent.spawn(reader.get, f"/reports?day={DAY}")
+    deadline = time.monotonic() + 60
+    while not started.is_set():  # the build has begun in its thread; this greenlet is free meanwhile
+        assert time.monotonic() < deadline, "the report build never started"
+        gevent.sleep(0.01)
+    assert other.get("/tonight").status_code == 200
+    assert not pending.ready()
+    release.set()
+    assert pending.get(timeout=60).status_code == 200
