@@ -26,7 +26,9 @@ from ivr.speech.cache import PromptCache, Segment
 from ivr.speech.dates import say_date, say_months
 from ivr.speech.facts import MessageFacts
 from ivr.speech.money import amount_segments, currency_name
+from ivr.speech.numbers import unit
 from ivr.speech.templates import Optional, Slot, Template, Text
+from ivr.speech.words import Word
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +40,7 @@ DIGIT_MS = 140
 COMMA_MS = 240
 SENTENCE_MS = 480
 
-_DIGITS = {
-    "uk": ["нуль", "один", "два", "три", "чотири", "п'ять", "шість", "сім", "вісім", "дев'ять"],
-    "ru": ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"],
-    "bg": ["нула", "едно", "две", "три", "четири", "пет", "шест", "седем", "осем", "девет"],
-    "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-}
+DIGIT_GENDER = {"uk": "m", "ru": "m", "bg": "n", "en": "m"}  # digits said alone: один (uk, ru), едно (bg)
 _PLUS = {"uk": "плюс", "ru": "плюс", "bg": "плюс", "en": "plus"}
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
 INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key"})
@@ -83,17 +80,22 @@ def _present(value: object) -> bool:
     return value is not None and value != ""
 
 
-def spell(text: str, lang: str) -> list[str]:
-    """Account numbers character by character: digits as words, letters as themselves, separators dropped."""
+def spell_words(text: str, lang: str) -> list[Word]:
+    """Account numbers character by character: digits as words, letters as themselves (clip `letter.X`),
+    separators dropped."""
     out = []
     for ch in text:
         if ch.isdigit() and ch.isascii():
-            out.append(_DIGITS[lang][int(ch)])
+            out.append(unit(int(ch), lang, DIGIT_GENDER[lang]))
         elif ch.isalpha():
-            out.append(ch.upper())
+            out.append(Word(f"letter.{ch.upper()}", ch.upper()))
         elif ch == "+":
-            out.append(_PLUS[lang])
+            out.append(Word("plus", _PLUS[lang]))
     return out
+
+
+def spell(text: str, lang: str) -> list[str]:
+    return [w.text for w in spell_words(text, lang)]
 
 
 class Speech:
