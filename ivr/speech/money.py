@@ -45,6 +45,7 @@ _FORMS: dict[str, dict[str, tuple[tuple[str, str, str], str, tuple[str, str, str
         "USD": (("dollar", "dollars", "dollars"), "m", ("cent", "cents", "cents"), "m"),
     },
 }
+_MINOR_KEY = {"UAH": "kopiyka", "RUB": "kopek", "BGN": "stotinka", "EUR": "cent", "USD": "cent"}
 _MINOR_JOIN = AND  # bg/en join the minor units with their 'and': "пет лева и пет стотинки"
 
 
@@ -76,11 +77,15 @@ def currency_name(currency: str, lang: str) -> str:
 
 
 def money_word(n: int, currency: str, lang: str, minor: bool = False) -> Word:
-    """The currency noun after `n` as a kit word: clip `uah.few` ("гривні"), minor units `uah.minor.many`."""
+    """The currency noun after `n` as a kit word: clip `uah.few` ("гривні"); minor units by their own
+    name, shared by currencies that share the word (`kopiyka.many` "копійок", `cent.one`)."""
     _check(currency, lang)
     forms, _, minor_forms, _ = _FORMS[lang][currency]
-    key = currency.lower() + (".minor" if minor else "")
-    return form_word(key, minor_forms if minor else forms, n, lang)
+    if not minor:
+        return form_word(currency.lower(), forms, n, lang)
+    # one clip per minor-unit word: where two currencies share it (копійка of UAH and RUB) the first names it
+    same = next(c for c in CURRENCIES if _FORMS[lang][c][2] == minor_forms)
+    return form_word(_MINOR_KEY[same], minor_forms, n, lang)
 
 
 def amount_words(amount: Decimal | int | str | float, currency: str, lang: str) -> list[list[Word]]:

@@ -80,9 +80,11 @@ def plural_form(n: int, lang: str) -> int:
 
 
 def form_word(key: str, forms: tuple[str, str, str], n: int, lang: str) -> Word:
-    """The noun form that follows `n`, as the kit clip `<key>.one|few|many`."""
-    i = plural_form(n, lang)
-    return Word(f"{key}.{FORM_NAMES[i]}", forms[i])
+    """The noun form that follows `n`, as the kit clip `<key>.one|few|many`; where forms are the same word
+    (євро, bg лева after 2 and 5) one clip says it: the first of one, many, few with that word."""
+    text = forms[plural_form(n, lang)]
+    i = next(i for i in (0, 2, 1) if forms[i] == text)
+    return Word(f"{key}.{FORM_NAMES[i]}", text)
 
 
 def unit(u: int, lang: str, gender: str = "m") -> Word:

@@ -19,16 +19,18 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from ivr.config import Config
+from ivr.config import Config, engine_for, tts_engine_for
 from ivr.errors import IvrError
 from ivr.speech import templates, tts
 from ivr.speech.cache import PromptCache, Segment
-from ivr.speech.dates import say_date, say_months
+from ivr.speech.dates import date_words, months_words
 from ivr.speech.facts import MessageFacts
-from ivr.speech.money import amount_segments, currency_name
-from ivr.speech.numbers import unit
+from ivr.speech.kit import fixed_parts
+from ivr.speech.money import amount_words, money_word
+from ivr.speech.numbers import LANGS, unit
+from ivr.speech.recorded import RecordedVoice
 from ivr.speech.templates import Optional, Slot, Template, Text
-from ivr.speech.words import Word
+from ivr.speech.words import Word, say
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +64,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Piece:
-    """One step of a message plan: a text to render, or a pause (text None)."""
+    """One step of a message plan: a text to render, or a pause (text None). For the recorded engine a text may
+    also name its fixed-prompt recording (`clip`) or the number-kit words it is glued from (`words`)."""
 
     text: str | None
     pause_ms: int = 0
+    words: tuple[Word, ...] = ()
+    clip: str = ""
 
 
 def _punct_strength(punct: str) -> int:
@@ -100,9 +105,12 @@ def spell(text: str, lang: str) -> list[str]:
 
 class Speech:
     def __init__(self, cfg: Config, engine: tts.Engine | None = None, segment_mode: str | None = None) -> None:
+        """`engine` (tests, benchmarks) replaces every language's TTS engine, the recorded fallback included."""
         self.cfg = cfg
         self.prompts_dir = self._prompts_dir(cfg)
-        self.engine = engine or tts.make_engine(cfg)
+        self._override = engine
+        self._engines: dict[str, tts.Engine] = {}
+        self.engine = engine or self.engine_for(cfg.locale.language)
         self.segment_mode = segment_mode or getattr(cfg.speech, "segment_mode", "list")
         root = cfg.path(cfg.speech.cache_dir).resolve()
         seen_as = cfg.speech.playback_dir or str(root)
@@ -115,6 +123,18 @@ class Speech:
         self._templates = templates.load_all(self.prompts_dir)
         self._warned: set[str] = set()
         self._inline_memo: dict[tuple, str] = {}  # few distinct values (dates, phone): words computed once
+        self.recorded = {lang: RecordedVoice(self.prompts_dir / lang, self.cache) for lang in LANGS
+                         if engine_for(cfg, lang) == "recorded"}
+        self.fallbacks = 0  # segments a recorded language had to say by TTS (missing clips), this process
+
+    def engine_for(self, lang: str) -> tts.Engine:
+        """The TTS engine of `lang` (for a recorded language: the one saying names and missing clips)."""
+        if self._override is not None:
+            return self._override
+        name = tts_engine_for(self.cfg, lang)
+        if name not in self._engines:
+            self._engines[name] = tts.make_engine(self.cfg, name)
+        return self._engines[name]
 
     @staticmethod
     def _prompts_dir(cfg: Config) -> Path:
@@ -160,8 +180,13 @@ class Speech:
         return msgs[key]
 
     def plan(self, lang: str, key: str, **values: object) -> list[Piece]:
-        """The message as texts to render and pauses between them, without rendering anything."""
+        """The message as texts to render and pauses between them, without rendering anything.
+
+        For a recorded language every fixed text names its recording (`clip`, see ivr.speech.kit.fixed_parts)
+        and every value is a segment of its own whose `words` name the kit clips; nothing is put inline."""
         tpl = self.template(lang, key)
+        recorded = lang in self.recorded
+        clip_of = {id(text): clip for clip, text in fixed_parts(tpl)} if recorded else {}
         values = {"company": self.cfg.company.name, "office_phone": self.cfg.company.phone,
                   "currency": self.cfg.locale.currency, "optout_key": self.cfg.callflow.optout_key,
                   } | {k: v for k, v in values.items() if _present(v)}
@@ -172,15 +197,16 @@ class Speech:
                     flat.extend(part.parts)
             else:
                 flat.append(part)
-        flat = self._inline(flat, values, lang)
+        if not recorded:
+            flat = self._inline(flat, values, lang)
         pieces: list[Piece] = []
         gap = 0  # pause owed before the next text
 
-        def say(text: str, pause_before: int) -> None:
+        def add(piece: Piece, pause_before: int) -> None:
             nonlocal gap
             if pieces:
                 pieces.append(Piece(None, max(gap, pause_before)))
-            pieces.append(Piece(text))
+            pieces.append(piece)
             gap = 0
 
         for i, part in enumerate(flat):
@@ -196,7 +222,7 @@ class Speech:
                 next_is_slot = i + 1 < len(flat) and isinstance(flat[i + 1], Slot)
                 if trail is None and next_is_slot:
                     words += ","  # continuing intonation: the sentence goes on in the next segment
-                say(words, gap)
+                add(Piece(words, clip=clip_of.get(id(part), "")), gap)
                 gap = _punct_strength(trail.group(0)) if trail else WORD_MS
             else:
                 value = values.get(part.name)
@@ -205,9 +231,9 @@ class Speech:
                         raise IvrError(f"message {lang}/{key}: no value for {{{part.name}}}")
                     self._warn_once(f"message={lang}/{key} placeholder={{{part.name}}} has no value; left out")
                     continue
-                texts, inner = self._slot_texts(part.name, value, lang, str(values["currency"]))
-                for j, text in enumerate(texts):
-                    say(text, gap if j == 0 else inner)
+                said, inner = self.value_pieces(part.name, value, lang, str(values["currency"]))
+                for j, piece in enumerate(said):
+                    add(piece, gap if j == 0 else inner)
                 gap = WORD_MS
         return pieces
 
@@ -248,37 +274,73 @@ class Speech:
                 split.append(part)
         return split
 
-    def _slot_texts(self, name: str, value: object, lang: str, currency: str) -> tuple[list[str], int]:
-        """The texts a placeholder value is said with, and the pause between them."""
-        if name == "amount":
-            return amount_segments(Decimal(str(value)), currency, lang), WORD_MS
-        if name == "account":
-            return spell(str(value), lang), DIGIT_MS
-        if name in ("office_phone", "optout_key"):
-            return [" ".join(spell(str(value), lang))], 0
+    def value_pieces(self, name: str, value: object, lang: str, currency: str) -> tuple[list[Piece], int]:
+        """The segments a placeholder value is said in (with the kit words when the grammar gives them), and the
+        pause between them."""
         if name == "name":
-            return str(value).split(), WORD_MS
+            return [Piece(w) for w in str(value).split()], WORD_MS
+        if name == "company":
+            return [Piece(" ".join(str(value).split()), clip="company")], 0
+        groups, inner = self._slot_words(name, value, lang, currency)
+        return [Piece(say(g), words=tuple(g)) for g in groups], inner
+
+    def _slot_words(self, name: str, value: object, lang: str, currency: str) -> tuple[list[list[Word]], int]:
+        """The word groups of a value the grammar says (amount, account, phone, date, months, currency, key)."""
+        if name == "amount":
+            return amount_words(Decimal(str(value)), currency, lang), WORD_MS
+        if name == "account":
+            return [[w] for w in spell_words(str(value), lang)], DIGIT_MS
+        if name in ("office_phone", "optout_key"):
+            return [spell_words(str(value), lang)], 0
         if name == "due_date":
             d = value if isinstance(value, date) else date.fromisoformat(str(value))
-            return [say_date(d, lang)], 0
+            return [date_words(d, lang)], 0
         if name == "overdue_months":
-            return [say_months(int(str(value)), lang)], 0
+            return [months_words(int(str(value)), lang)], 0
         if name == "currency":
-            return [currency_name(str(value), lang)], 0
-        return [" ".join(str(value).split())], 0
+            return [[money_word(5, str(value), lang)]], 0
+        raise IvrError(f"no way to say placeholder {{{name}}}")
+
+    def _slot_texts(self, name: str, value: object, lang: str, currency: str) -> tuple[list[str], int]:
+        """The texts a placeholder value is said with, and the pause between them."""
+        said, inner = self.value_pieces(name, value, lang, currency)
+        return [p.text or "" for p in said], inner
 
     # --- rendering ------------------------------------------------------------------------------------------
 
     def voice(self, lang: str) -> str:
+        """The voice the TTS engine of `lang` is given: the piper model file, or speech.voices[lang]."""
+        if self._override is None and tts_engine_for(self.cfg, lang) == "piper":
+            model = self.cfg.speech.piper_models.get(lang)
+            if not model:
+                raise IvrError(f"speech.piper_models has no voice model for {lang!r}")
+            return str(self.cfg.path(model))
         try:
             return self.cfg.speech.voices[lang]
         except KeyError:
             raise IvrError(f"speech.voices has no voice for {lang!r}") from None
 
+    def render_piece(self, lang: str, piece: Piece) -> Segment:
+        """One planned text as audio: from the recordings when the language is recorded and they cover it, else
+        by the language's TTS engine."""
+        if piece.text is None:
+            return self.cache.pause(piece.pause_ms)
+        rec = self.recorded.get(lang)
+        if rec is not None:
+            seg = rec.prompt(piece.clip) if piece.clip else rec.words(piece.words) if piece.words else None
+            if seg is not None:
+                return seg
+            if piece.clip or piece.words:  # a recording that should exist does not (names are TTS by design)
+                self.fallbacks += 1
+                self._warn_once(f"event=recording_missing lang={lang} clip={piece.clip or ' '.join(w.key for w in piece.words)} "
+                                "said_by=tts (see ivr voice check)")
+        engine = self.engine_for(lang)
+        if engine is self.cache.engine:
+            return self.cache.segment(piece.text, self.voice(lang))
+        return self.cache.segment_with(engine, piece.text, self.voice(lang))
+
     def render_plan(self, lang: str, plan: list[Piece]) -> Rendered:
-        voice = self.voice(lang)
-        segs: list[Segment] = [self.cache.pause(p.pause_ms) if p.text is None else self.cache.segment(p.text, voice)
-                               for p in plan]
+        segs: list[Segment] = [self.render_piece(lang, p) for p in plan]
         if not segs:
             raise IvrError(f"message in {lang} has nothing to say")
         if self.segment_mode == "joined" and len(segs) > 1:
@@ -298,12 +360,12 @@ class Speech:
         """Render every distinct text of many planned messages in parallel; returns how many were rendered."""
         import os
 
-        distinct = {(p.text, self.voice(lang)) for lang, plan in jobs for p in plan if p.text is not None}
-        todo = sorted(distinct)
+        distinct = {(lang, p) for lang, plan in jobs for p in plan if p.text is not None}
+        todo = sorted(distinct, key=lambda lp: (lp[0], lp[1].text or "", lp[1].clip))
         before = self.cache.renders
         done = 0
         with ThreadPoolExecutor(max_workers=workers or (os.cpu_count() or 1)) as pool:
-            for _ in pool.map(lambda tv: self.cache.segment(*tv), todo):
+            for _ in pool.map(lambda lp: self.render_piece(*lp), todo):
                 done += 1
                 if progress:
                     progress(done, len(todo))
