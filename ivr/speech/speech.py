@@ -15,19 +15,21 @@ import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ivr.config import Config, engine_for, tts_engine_for
 from ivr.errors import IvrError
 from ivr.speech import templates, tts
 from ivr.speech.cache import PromptCache, Segment
 from ivr.speech.dates import date_words, months_words
-from ivr.speech.facts import MessageFacts
-from ivr.speech.kit import fixed_parts
+from ivr.speech.facts import MessageFacts, company_name
+from ivr.speech.kit import fixed_parts, hello_word
 from ivr.speech.money import amount_words, money_word
 from ivr.speech.numbers import LANGS, unit
+from ivr.speech.reading import DIGIT_GENDER, PLUS, account_groups, daypart, phone_groups
 from ivr.speech.recorded import RecordedVoice
 from ivr.speech.templates import Optional, Slot, Template, Text
 from ivr.speech.words import Word, say
@@ -42,10 +44,8 @@ DIGIT_MS = 140
 COMMA_MS = 240
 SENTENCE_MS = 480
 
-DIGIT_GENDER = {"uk": "m", "ru": "m", "bg": "n", "en": "m"}  # digits said alone: один (uk, ru), едно (bg)
-_PLUS = {"uk": "плюс", "ru": "плюс", "bg": "плюс", "en": "plus"}
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
-INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key"})
+INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key", "hello"})
 _SENTENCE_END = re.compile(r"[.!?…]")
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 _LEAD = re.compile(r"^[\s.,;:!?…—–-]+")
@@ -95,7 +95,7 @@ def spell_words(text: str, lang: str) -> list[Word]:
         elif ch.isalpha():
             out.append(Word(f"letter.{ch.upper()}", ch.upper()))
         elif ch == "+":
-            out.append(Word("plus", _PLUS[lang]))
+            out.append(Word("plus", PLUS[lang]))
     return out
 
 
@@ -104,9 +104,12 @@ def spell(text: str, lang: str) -> list[str]:
 
 
 class Speech:
-    def __init__(self, cfg: Config, engine: tts.Engine | None = None, segment_mode: str | None = None) -> None:
-        """`engine` (tests, benchmarks) replaces every language's TTS engine, the recorded fallback included."""
+    def __init__(self, cfg: Config, engine: tts.Engine | None = None, segment_mode: str | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        """`engine` (tests, benchmarks) replaces every language's TTS engine, the recorded fallback included;
+        `now` gives the local time {hello} follows (default: the clock in locale.timezone)."""
         self.cfg = cfg
+        self._now = now or (lambda: datetime.now(ZoneInfo(cfg.locale.timezone)))
         self.prompts_dir = self._prompts_dir(cfg)
         self._override = engine
         self._engines: dict[str, tts.Engine] = {}
@@ -187,8 +190,10 @@ class Speech:
         tpl = self.template(lang, key)
         recorded = lang in self.recorded
         clip_of = {id(text): clip for clip, text in fixed_parts(tpl)} if recorded else {}
-        values = {"company": self.cfg.company.name, "office_phone": self.cfg.company.phone,
+        sp = self.cfg.speech
+        values = {"company": company_name(self.cfg, lang), "office_phone": self.cfg.company.phone,
                   "currency": self.cfg.locale.currency, "optout_key": self.cfg.callflow.optout_key,
+                  "hello": daypart(self._now(), sp.day_from, sp.evening_from),
                   } | {k: v for k, v in values.items() if _present(v)}
         flat: list[Text | Slot] = []
         for part in tpl.parts:
@@ -219,11 +224,13 @@ class Speech:
                 if not core:
                     continue
                 words = core
-                next_is_slot = i + 1 < len(flat) and isinstance(flat[i + 1], Slot)
-                if trail is None and next_is_slot:
+                nxt = flat[i + 1] if i + 1 < len(flat) else None
+                to_name = isinstance(nxt, Slot) and nxt.name == "name"
+                if trail is None and isinstance(nxt, Slot) and not to_name:
                     words += ","  # continuing intonation: the sentence goes on in the next segment
                 add(Piece(words, clip=clip_of.get(id(part), "")), gap)
-                gap = _punct_strength(trail.group(0)) if trail else WORD_MS
+                # "Якщо {name} не користується…": the name follows its word without a pause
+                gap = _punct_strength(trail.group(0)) if trail else 0 if to_name else WORD_MS
             else:
                 value = values.get(part.name)
                 if not _present(value):
@@ -234,7 +241,8 @@ class Speech:
                 said, inner = self.value_pieces(part.name, value, lang, str(values["currency"]))
                 for j, piece in enumerate(said):
                     add(piece, gap if j == 0 else inner)
-                gap = WORD_MS
+                # a pause after the amount lets it sink in; the name runs on into its sentence
+                gap = sp.amount_pause_ms if part.name == "amount" else 0 if part.name == "name" else WORD_MS
         return pieces
 
     def _warn_once(self, line: str) -> None:
@@ -256,7 +264,8 @@ class Speech:
                 words = self._inline_memo.get(memo_key)
                 if words is None:
                     texts, _ = self._slot_texts(part.name, value, lang, str(values["currency"]))
-                    words = self._inline_memo[memo_key] = " ".join(texts)
+                    glue = ", " if part.name == "office_phone" else " "  # phone groups: a short pause each
+                    words = self._inline_memo[memo_key] = glue.join(texts)
                 part = Text(words)
             if isinstance(part, Text) and out and isinstance(out[-1], Text):
                 out[-1] = Text(out[-1].text + part.text)
@@ -278,7 +287,7 @@ class Speech:
         """The segments a placeholder value is said in (with the kit words when the grammar gives them), and the
         pause between them."""
         if name == "name":
-            return [Piece(w) for w in str(value).split()], WORD_MS
+            return [Piece(w) for w in str(value).split()], 0
         if name == "company":
             return [Piece(" ".join(str(value).split()), clip="company")], 0
         groups, inner = self._slot_words(name, value, lang, currency)
@@ -288,10 +297,15 @@ class Speech:
         """The word groups of a value the grammar says (amount, account, phone, date, months, currency, key)."""
         if name == "amount":
             return amount_words(Decimal(str(value)), currency, lang), WORD_MS
+        sp = self.cfg.speech
         if name == "account":
-            return [[w] for w in spell_words(str(value), lang)], DIGIT_MS
-        if name in ("office_phone", "optout_key"):
+            return account_groups(str(value), lang, sp.account_reading), sp.account_pause_ms
+        if name == "office_phone":
+            return phone_groups(str(value), lang, self.cfg.locale.country, sp.phone_groups), COMMA_MS
+        if name == "optout_key":
             return [spell_words(str(value), lang)], 0
+        if name == "hello":
+            return [[hello_word(lang, str(value))]], 0
         if name == "due_date":
             d = value if isinstance(value, date) else date.fromisoformat(str(value))
             return [date_words(d, lang)], 0
