@@ -157,7 +157,24 @@ class Speech:
         if self.cfg.locale.language not in self._templates:
             raise IvrError(f"{templates.messages_path(self.prompts_dir, self.cfg.locale.language)}: missing, but "
                            f"locale.language is {self.cfg.locale.language}")
+        if self._override is None:
+            self._check_piper(sorted(self._templates))
         return sorted(self._templates)
+
+    def _check_piper(self, langs: list[str]) -> None:
+        """A language said by piper needs piper-tts installed and its model file there: found before any call."""
+        from ivr.speech import piper
+
+        used = [lang for lang in langs if tts_engine_for(self.cfg, lang) == "piper"]
+        if used and not piper.available():
+            raise IvrError(f"speech: {', '.join(used)} said by piper, but piper-tts is not installed; "
+                           f"{piper.INSTALL_HINT}")
+        for lang in used:
+            model = Path(self.voice(lang))
+            if not model.is_file():
+                raise IvrError(f"speech.piper_models.{lang}: voice model {model} not found")
+            if not Path(f"{model}.json").is_file():
+                raise IvrError(f"speech.piper_models.{lang}: {model}.json (the voice's config) is missing beside it")
 
     def prompt(self, lang: str, key: str, **values: object) -> Rendered:
         """Render (or find in the cache) the message `key` in `lang` with its placeholder values."""
