@@ -61,6 +61,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     speech = _speech(cfg)
     langs = speech.check()
     print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each) in {speech.prompts_dir}")
+    for lang in sorted(speech.recorded):
+        print(f"{lang}: recorded voice; `ivr voice check --lang {lang}` lists missing or bad recordings")
     return 0
 
 
