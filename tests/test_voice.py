@@ -189,3 +189,27 @@ def test_voice_kit_and_check_commands(kit_dir, tmp_path, capsys):
     assert "audio/goodbye.wav (Дякуємо за увагу. До побачення!): missing: said by the TTS engine instead" in out
     assert f"{kit_count} fine" in out and "0 bad" in out
     assert "kit/" not in out.split("\nuk: ")[0]
+
+
+def test_a_recording_made_for_an_older_text_is_not_played(cfg, kit_dir, engine, tmp_path):
+    prompts = tmp_path / "prompts"
+    shutil.copytree(kit_dir, prompts)
+    speak("Дякуємо за увагу. До побачення!", "uk", prompts / "uk" / "audio" / "goodbye.wav")
+    clips = prompt_clips(Speech(recorded_cfg(cfg, prompts), engine=engine)._templates["uk"], cfg.company.name)
+    findings = {f.clip.key: f for f in check(prompts / "uk", clips)}  # remembers which text goodbye.wav says
+    assert findings["goodbye"].problem == ""
+    assert (prompts / "uk" / "audio" / "texts.yaml").exists()
+    # staff change the text (ivr prompts / the console) but nobody records it again
+    messages = prompts / "uk" / "messages.yaml"
+    messages.write_text(messages.read_text(encoding="utf-8").replace(
+        'goodbye: "Дякуємо за увагу. До побачення!"', 'goodbye: "Гарного вечора!"'), encoding="utf-8")
+    speech = Speech(recorded_cfg(cfg, prompts), engine=engine)
+    speech.prompt("uk", "goodbye")
+    assert engine.calls == [("Гарного вечора!", "uk")]  # the old recording is not played for the new text
+    clips = prompt_clips(speech._templates["uk"], cfg.company.name)
+    stale = {f.clip.key: f for f in check(prompts / "uk", clips)}["goodbye"]
+    assert stale.problem.startswith('stale: recorded for "Дякуємо за увагу. До побачення!"')
+    speak("Гарного вечора!", "uk", prompts / "uk" / "audio" / "goodbye.wav")  # recorded again
+    assert {f.clip.key: f for f in check(prompts / "uk", clips)}["goodbye"].problem == ""
+    Speech(recorded_cfg(cfg, prompts), engine=engine).prompt("uk", "goodbye")
+    assert len(engine.calls) == 1  # now the recording plays

@@ -8,17 +8,24 @@ and synthesized segments sit at one loudness. A segment whose recording or any o
 returns None here and the caller says that segment with the TTS engine instead (see `check`, which lists them).
 Converted audio is cached in the prompt cache under a key made of the source files' size and modification time,
 so a re-recorded clip is picked up without clearing anything.
+
+A fixed-prompt recording is tied to the text it was made for: `ivr voice check` writes `audio/texts.yaml` (per
+clip: the text and a digest of the file) for every recording it has not seen; once the text in messages.yaml (or
+the company name) changes while the file does not, the recording is stale: it is no longer played (TTS says the
+new text) and check lists it until it is recorded again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from ivr.speech import tts
 from ivr.speech.cache import PromptCache, Segment
@@ -40,6 +47,7 @@ CLIP_LEVEL = 32767 * 0.99
 CLIPPED_SHARE = 0.0005  # samples at full scale beyond this share: the recording level was too high
 EDGE_LONG_MS = 1000
 EDGE_NONE_MS = 10
+MANIFEST = "texts.yaml"  # in audio/: which text each fixed recording was made for
 
 
 def _fingerprint(path: Path) -> str | None:
@@ -78,11 +86,13 @@ class RecordedVoice:
     def word_path(self, key: str) -> Path:
         return self.lang_dir / "kit" / f"{key}.wav"
 
-    def prompt(self, clip: str) -> Segment | None:
-        """The recorded fixed part `clip`, or None when it is not recorded."""
+    def prompt(self, clip: str, text: str | None = None) -> Segment | None:
+        """The recorded fixed part `clip`, or None when it is not recorded or was recorded for another `text`."""
         path = self.prompt_path(clip)
         fp = _fingerprint(path)
         if fp is None:
+            return None
+        if text is not None and stale_text(self.lang_dir, clip, path, text) is not None:
             return None
         return self._built(f"prompt\0{path}\0{fp}", lambda tmp: tts.write_wav(phone_audio(path), tmp))
 
@@ -119,6 +129,61 @@ def glue(paths: list[Path], words: list[Word]) -> AudioSegment:
             out += tts.silence(WORD_GAP_MS)
         out += phone_audio(path)
     return out
+
+
+# --- which text a recording was made for ---------------------------------------------------------------------------
+
+_digests: dict[str, tuple[str, str]] = {}  # path -> (fingerprint, digest): hash a file once per change
+_manifests: dict[str, tuple[str | None, dict]] = {}  # path -> (fingerprint, parsed manifest)
+
+
+def digest(path: Path) -> str:
+    fp = _fingerprint(path) or ""
+    known = _digests.get(str(path))
+    if known is None or known[0] != fp:
+        known = (fp, hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+        _digests[str(path)] = known
+    return known[1]
+
+
+def manifest_path(lang_dir: Path) -> Path:
+    return lang_dir / "audio" / MANIFEST
+
+
+def load_manifest(lang_dir: Path) -> dict[str, dict[str, str]]:
+    """clip -> {text, digest}; an unreadable manifest counts as empty (check rewrites it). Parsed once per change
+    of the file (it is asked for every fixed segment of every call)."""
+    path = manifest_path(lang_dir)
+    fp = _fingerprint(path)
+    known = _manifests.get(str(path))
+    if known is not None and known[0] == fp:
+        return dict(known[1])
+    data: object = None
+    if fp is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, yaml.YAMLError, UnicodeDecodeError):
+            data = None
+    out = {str(k): v for k, v in data.items() if isinstance(v, dict) and {"text", "digest"} <= set(v)} \
+        if isinstance(data, dict) else {}
+    _manifests[str(path)] = (fp, out)
+    return dict(out)
+
+
+def stale_text(lang_dir: Path, clip: str, path: Path, text: str) -> str | None:
+    """The text `clip` was recorded for when that is not `text` any more (same file, changed text), else None."""
+    entry = load_manifest(lang_dir).get(clip)
+    if entry is None or entry["text"] == text or entry["digest"] != digest(path):
+        return None
+    return str(entry["text"])
+
+
+def _save_manifest(lang_dir: Path, data: dict[str, dict[str, str]]) -> None:
+    path = manifest_path(lang_dir)
+    tmp = path.with_name(f".{MANIFEST}.{os.getpid()}.tmp")
+    tmp.write_text("# Which text each recording here was made for (written by `ivr voice check`).\n"
+                   + yaml.safe_dump(data, allow_unicode=True, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 # --- check -------------------------------------------------------------------------------------------------------
@@ -164,13 +229,26 @@ def inspect(path: Path) -> list[str]:
 
 
 def check(lang_dir: Path, clips: list[Clip]) -> list[Finding]:
-    """One finding per clip: missing, bad (with every problem), or fine (problem '')."""
+    """One finding per clip: missing, bad (with every problem), or fine (problem ''). A fixed recording not seen
+    before (or re-recorded) is remembered in audio/texts.yaml with the text it is for; one whose text changed
+    since is stale."""
     out = []
+    manifest = load_manifest(lang_dir)
+    remembered = dict(manifest)
     for clip in clips:
         path = clip.path(lang_dir)
         if not path.is_file():
             out.append(Finding(clip, path, "missing: said by the TTS engine instead", missing=True))
             continue
         problems = inspect(path)
+        if clip.folder == "audio":
+            entry = manifest.get(clip.key)
+            if entry is None or entry["digest"] != digest(path):
+                remembered[clip.key] = {"text": clip.text, "digest": digest(path)}
+            elif entry["text"] != clip.text:
+                problems.append(f"stale: recorded for \"{entry['text']}\", the text is now \"{clip.text}\"; record it "
+                                "again (until then the TTS engine says it)")
         out.append(Finding(clip, path, "; ".join(problems)))
+    if remembered != manifest:
+        _save_manifest(lang_dir, remembered)
     return out

@@ -26,7 +26,7 @@ from ivr.speech import templates, tts
 from ivr.speech.cache import PromptCache, Segment
 from ivr.speech.dates import date_words, months_words
 from ivr.speech.facts import MessageFacts, company_name
-from ivr.speech.kit import fixed_parts, hello_word
+from ivr.speech.kit import fixed_parts, hello_word, prompt_clips
 from ivr.speech.money import amount_words, money_word
 from ivr.speech.numbers import LANGS, unit
 from ivr.speech.reading import DIGIT_GENDER, PLUS, account_groups, daypart, phone_groups
@@ -128,6 +128,7 @@ class Speech:
         self._inline_memo: dict[tuple, str] = {}  # few distinct values (dates, phone): words computed once
         self.recorded = {lang: RecordedVoice(self.prompts_dir / lang, self.cache) for lang in LANGS
                          if engine_for(cfg, lang) == "recorded"}
+        self._clip_texts: dict[str, dict[str, str]] = {}
         self.fallbacks = 0  # segments a recorded language had to say by TTS (missing clips), this process
 
     def engine_for(self, lang: str) -> tts.Engine:
@@ -151,6 +152,7 @@ class Speech:
     def check(self) -> list[str]:
         """Reload and validate every message file; raise TemplateError listing all problems. Returns the languages."""
         self._templates = templates.load_all(self.prompts_dir)
+        self._clip_texts = {}
         missing = [lang for lang in self._templates if lang not in self.cfg.speech.voices]
         if missing:
             raise IvrError(f"speech.voices has no voice for: {', '.join(missing)}")
@@ -358,7 +360,8 @@ class Speech:
             return self.cache.pause(piece.pause_ms)
         rec = self.recorded.get(lang)
         if rec is not None:
-            seg = rec.prompt(piece.clip) if piece.clip else rec.words(piece.words) if piece.words else None
+            seg = (rec.prompt(piece.clip, self.clip_texts(lang).get(piece.clip)) if piece.clip
+                   else rec.words(piece.words) if piece.words else None)
             if seg is not None:
                 return seg
             if piece.clip or piece.words:  # a recording that should exist does not (names are TTS by design)
@@ -369,6 +372,14 @@ class Speech:
         if engine is self.cache.engine:
             return self.cache.segment(piece.text, self.voice(lang))
         return self.cache.segment_with(engine, piece.text, self.voice(lang))
+
+    def clip_texts(self, lang: str) -> dict[str, str]:
+        """Fixed-prompt clip -> the text it must say now (from messages.yaml and the company name)."""
+        memo = self._clip_texts.get(lang)
+        if memo is None:
+            clips = prompt_clips(self._templates.get(lang, {}), company_name(self.cfg, lang))
+            memo = self._clip_texts[lang] = {c.key: c.text for c in clips}
+        return memo
 
     def render_plan(self, lang: str, plan: list[Piece]) -> Rendered:
         segs: list[Segment] = [self.render_piece(lang, p) for p in plan]
