@@ -63,6 +63,7 @@ class FakeEsl:
         self.rows_before_send: list[bool] = []
         self.dialer: Dialer | None = None
         self.held: dict[str, gevent.event.Event] = {}
+        self.killed: list[str] = []
 
     def add_handler(self, fn) -> None:
         self.handlers.append(fn)
@@ -76,6 +77,12 @@ class FakeEsl:
     def api(self, cmd: str) -> str:
         if cmd.startswith("uuid_exists "):
             return "true" if cmd.split()[1] in self.up else "false"
+        if cmd.startswith("uuid_kill "):  # replies as in the inbound_api_channel_control capture
+            self.killed.append(cmd.split()[1])
+            if cmd.split()[1] in self.up:
+                self.up.discard(cmd.split()[1])
+                return "+OK\n"
+            return "-ERR No such channel!\n"
         if cmd == "show channels as json":
             return json.dumps({"row_count": len(self.up), "rows": [{"uuid": u} for u in self.up]})
         return "-ERR"
@@ -268,7 +275,8 @@ def test_pause_and_stop_commands(cfg, db):
 
 
 def test_reconcile_after_crash(cfg, db):
-    """Rows left in flight by a crashed run: a gone channel is re-queued as unknown, a live one is tracked."""
+    """Rows left in flight by a crashed run: a gone channel is re-queued as unknown; a live one (nobody runs its
+    call flow any more) is hung up with uuid_kill and settled at once as an early hang-up."""
     d, esl, q, camp = _setup(cfg, {}, n=3)
     entries = list(QueueEntry.select().order_by(QueueEntry.id))
     gone = Attempt.create(uuid="00000000-0000-0000-0000-000000000001", campaign=camp, account=entries[0].account,
@@ -282,17 +290,18 @@ def test_reconcile_after_crash(cfg, db):
     esl.up.add(alive.uuid)
     d.campaign = camp
     counts = reconcile(d)
-    assert counts["lost"] == 2 and counts["alive"] == 1
+    assert counts["lost"] == 2 and counts["killed"] == 1 and counts["taken"] == 3  # an earlier run's rows
     assert Attempt.get_by_id(gone.id).state == "unknown" and Attempt.get_by_id(gone.id).outcome == "unknown"
     assert Attempt.get_by_id(heard.id).outcome == "heard"
     assert ("ACC-000", "unknown", "") in q.results and ("ACC-002", "heard", "") in q.results
-    assert Attempt.get_by_id(alive.id).outcome == ""
-    assert alive.uuid in d.tracker.flights  # still up: tracked; its slot stays taken
-    esl.up.discard(alive.uuid)
-    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", alive.uuid, **{"Hangup-Cause": "NORMAL_CLEARING"}))
+    assert esl.killed == [alive.uuid] and alive.uuid not in esl.up  # hung up on the switch: nothing lingers
     a = Attempt.get_by_id(alive.id)
-    assert a.state == "ended" and a.outcome == "early_hangup"
+    assert (a.state, a.outcome, a.hangup_cause) == ("ended", "early_hangup", "TAKEN_OVER")
+    assert ("ACC-001", "early_hangup", "") in q.results
     assert not d.tracker.flights
+    # its late HANGUP_COMPLETE changes nothing
+    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", alive.uuid, **{"Hangup-Cause": "NORMAL_CLEARING"}))
+    assert Attempt.get_by_id(alive.id).outcome == "early_hangup" and len(q.results) == 3
 
 
 def test_late_events_do_not_move_rows_back(cfg, db):
@@ -339,8 +348,9 @@ def test_reconnect_reconcile_spares_calls_whose_originate_may_be_in_transit(cfg,
     d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
     d.campaign = camp
     c = q.cands.pop()
+    lease = d.ensure_lease()
     att = Attempt.create(uuid="00000000-0000-0000-0000-00000000000a", campaign=camp, account=c.account,
-                         e164=c.phone.e164, node="test-node", state="created")
+                         e164=c.phone.e164, node=lease.node, epoch=lease.epoch, state="created")
     flight = dialer_mod.Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
                                entry=c.entry, candidate=c)
     d.tracker.add(flight)
