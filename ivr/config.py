@@ -79,6 +79,14 @@ def _check_dial_template(value: str) -> str | None:
     return None
 
 
+def _check_regex(value: str) -> str | None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"a regular expression ({exc})"
+    return None if value else "a non-empty regular expression"
+
+
 def _check_ident(value: str) -> str | None:
     return None if re.match(r"^[A-Za-z0-9_.-]*$", value) else "letters, digits, '_', '.', '-' only"
 
@@ -142,6 +150,14 @@ class DialingConfig:
     caller_id_name: str = _opt("Utility", "caller id name shown to debtors")
     originate_timeout: int = _opt(30, "seconds to ring before NO_ANSWER", min=5, max=120)
     max_call_seconds: int = _opt(300, "hard limit on one call's length", min=30, max=3600)
+    allowed_countries: list[str] = _opt([], "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
+                                        item_check=lambda v: None if re.match(r"^[A-Z]{2}$", v) else
+                                        "a two-letter ISO country code such as UA")
+    number_types: list[str] = _opt(
+        ["mobile", "fixed_line"], "number types that may be dialled (mobile, fixed_line, toll_free, voip, "
+        "personal_number); premium-rate, shared-cost, UAN, voicemail and pager numbers never are",
+        item_check=lambda v: None if v in ("mobile", "fixed_line", "toll_free", "voip", "personal_number") else
+        "one of mobile, fixed_line, toll_free, voip, personal_number")
     codec_string: str = _opt("PCMU", "absolute_codec_string: RFC 2833 digits only arrived with PCMU",
                              check=lambda v: None if re.match(r"^[A-Za-z0-9.@_]+(:[A-Za-z0-9.@_]+)*$", v) else
                              "codec names joined by ':' e.g. PCMU or PCMU:PCMA")
@@ -177,6 +193,10 @@ class WindowsConfig:
 class EligibilityConfig:
     threshold: float = _opt(100.0, "remaining debt above this qualifies", min=0, max=1e9)
     overdue_months: int = _opt(1, "any debt overdue this many calendar months qualifies (0 = off)", min=0, max=120)
+    max_data_age_hours: int = _opt(36, "ivr run refuses to start when the last accounts or payments import is older "
+                                       "(0 = no check)", min=0, max=24 * 366)
+    balance_includes_same_day_payments: bool = _opt(
+        False, "true: billing's balance already counts payments dated on the balance date; false: they reduce it")
 
 
 @dataclass(frozen=True)
@@ -216,6 +236,8 @@ class CallflowConfig:
     paynow_transfer: str = _opt("paynow XML ivr_paynow", "transfer target for key 1: 'EXTENSION DIALPLAN CONTEXT'",
                                 check=_check_transfer)
     replays_max: int = _opt(2, "times key 0 may replay the message", min=0, max=5)
+    optout_key: str = _opt("8", "menu key that puts the number on the do-not-call list ('' = no such key)",
+                           check=lambda v: None if re.fullmatch(r"[0-9]?", v) else "one digit 0-9, or '' for none")
 
 
 @dataclass(frozen=True)
@@ -250,6 +272,28 @@ class ImportConfig:
         {"account": "account", "amount": "amount", "date": "date", "reference": "reference"},
         "our field -> column name in the billing export (payments)")
     rejects_dir: str = _opt("data/rejects", "where rejected rows are written")
+    account_number_pattern: str = _opt(
+        "[0-9A-Za-zА-ЯЁЄІЇҐа-яёєіїґ_./-]{1,64}",
+        "regular expression a whole account number must match (Cyrillic letters allowed by default)",
+        check=_check_regex)
+    accounts_export: str = _opt("full", "full: the accounts file lists every account (one missing is not called until "
+                                "it reappears); changes: only accounts that changed", choices=("full", "changes"))
+    anomaly_total_debt_rise: float = _opt(0.3, "hold a full export whose total debt rose more than this share "
+                                          "over the previous full export's (0 = off)", min=0, max=100)
+    anomaly_debt_factor: float = _opt(2.0, "a debt counts as risen when it is at least this many times the "
+                                      "ledger's latest balance", min=1.01, max=1000)
+    anomaly_debt_rise_share: float = _opt(0.1, "hold an export in which more than this share of the debts "
+                                          "compared have risen so (0 = off)", min=0, max=1)
+    anomaly_vanished_share: float = _opt(0.2, "hold a full export that leaves out more than this share of the "
+                                         "accounts the previous full export listed (0 = off)", min=0, max=1)
+    anomaly_count_change: float = _opt(0.2, "hold a full export whose account count differs from the previous "
+                                       "full export's by more than this share (0 = off)", min=0, max=100)
+    anomaly_min_accounts: int = _opt(20, "the anomaly checks need this many accounts to compare (shares of a "
+                                     "handful of accounts mean nothing)", min=1, max=10_000_000)
+    duplicates: str = _opt("reject", "an account twice in one file: reject both rows, or keep_first",
+                           choices=("reject", "keep_first"))
+    unknown_accounts: str = _opt("list", "payments for accounts not in the ledger: list them (not rejects), or reject",
+                                 choices=("list", "reject"))
 
 
 @dataclass(frozen=True)
@@ -271,6 +315,21 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    bind: str = _opt("127.0.0.1", "address the staff console (`ivr web`) listens on", check=_check_host)
+    port: int = _opt(8080, "port of the staff console", min=1, max=65535)
+    secret_key: str = _opt("", "session signing key ('' = generated once into secret_key_file; env "
+                               "IVR_WEB_SECRET_KEY overrides)")
+    secret_key_file: str = _opt("data/web-secret.key", "where the generated session key is kept (mode 600)")
+    session_minutes: int = _opt(60, "a console session ends after this many minutes without a request",
+                                min=1, max=7 * 24 * 60)
+    login_attempts: int = _opt(5, "wrong passwords in a row that block a login name", min=1, max=100)
+    login_block_minutes: int = _opt(15, "how long a blocked login name waits", min=1, max=24 * 60)
+    upload_dir: str = _opt("data/uploads", "where billing files uploaded on the Import page are kept")
+    cookie_secure: bool = _opt(False, "send the session cookie over HTTPS only (true behind a TLS reverse proxy)")
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     locale: LocaleConfig = field(default_factory=LocaleConfig)
@@ -287,6 +346,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:
@@ -409,7 +469,15 @@ def _build(cls: type, data: Any, prefix: str, problems: list[str]) -> Any:
     return cls(**kwargs)
 
 
+# the menu keys the call flow gives a meaning of its own (ivr.callflow.flow); an extra key must not take one
+MENU_KEYS = {"1": "pay now", "2": "callback", "3": "already paid", "9": "wrong number", "0": "hear the message again"}
+
+
 def _cross_checks(cfg: Config, problems: list[str]) -> None:
+    key = cfg.callflow.optout_key
+    if key in MENU_KEYS:
+        problems.append(f"callflow.optout_key: {key!r} is already the menu key for {MENU_KEYS[key]}; choose a key "
+                        "the menu does not use (" + ", ".join(f"{k} {v}" for k, v in MENU_KEYS.items()) + ")")
     if cfg.speech.engine == "command" and "{out}" not in cfg.speech.command:
         problems.append("speech.command: must contain {out} when speech.engine is command")
     for key in ("account", "name", "phones"):

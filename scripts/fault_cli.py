@@ -38,6 +38,7 @@ def config(work: Path, db: Path, cache: Path, port: int = 1, password: str = "Cl
     path.write_text(f"""database: {{url: "sqlite:///{db}"}}
 speech: {{cache_dir: "{cache}"}}
 import: {{rejects_dir: "{work / 'rejects'}"}}
+eligibility: {{max_data_age_hours: 0}}  # these faults come before any billing file: the age check is not tested here
 logging: {{level: ERROR}}
 freeswitch: {{host: 127.0.0.1, port: {port}, password: "{password}", command_timeout: 3.0,
   outbound_bind_host: 127.0.0.1, outbound_bind_port: {outbound_port}}}

@@ -1,44 +1,137 @@
 #!/usr/bin/env bash
-# Install everything (scripts/setup.sh --postgres, idempotent) and run the checks: ruff, then the whole pytest
+# Install everything (scripts/setup.sh --postgres --browser, idempotent) and run the checks: ruff, then the whole pytest
 # suite, every ledger test on SQLite and on a throwaway PostgreSQL cluster (started by the tests in a temporary
 # folder below, on a free port; stopped and removed at the end, also when the run fails or is interrupted).
 # Fails when any check fails, when PostgreSQL cannot run, and when pytest finds no tests at all (exit status 5).
+#
+#   bash scripts/test.sh                      the CI run (what .ci/run calls)
+#   bash scripts/test.sh tests/test_queue.py  any pytest arguments
+#   bash scripts/test.sh --repeat 10 [--beside] [pytest args]
+#       run the selection N times in a row and count the runs that failed (a flakiness check); with --beside,
+#       a second copy of the same selection runs in a loop next to it the whole time, as load (two suites at
+#       once on 2 cores). Ends non-zero when any of the N runs failed; the failing tests are listed.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-bash scripts/setup.sh --postgres
 
-# The [pg] variants must run here, not skip: a missing PostgreSQL is a failure in CI.
+repeat=0
+beside=0
+args=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --repeat) repeat="${2:?--repeat needs a number}"; shift 2 ;;
+        --repeat=*) repeat="${1#*=}"; shift ;;
+        --beside) beside=1; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+if ! [[ "$repeat" =~ ^[0-9]+$ ]]; then
+    echo "test.sh: --repeat takes a whole number of runs, got '$repeat'" >&2
+    exit 2
+fi
+if [ "$beside" -eq 1 ] && [ "$repeat" -eq 0 ]; then
+    echo "test.sh: --beside only goes with --repeat N" >&2
+    exit 2
+fi
+
+bash scripts/setup.sh --postgres --browser
+
+# The [pg] variants and the browser tests must run here, not skip: a missing PostgreSQL or Chromium is a failure.
 export IVR_TEST_REQUIRE_PG=1
+export IVR_TEST_REQUIRE_BROWSER=1
 IVR_TEST_PG_DIR="$(mktemp -d -t ivr-test-pg.XXXXXX)"
 export IVR_TEST_PG_DIR
 chmod 755 "$IVR_TEST_PG_DIR"
-log=$(mktemp)
+work=$(mktemp -d)
+load_pid=""
 cleanup() {
+    if [ -n "$load_pid" ]; then
+        kill "$load_pid" 2>/dev/null || true
+        pkill -P "$load_pid" 2>/dev/null || true
+        wait "$load_pid" 2>/dev/null || true
+    fi
     # a pytest killed before its own teardown leaves a server behind: stop it here
     local pid
     for pid in "$IVR_TEST_PG_DIR"/*/data/postmaster.pid; do
         [ -f "$pid" ] && kill -QUIT "$(head -n 1 "$pid")" 2>/dev/null || true
     done
-    rm -rf "$IVR_TEST_PG_DIR" "$log"
+    rm -rf "$IVR_TEST_PG_DIR" "$work"
 }
 trap cleanup EXIT
 
 echo "==> ruff check"
 .venv/bin/ruff check ivr tests scripts
 
-echo "==> pytest"
-set +e
-.venv/bin/pytest -q "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
-if [ "$status" -eq 5 ]; then
-    echo "test.sh: pytest collected no tests; that is a failure" >&2
+# One of the repeated runs, in its own temporary folder so that concurrent runs never share or clean up each
+# other's files. Writes pytest's output to $1; "no tests" and "no summary" count as failures.
+run_pytest() {
+    local log="$1" base
+    base=$(mktemp -d)
+    set +e
+    .venv/bin/pytest -q -p no:cacheprovider --basetemp="$base/t" "${args[@]+"${args[@]}"}" >"$log" 2>&1
+    local status=$?
+    set -e
+    rm -rf "$base"
+    if [ "$status" -eq 5 ]; then
+        echo "test.sh: pytest collected no tests; that is a failure" >>"$log"
+        return 1
+    fi
+    # A run that ended without pytest's closing summary (a test that killed the process) must not pass.
+    if [ "$status" -eq 0 ] && ! tail -n 3 "$log" | grep -Eq '^[0-9]+ passed'; then
+        echo "test.sh: pytest ended without its summary line; treating the run as failed" >>"$log"
+        return 1
+    fi
+    return "$status"
+}
+
+if [ "$repeat" -eq 0 ]; then
+    echo "==> pytest"
+    log="$work/pytest.log"
+    set +e
+    .venv/bin/pytest -q "${args[@]+"${args[@]}"}" 2>&1 | tee "$log"
+    status=${PIPESTATUS[0]}
+    set -e
+    if [ "$status" -eq 5 ]; then
+        echo "test.sh: pytest collected no tests; that is a failure" >&2
+        exit 1
+    fi
+    if [ "$status" -eq 0 ] && ! tail -n 3 "$log" | grep -Eq '^[0-9]+ passed'; then
+        echo "test.sh: pytest ended without its summary line; treating the run as failed" >&2
+        exit 1
+    fi
+    exit "$status"
+fi
+
+if [ "$beside" -eq 1 ]; then
+    echo "==> load: a second copy of the selection runs in a loop beside the measured runs"
+    (
+        while :; do
+            .venv/bin/pytest -q -p no:cacheprovider --basetemp="$work/load" "${args[@]+"${args[@]}"}" \
+                >"$work/load.log" 2>&1 || true
+        done
+    ) &
+    load_pid=$!
+fi
+
+failed=0
+start=$(date +%s)
+for i in $(seq 1 "$repeat"); do
+    if run_pytest "$work/run.log"; then
+        verdict="ok"
+    else
+        verdict="FAILED"
+        failed=$((failed + 1))
+        grep -E '^(FAILED|ERROR) ' "$work/run.log" >>"$work/failures.txt" || echo "run $i: no test named (see below)" >>"$work/failures.txt"
+        cp "$work/run.log" "$work/failed-run-$i.log"
+    fi
+    echo "run $i/$repeat: $verdict: $(tail -n 1 "$work/run.log")"
+done
+echo "==> $repeat runs in $(( $(date +%s) - start )) s, $failed failed$([ "$beside" -eq 1 ] && echo ' (with a second copy running beside)')"
+if [ "$failed" -gt 0 ]; then
+    echo "failing tests (one line per failure):"
+    sort "$work/failures.txt" | uniq -c | sort -rn
+    last=$(ls "$work"/failed-run-*.log | tail -n 1)
+    echo "==> the last failed run's output, from its first failure:"
+    sed -n '/^=* FAILURES =*$/,$p' "$last" | head -n 150
     exit 1
 fi
-# A run that ended without pytest's closing summary (a test that killed the process) must not pass.
-if [ "$status" -eq 0 ] && ! tail -n 3 "$log" | grep -Eq '^[0-9]+ passed'; then
-    echo "test.sh: pytest ended without its summary line; treating the run as failed" >&2
-    exit 1
-fi
-exit "$status"

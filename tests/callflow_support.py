@@ -137,7 +137,7 @@ def msg_barge_in_key1() -> ExecResult:
 MSG = Rendered(playback="/var/lib/ivr/prompts/msg_6s.wav", duration_ms=6000)
 PROMPTS = {key: Rendered(playback=f"/var/lib/ivr/prompts/{key}.wav", duration_ms=2000)
            for key in ("greeting", "right_party", "menu", "invalid", "pay_now", "callback_confirmed", "already_paid",
-                       "wrong_number", "goodbye", "no_input")}
+                       "wrong_number", "optout_confirmed", "goodbye", "no_input")}
 
 
 class ScriptError(BaseException):

@@ -28,10 +28,11 @@ from ivr.ledger.models import (
 _seq = itertools.count(1)
 
 # outcomes for which the callee answered the phone
-ANSWERED_OUTCOMES = {"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid", "wrong_number"}
+ANSWERED_OUTCOMES = {"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid", "wrong_number",
+                     "opted_out"}
 # outcomes that carry a heard message (a key press on the menu proves it was heard)
 HEARD_OUTCOMES = {"heard", "pay_now", "callback", "already_paid"}
-DIGIT_OF = {"pay_now": "1", "callback": "2", "already_paid": "3", "wrong_number": "9"}
+DIGIT_OF = {"pay_now": "1", "callback": "2", "already_paid": "3", "wrong_number": "9", "opted_out": "8"}
 
 
 def utc(value: datetime) -> datetime:
@@ -64,7 +65,7 @@ def enqueue(camp: Campaign, acc: Account, *, state: str = "done", outcome: str =
 def attempt(camp: Campaign | None, acc: Account, at: datetime, outcome: str, *, state: str | None = None,
             heard: bool | None = None, digits: str | None = None, e164: str | None = None,
             answered: bool | None = None, hangup_cause: str = "", duration_s: int = 0, node: str = "node-1",
-            accounts: str = "") -> Attempt:
+            accounts: str = "", kind: str = "campaign") -> Attempt:
     """One call as the dialer leaves it: answered/heard/digits follow from the outcome unless given."""
     if answered is None:
         answered = outcome in ANSWERED_OUTCOMES
@@ -84,7 +85,7 @@ def attempt(camp: Campaign | None, acc: Account, at: datetime, outcome: str, *, 
         answered_at=created + timedelta(seconds=8) if answered else None,
         ended_at=created + timedelta(seconds=8 + duration_s) if state in ("ended", "unknown") else None,
         hangup_cause=hangup_cause, heard=heard, heard_ms=6000 if heard else 0, message_ms=6000, digits=digits,
-        duration_s=duration_s)
+        duration_s=duration_s, kind=kind)
 
 
 def payment(acc: Account, amount: Decimal | str, paid_on: date, *, reference: str | None = None) -> Payment:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import factories
 import gevent
 from speech_fakes import FakeEngine
+from waiting import CEILING, wait_until
 
 from ivr.campaign.queue import start_campaign
 from ivr.clock import ScaledClock
@@ -87,10 +88,8 @@ class FaultWorld:
         dialer.prepare_speech(list(Account.select()), DAY)
         return camp
 
-    def wait(self, cond, timeout: float = 20.0, what: str = "") -> None:
-        with gevent.Timeout(timeout, AssertionError(f"timed out waiting for {what or cond}")):
-            while not cond():
-                gevent.sleep(0.005)
+    def wait(self, cond, timeout: float = CEILING, what: str = "") -> None:
+        wait_until(cond, what or repr(cond), timeout)
 
     def close(self) -> None:
         self._sampler.kill()

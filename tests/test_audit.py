@@ -45,3 +45,20 @@ def test_add_missing_columns_adds_only_what_is_missing(db_url, db_backend, tmp_p
     assert Account.get(Account.number == "A-1").life_support is False
     database.close()
     assert isinstance(database, pw.SqliteDatabase if db_backend == "sqlite" else pw.PostgresqlDatabase)
+
+
+def test_upgrade_to_v4_adds_the_do_not_call_table_and_the_attempt_kind(tmp_path):
+    url = f"sqlite:///{tmp_path / 'v2.sqlite3'}"
+    database = ledger_db.connect(url, tmp_path)
+    a = Account.create(number="A-1", name="x")
+    ledger_db.models.Attempt.create(uuid="u-1", account=a, e164="+380501234567")
+    database.execute_sql('DROP INDEX IF EXISTS "attempt_kind"')
+    database.execute_sql('ALTER TABLE "attempt" DROP COLUMN "kind"')
+    database.drop_tables([ledger_db.models.DncEntry])
+    ledger_db.models.SchemaVersion.delete().where(ledger_db.models.SchemaVersion.version == 4).execute()
+    assert ledger_db.upgrade(database) == [4]
+    assert database.table_exists("dnc_entry")
+    assert ledger_db.models.Attempt.get(ledger_db.models.Attempt.uuid == "u-1").kind == "campaign"
+    assert "attempt_kind" in {i.name for i in database.get_indexes("attempt")}
+    assert ledger_db.upgrade(database) == []
+    database.close()

@@ -28,7 +28,7 @@ from ivr.callflow import CallContext, run_call
 from ivr.speech import Rendered
 
 GREET = ("playback", prompt_played())
-MENU_ARG = ("1 1 2 5000 # /var/lib/ivr/prompts/menu.wav /var/lib/ivr/prompts/invalid.wav ivr_choice [12390] 3000")
+MENU_ARG = ("1 1 2 5000 # /var/lib/ivr/prompts/menu.wav /var/lib/ivr/prompts/invalid.wav ivr_choice [123980] 3000")
 
 
 def make_ctx(cfg, accounts=("ACC-0001",), messages=None, **settings):
@@ -98,12 +98,33 @@ def test_press_3_and_9(cfg, digit, outcome, prompt):
     assert r.outcome == outcome and r.accounts["ACC-0001"].outcome == outcome and not r.callback
 
 
+def test_opt_out_key_confirms_and_is_its_own_outcome(cfg):
+    s = FakeSession([GREET, ("playback", msg_heard()), ("playback", msg_heard()),
+                     ("play_and_get_digits", pagd_press("8")), ("playback", prompt_played())])
+    r = run_call(s, make_ctx(cfg, accounts=("ACC-0001", "ACC-0002")))
+    assert played(s)[-1] == PROMPTS["optout_confirmed"].playback and s.apps[-1] == "hangup"
+    assert r.outcome == "opted_out" and r.opted_out and not r.callback and r.choice == "8"
+    assert {a.outcome for a in r.accounts.values()} == {"opted_out"}  # the number speaks for every account on it
+
+
+def test_opt_out_key_follows_config_and_can_be_turned_off(cfg):
+    s = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_press("7")),
+                     ("playback", prompt_played())])
+    r = run_call(s, make_ctx(cfg, optout_key="7"))
+    assert "[123970]" in s.commands[3][1] and r.outcome == "opted_out"
+    assert played(s)[-1] == PROMPTS["optout_confirmed"].playback
+    s = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_timeout()),
+                     ("playback", prompt_played()), ("playback", prompt_played())])
+    r = run_call(s, make_ctx(cfg, optout_key=""))
+    assert "[12390]" in s.commands[3][1] and r.outcome == "heard" and not r.opted_out
+
+
 def test_menu_rounds_go_into_the_tries_argument(cfg):
     s = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_timeout()),
                      ("playback", prompt_played()), ("playback", prompt_played())])
     run_call(s, make_ctx(cfg, menu_rounds=3, menu_timeout_ms=7000, digit_timeout_ms=2000))
     assert ("play_and_get_digits",
-            "1 1 3 7000 # /var/lib/ivr/prompts/menu.wav /var/lib/ivr/prompts/invalid.wav ivr_choice [12390] 2000"
+            "1 1 3 7000 # /var/lib/ivr/prompts/menu.wav /var/lib/ivr/prompts/invalid.wav ivr_choice [123980] 2000"
             ) in s.commands
 
 
@@ -121,7 +142,7 @@ def test_0_replays_the_message_until_the_limit(cfg):
                      ("playback", prompt_played())])
     r = run_call(s, make_ctx(cfg, replays_max=1))
     pagd = [arg for app, arg in s.commands if app == "play_and_get_digits"]
-    assert "[12390]" in pagd[0] and "[1239]" in pagd[1]  # no third hearing offered
+    assert "[123980]" in pagd[0] and "[12398]" in pagd[1]  # no third hearing offered
     assert played(s)[1:3] == [MSG.playback, MSG.playback]
     assert r.replays == 1 and r.outcome == "callback" and r.digits == "02"
 
@@ -130,7 +151,7 @@ def test_no_replay_offered_when_replays_max_is_0(cfg):
     s = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_timeout()),
                      ("playback", prompt_played()), ("playback", prompt_played())])
     run_call(s, make_ctx(cfg, replays_max=0))
-    assert "[1239]" in s.commands[3][1]
+    assert "[12398]" in s.commands[3][1]
 
 
 def test_right_party_confirmed_then_message(cfg):

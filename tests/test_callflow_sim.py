@@ -25,12 +25,14 @@ from ivr.switch.outbound import OutboundServer
 SCALE = 20.0
 WAIT_S = 15.0  # real seconds: far above the longest call here (~12 call-seconds = 0.6 s real)
 LENGTHS_MS = {"greeting": 500, "message": 3000, "menu": 1500, "invalid": 500, "pay_now": 500,
-              "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "no_input": 500,
+              "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "optout_confirmed": 500,
+              "no_input": 500,
               "goodbye": 500, "right_party": 1000}
 # call-seconds after the answer: greeting 0-0.5, message 0.5-3.5, menu 3.5-5.0; keys come after a prompt ends,
 # so scheduling jitter on a loaded machine cannot move them into the wrong step
 LISTEN, HANG_UP_EARLY, PRESS_1, PRESS_2 = "+380501230001", "+380501230002", "+380501230003", "+380501230004"
 CONFIRMS = "+380501230005"  # presses 1 after the right-party question (greeting 0-0.5, question 0.5-1.5)
+OPTS_OUT = "+380501230006"  # presses 8 (callflow.optout_key) in the menu
 
 
 def write_wav(path, ms: int) -> None:
@@ -60,7 +62,8 @@ def rig(request, tmp_path, cfg):
               .add(HANG_UP_EARLY, Debtor.answer(hangup_after=1.5))
               .add(PRESS_1, Debtor.answer(press=("1", 5.0)))
               .add(PRESS_2, Debtor.answer(press=("2", 5.0), hangup_after=30))
-              .add(CONFIRMS, Debtor.answer(press=("1", 2.0), hangup_after=30)))
+              .add(CONFIRMS, Debtor.answer(press=("1", 2.0), hangup_after=30))
+              .add(OPTS_OUT, Debtor.answer(press=("8", 5.0), hangup_after=30)))
     clock = ScaledClock(start=datetime(2026, 11, 23, 17, 0, tzinfo=UTC), scale=SCALE)
     sim = SimServer(clock=clock, script=script).start()
     results: dict[str, AsyncResult] = {}
@@ -101,7 +104,7 @@ def test_heard_call(rig):
     assert result.choice == "" and not result.caller_hung_up
     menus = [ev.get("Application-Data") for ev in session.events
              if ev.name == "CHANNEL_EXECUTE" and ev.get("Application") == "play_and_get_digits"]
-    assert len(menus) == 1 and menus[0].startswith("1 1 2 5000 # ") and "ivr_choice [12390] 3000" in menus[0]
+    assert len(menus) == 1 and menus[0].startswith("1 1 2 5000 # ") and "ivr_choice [123980] 3000" in menus[0]
 
 
 def test_early_hangup_call(rig):
@@ -122,6 +125,15 @@ def test_press_1_is_transferred(rig, cfg):
 def test_press_2_asks_for_a_callback(rig):
     result, _ = rig(PRESS_2)
     assert result.outcome == "callback" and result.callback and result.digits == "2" and result.heard
+    assert not result.caller_hung_up  # we ended the call after the confirmation
+
+
+def test_press_8_opts_out_and_hears_the_confirmation(rig, tmp_path):
+    result, session = rig(OPTS_OUT)
+    assert result.outcome == "opted_out" and result.opted_out and result.digits == "8" and result.heard
+    played = [ev.get("Application-Data") for ev in session.events
+              if ev.name == "CHANNEL_EXECUTE" and ev.get("Application") == "playback"]
+    assert played[-1] == str(tmp_path / "optout_confirmed.wav")
     assert not result.caller_hung_up  # we ended the call after the confirmation
 
 

@@ -40,14 +40,39 @@ def test_postgres_url_parts_are_percent_decoded():
 
 
 def test_a_migration_landed_later_with_a_lower_number_is_still_applied(db_url, monkeypatch):
-    # Side-by-side changes land in any order: a database at {1, 2, 4} must still get 3.
+    # Side-by-side changes land in any order: a database at {…, hi} must still get lo < hi.
     db = ledger_db.connect(db_url)
     ran = []
-    monkeypatch.setitem(ledger_db.MIGRATIONS, 4, lambda d: ran.append(4))
-    assert ledger_db.upgrade(db) == [4]
-    monkeypatch.setitem(ledger_db.MIGRATIONS, 3, lambda d: ran.append(3))
-    assert ledger_db.upgrade(db) == [3]
-    assert ran == [4, 3]
-    assert ledger_db.applied_versions(db) >= {1, 2, 3, 4}
+    hi = max(ledger_db.MIGRATIONS) + 2
+    lo = hi - 1
+    monkeypatch.setitem(ledger_db.MIGRATIONS, hi, lambda d: ran.append(hi))
+    assert ledger_db.upgrade(db) == [hi]
+    monkeypatch.setitem(ledger_db.MIGRATIONS, lo, lambda d: ran.append(lo))
+    assert ledger_db.upgrade(db) == [lo]
+    assert ran == [hi, lo]
+    assert ledger_db.applied_versions(db) >= {1, 2, lo, hi}
     assert ledger_db.upgrade(db) == []
     db.close()
+
+
+def test_v3_adds_the_data_trust_columns_to_an_older_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    database = ledger_db.open_database(url, tmp_path)
+    database.create_tables(ledger_db.models.ALL_MODELS)
+    for version in (1, 2):
+        SchemaVersion.create(version=version)
+    new = {"account": ["seen_run"], "import_run": ["status", "full", "accounts", "total_debt", "not_in_ledger",
+                                                   "invalid_phones", "detail", "confirmed_by"]}
+    database.execute_sql('DROP INDEX IF EXISTS "account_seen_run"')
+    database.execute_sql('DROP INDEX IF EXISTS "importrun_status"')
+    database.execute_sql('DROP INDEX IF EXISTS "import_run_status"')
+    for table, columns in new.items():
+        for column in columns:
+            database.execute_sql(f'ALTER TABLE "{table}" DROP COLUMN "{column}"')
+    Account.create(number="OLD-1", name="kept")
+    assert 3 in ledger_db.upgrade(database)
+    for table, columns in new.items():
+        assert set(columns) <= {c.name for c in database.get_columns(table)}
+    acc = Account.get(Account.number == "OLD-1")
+    assert acc.name == "kept" and acc.seen_run is None
+    database.close()

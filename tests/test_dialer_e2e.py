@@ -15,6 +15,7 @@ import factories
 import gevent
 import pytest
 from speech_fakes import FakeEngine
+from waiting import join, wait_until
 
 from ivr.campaign.queue import start_campaign
 from ivr.clock import ScaledClock
@@ -98,12 +99,9 @@ class World:
         self.dialers[-1].prepare_speech(list(Account.select()), DAY)
         return camp
 
-    def run(self, timeout: float = 30.0, node: str = "node-a") -> Dialer:
+    def run(self, node: str = "node-a") -> Dialer:
         d = self.dialer(node)
-        g = gevent.spawn(d.run, self.campaign())
-        g.join(timeout=timeout)
-        assert g.ready(), "the campaign did not finish in time"
-        g.get()
+        join(gevent.spawn(d.run, self.campaign()), "the campaign to finish")
         return d
 
     def close(self) -> None:
@@ -136,18 +134,11 @@ def debtor(number: str, behaviour: Debtor | None, w: World, **kw) -> Account:
     return acc
 
 
-def in_menu(w: World, acc: Account) -> float:
-    """Seconds after the answer at which the menu is on for this debtor (greeting + message + 5 s: the set-up
-    commands and the gaps between applications take simulated time too; the menu waits 5 s after its prompt)."""
-    from ivr.speech.facts import facts_for_account
-
-    facts = facts_for_account(w.cfg, acc, DAY)
-    greeting = w.speech.prompt(facts.lang, "greeting").duration_ms
-    return (greeting + w.speech.debt_message(facts).duration_ms) / 1000 + 5.0
-
-
 def press_in_menu(w: World, acc: Account, digit: str) -> None:
-    w.script.add(acc.phones[0].e164, Debtor.answer(press=(digit, in_menu(w, acc))))
+    """The debtor presses `digit` when the menu starts, as a person reacting to it would. Not at a call-second:
+    at x100 a few real milliseconds of scheduling delay on a busy machine are seconds of call time, enough to
+    move a timed key out of the menu."""
+    w.script.add(acc.phones[0].e164, Debtor.answer(menu_press=digit))
 
 
 def attempts_of(acc: Account) -> list[Attempt]:
@@ -190,17 +181,14 @@ def test_early_hangup_goes_to_front_and_is_called_again(world):
     d = w.dialer()
     camp = w.campaign()
     g = gevent.spawn(d.run, camp)
-    with gevent.Timeout(20):
-        while len(attempts_of(quitter)) < 1 or attempts_of(quitter)[0].outcome == "":
-            gevent.sleep(0.01)
+    wait_until(lambda: attempts_of(quitter) and attempts_of(quitter)[0].outcome != "", "the first call's result")
     first = attempts_of(quitter)[0]
     assert first.outcome == "early_hangup" and not first.heard
     e = entry_of(quitter)
     assert e.priority == -1  # the front of the queue
     # this debtor answers then listens on the next call
     w.script.add("+380501120001", Debtor.listen())
-    g.join(timeout=30)
-    assert g.ready()
+    join(g, "the evening to finish")
     a = attempts_of(quitter)
     assert [x.outcome for x in a] == ["early_hangup", "heard"]
     gap = (a[1].created_at - a[0].ended_at).total_seconds()
@@ -214,12 +202,9 @@ def test_busy_retried_later_and_invalid_never_retried(world):
     bad = debtor("+380501130002", Debtor.unallocated(), w)
     d = w.dialer()
     g = gevent.spawn(d.run, w.campaign())
-    with gevent.Timeout(30):
-        while len(attempts_of(busy)) < 2 or attempts_of(busy)[1].outcome == "":
-            gevent.sleep(0.01)
+    wait_until(lambda: len(attempts_of(busy)) >= 2 and attempts_of(busy)[1].outcome != "", "the second busy")
     w.script.add("+380501130001", Debtor.listen())
-    g.join(timeout=30)
-    assert g.ready()
+    join(g, "the evening to finish")
     b = attempts_of(busy)
     assert [x.outcome for x in b][:2] == ["busy", "busy"] and b[-1].outcome == "heard"
     assert (b[1].created_at - b[0].ended_at).total_seconds() >= 115  # USER_BUSY retry delay 120 s
@@ -238,7 +223,7 @@ def test_window_respected_and_none_outside(world):
     # evening over: a campaign started at 21:00:05 calls nobody and ends
     late = world(start=local(21, 0, 5))
     acc2 = debtor("+380501140002", Debtor.listen(), late)
-    late.run(timeout=10)
+    late.run()
     assert attempts_of(acc2) == []
     assert entry_of(acc2).state == "waiting"  # carried over to the next evening
 
@@ -258,7 +243,7 @@ def test_concurrency_cap_never_exceeded_under_random_timings(world):
     for n in numbers:
         factories.account(phone=n)
         w.script.add(n, mix.for_number(n))
-    d = w.run(timeout=60)
+    d = w.run()
     assert d.stats.placed >= 40
     assert max(w.samples) <= 4
     assert max(w.samples) >= 3  # the cap was actually reached, so the check means something
@@ -271,19 +256,20 @@ def test_invalid_gateway_pauses_campaign(world):
     acc = debtor("+380501160001", Debtor.listen(), w)
     d = w.dialer()
     camp = w.campaign()
+    turns = [0]
+    d.on_tick = lambda _d: turns.__setitem__(0, turns[0] + 1)
     g = gevent.spawn(d.run, camp)
-    with gevent.Timeout(10):
-        while Campaign.get_by_id(camp.id).status != "paused":
-            gevent.sleep(0.01)
+    wait_until(lambda: Campaign.get_by_id(camp.id).status == "paused", "the campaign to pause")
     c = Campaign.get_by_id(camp.id)
     assert c.status_reason.startswith("INVALID_GATEWAY") and "nosuchgw" in c.status_reason
-    gevent.sleep(0.3)
+    seen = turns[0]  # a few turns of the loop while paused: a dialer that went on would dial again in them
+    wait_until(lambda: turns[0] >= seen + 3, "three more turns of the paused dialer loop")
     e = entry_of(acc)
     assert e.attempts == 0 and e.state == "waiting"  # a trunk fault is not an attempt on the debtor
     assert all(x.outcome == "trunk_error" for x in attempts_of(acc))
     assert len(attempts_of(acc)) == 1  # and it stopped dialing
     d.stop()
-    g.join(timeout=10)
+    join(g, "the dialer to stop")
 
 
 def test_crash_and_restart_loses_nothing_and_calls_nobody_twice(world):
@@ -292,9 +278,8 @@ def test_crash_and_restart_loses_nothing_and_calls_nobody_twice(world):
     first = w.dialer("node-a")
     camp = w.campaign()
     g = gevent.spawn(first.run, camp)
-    with gevent.Timeout(20):  # some calls finished, some in the middle of their message
-        while Attempt.select().where(Attempt.outcome != "").count() < 3 or not first.tracker.flights:
-            gevent.sleep(0.005)
+    wait_until(lambda: Attempt.select().where(Attempt.outcome != "").count() >= 3 and first.tracker.flights,
+               "some calls finished, some in the middle of their message")
     done_before = {a.id: a.outcome for a in Attempt.select().where(Attempt.outcome != "")}
     in_flight = [f.uuid for f in first.tracker.flights.values()]
     assert in_flight
@@ -304,9 +289,7 @@ def test_crash_and_restart_loses_nothing_and_calls_nobody_twice(world):
     w.esls[0].stop()
     second = w.dialer("node-a")  # the same node restarted
     g2 = gevent.spawn(second.run, Campaign.get_by_id(camp.id))
-    g2.join(timeout=60)
-    assert g2.ready()
-    g2.get()
+    join(g2, "the restarted dialer to finish the evening")
     for aid, outcome in done_before.items():  # results written before the crash are intact
         assert Attempt.get_by_id(aid).outcome == outcome
     assert Attempt.select().where(Attempt.outcome == "").count() == 0
@@ -330,8 +313,73 @@ def test_ivr_call_places_one_staff_call(world):
     w.esls.append(esl)
     att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, "+380671234567", outbound_port=0)
     assert att.e164 == "+380671234567" and att.account_id == acc.id and att.campaign_id is None
-    assert att.outcome == "heard" and att.heard
+    assert att.outcome == "heard" and att.heard and att.kind == "test"
     assert attempts_of(acc) == [att]
+
+
+def test_a_test_call_leaves_the_debtors_caps_and_outcomes_untouched(world):
+    """Staff try a debtor's message on their phone before the evening and press 3 ("already paid") and 2: the
+    debtor is still eligible, has no callback request, and is called that evening although one attempt a day and
+    one answered contact a day are allowed."""
+    from ivr.campaign import rules
+    from ivr.dialer.single import place_test_call
+    from ivr.ledger import eligibility
+
+    w = world(max_attempts_per_day=1, contact_caps="collection")
+    acc = debtor("+380501190001", Debtor.listen(), w)
+    staff = "+380671234567"
+    esl = EslClient("127.0.0.1", w.sim.port, "ClueCon", 5.0, 1.0)
+    esl.start()
+    w.esls.append(esl)
+    w.dialer().prepare_speech([acc], DAY)  # as `ivr call` users would hear it, without TTS pauses at x100
+    outcomes = []
+    for key in ("3", "2"):
+        w.script.add(staff, Debtor.answer(menu_press=key))  # as press_in_menu does, for the staff phone
+        att = place_test_call(w.cfg, esl, w.clock, w.speech, acc, staff, outbound_port=0)
+        outcomes.append(att.outcome)
+        assert att.kind == "test" and att.answered_at is not None
+    assert outcomes == ["already_paid", "callback"]  # the flow ran for real
+    assert Account.get_by_id(acc.id).claimed_paid_at is None
+    assert CallbackRequest.select().count() == 0
+    assert eligibility.check_account(w.cfg, acc, DAY).eligible
+    assert rules.cap_block(w.cfg, acc.id, "Europe/Kyiv", w.clock.now()) is None
+    w.run()
+    real = [a for a in attempts_of(acc) if a.kind == "campaign"]
+    assert [a.outcome for a in real] == ["heard"] and real[0].e164 == "+380501190001"
+    assert entry_of(acc).state == "done" and entry_of(acc).attempts == 1
+
+
+def test_opt_out_key_lists_the_number_and_it_is_never_dialled_again(world):
+    """The debtor presses 8 in the menu: confirmed to them, the number is on the do-not-call list at once (actor
+    debtor:key), the evening is done for the account, and a later account holding the same number is not dialled."""
+    from ivr.ledger import dnc, eligibility
+    from ivr.ledger.models import AuditEvent, DncEntry
+
+    w = world()
+    number = "+380501200001"
+    acc = debtor(number, None, w)
+    other = debtor("+380501200002", Debtor.listen(), w)
+    press_in_menu(w, acc, "8")
+    w.run()
+    (att,) = attempts_of(acc)
+    assert att.outcome == "opted_out" and "8" in att.digits and att.kind == "campaign"
+    assert entry_of(acc).state == "done" and entry_of(acc).outcome == "opted_out"
+    entry = DncEntry.get(DncEntry.value == number)
+    assert (entry.kind, entry.added_by, entry.removed_at) == ("number", "debtor:key", None)
+    assert att.uuid in entry.source and acc.number in entry.source
+    ev = AuditEvent.get(AuditEvent.action == "dnc.add")
+    assert (ev.actor, ev.target) == ("debtor:key", number)
+    assert [x.outcome for x in attempts_of(other)] == ["heard"]
+
+    # later that evening billing adds another account on the same number: it is excluded, and nobody dials it
+    w.script.add(number, Debtor.listen())
+    family = debtor(number, None, w)
+    v = eligibility.check_account(w.cfg, family, DAY)
+    assert not v.eligible and any("every number on the do-not-call list" in r for r in v.reasons)
+    assert dnc.listed_numbers([number], DAY)
+    w.run()
+    assert attempts_of(family) == [] and len(attempts_of(acc)) == 1
+    assert Attempt.select().where(Attempt.e164 == number).count() == 1  # rows are written before any originate
 
 
 def test_event_socket_drop_pauses_dialing_then_reconciles(world):
@@ -341,23 +389,19 @@ def test_event_socket_drop_pauses_dialing_then_reconciles(world):
     accounts = [debtor(f"+38050119{i:04d}", Debtor.listen(), w) for i in range(8)]
     d = w.dialer()
     g = gevent.spawn(d.run, w.campaign())
-    with gevent.Timeout(20):
-        while Attempt.select().count() < 3:
-            gevent.sleep(0.005)
+    wait_until(lambda: Attempt.select().count() >= 3, "three calls placed")
     states: list[str] = []
     d.esl.on_state(states.append)
     w.sim.drop_inbound_connections()
-    with gevent.Timeout(10):
-        while d.esl_connected:
-            gevent.sleep(0.001)
+    wait_until(lambda: not d.esl_connected, "the dialer to see the connection drop", step=0.001)
     placed_when_down = d.stats.placed
-    with gevent.Timeout(10):
-        while not d.esl_connected:
-            assert d.stats.placed == placed_when_down  # nothing dialed while the socket is down
-            gevent.sleep(0.001)
-    g.join(timeout=60)
-    assert g.ready()
-    g.get()
+
+    def back() -> bool:
+        assert d.stats.placed == placed_when_down  # nothing dialed while the socket is down
+        return d.esl_connected
+
+    wait_until(back, "the event socket to reconnect", step=0.001)
+    join(g, "the evening to finish after the reconnect")
     assert "disconnected" in states or "connecting" in states
     assert Attempt.select().where(Attempt.outcome == "").count() == 0
     for acc in accounts:

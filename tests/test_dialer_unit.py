@@ -12,11 +12,13 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import factories
 import gevent
 import gevent.event
 import pytest
+from waiting import join, wait_until
 
 import ivr.dialer.dialer as dialer_mod
 from ivr.callflow.results import CallResult
@@ -132,6 +134,7 @@ class FakeQueue:
 
     cands: list = field(default_factory=list)
     results: list = field(default_factory=list)
+    clock: Any = None  # the dialer's clock: "due now" must be the test's now, not the wall clock's
 
     def next_candidates(self, campaign, clock, limit, busy_accounts, busy_numbers):
         out = []
@@ -152,7 +155,7 @@ class FakeQueue:
         pass
 
     def next_wakeup(self, campaign):
-        return datetime.now(UTC) if self.cands else None
+        return self.clock.now() if self.cands else None
 
 
 def _flow(session, ctx) -> CallResult:
@@ -169,7 +172,8 @@ def _setup(cfg, plan: dict[str, str], n: int | None = None, channels: int = 30, 
            scale: float = 50.0):
     cfg = cfg.replace(pacing=cfg.pacing.__class__(**{**cfg.pacing.__dict__, "channels": channels, "cps": cps}))
     camp = Campaign.create(day=DAY, status="running")
-    q = FakeQueue()
+    clock = ScaledClock(start=datetime(2026, 11, 23, 16, 0, tzinfo=UTC), scale=scale)
+    q = FakeQueue(clock=clock)
     numbers = list(plan) if n is None else [f"+3805000000{i:02d}" for i in range(n)]
     for i, number in enumerate(numbers):
         acc = Account.create(number=f"ACC-{i:03d}", name=f"N{i}", district=f"D{i % 2}")
@@ -177,7 +181,6 @@ def _setup(cfg, plan: dict[str, str], n: int | None = None, channels: int = 30, 
         entry = QueueEntry.create(campaign=camp, account=acc, state="dialing")
         q.cands.append(Candidate(entry, acc, phone, []))
     esl = FakeEsl(plan)
-    clock = ScaledClock(start=datetime(2026, 11, 23, 16, 0, tzinfo=UTC), scale=scale)
 
     def context(flight):
         return SimpleNamespace(outcome=plan.get(flight.e164, "flow:heard").split(":")[-1])
@@ -194,11 +197,24 @@ def _plain_originate(monkeypatch):
                         lambda cfg, **kw: f"{{origination_uuid={kw['attempt_uuid']}}}x/{kw['e164']}")
 
 
-def _run(d, camp, timeout=10):
-    g = gevent.spawn(d.run, camp)
-    g.join(timeout=timeout)
-    assert g.ready(), "dialer did not finish"
-    return g.get()
+def _run(d, camp):
+    return join(gevent.spawn(d.run, camp), "the dialer to finish the campaign")
+
+
+def _ticks(d) -> list[int]:
+    """Count the dialer loop's turns: "nothing more was dialed" is checked over turns of the loop, not time."""
+    n = [0]
+
+    def tick(_d) -> None:
+        n[0] += 1
+
+    d.on_tick = tick
+    return n
+
+
+def _wait_turns(d, n: list[int], turns: int, what: str) -> None:
+    target = n[0] + turns
+    wait_until(lambda: n[0] >= target, f"{turns} more turns of the dialer loop ({what})")
 
 
 def test_outcomes_written_and_row_before_originate(cfg, db):
@@ -236,40 +252,34 @@ def test_cap_never_exceeded(cfg, db):
 def test_invalid_gateway_pauses_campaign(cfg, db):
     plan = {f"+3805000000{i:02d}": "gateway" for i in range(5)}
     d, esl, q, camp = _setup(cfg, plan, cps=2.0, scale=1.0)
+    turns = _ticks(d)
     g = gevent.spawn(d.run, camp)
-    with gevent.Timeout(5):
-        while not d.paused:
-            gevent.sleep(0.01)
-    gevent.sleep(0.2)
+    wait_until(lambda: Campaign.get_by_id(camp.id).status == "paused", "the campaign to pause")
+    assert d.paused
     c = Campaign.get_by_id(camp.id)
-    assert c.status == "paused"
     assert c.status_reason.startswith("INVALID_GATEWAY") and "dialing.gateway" in c.status_reason
     sent = len(esl.sent)
     assert sent < 5  # stopped dialing
-    gevent.sleep(0.3)
+    _wait_turns(d, turns, 3, "paused by the trunk fault")  # at cps 2 a running loop would dial again here
     assert len(esl.sent) == sent
     assert all(o == "trunk_error" for _, o, _ in q.results)
     d.stop()
-    g.join(timeout=5)
+    join(g, "the dialer to stop")
 
 
 def test_pause_and_stop_commands(cfg, db):
     d, esl, q, camp = _setup(cfg, {}, n=30, cps=5.0, scale=1.0)
+    turns = _ticks(d)
     g = gevent.spawn(d.run, camp)
-    with gevent.Timeout(5):
-        while len(esl.sent) < 2:
-            gevent.sleep(0.01)
+    wait_until(lambda: len(esl.sent) >= 2, "two calls placed")
     factories.set_control("command", "pause")
-    with gevent.Timeout(5):
-        while not d.paused:
-            gevent.sleep(0.01)
+    wait_until(lambda: d.paused, "the pause command to be applied")
     assert Campaign.get_by_id(camp.id).status == "paused"
     sent = len(esl.sent)
-    gevent.sleep(0.5)
+    _wait_turns(d, turns, 3, "paused by command")  # at cps 5 a running loop would dial again here
     assert len(esl.sent) == sent
     factories.set_control("command", "stop")
-    g.join(timeout=5)
-    assert g.ready()
+    join(g, "the stop command to end the run")
     assert Campaign.get_by_id(camp.id).status == "stopped"
     assert len(esl.sent) < 30
 
@@ -307,9 +317,7 @@ def test_reconcile_after_crash(cfg, db):
 def test_late_events_do_not_move_rows_back(cfg, db):
     d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
     g = gevent.spawn(d.run, camp)
-    with gevent.Timeout(5):
-        while not esl.held:
-            gevent.sleep(0.01)
+    wait_until(lambda: esl.held, "the held call to be answered")
     uuid = next(iter(esl.held))
     esl.up.discard(uuid)
     esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", uuid, **{"Hangup-Cause": "NO_ANSWER"}))
@@ -317,7 +325,7 @@ def test_late_events_do_not_move_rows_back(cfg, db):
     a = Attempt.get(Attempt.uuid == uuid)
     assert a.state == "ended" and a.outcome == "early_hangup"
     esl.held[uuid].set()
-    g.join(timeout=5)
+    join(g, "the dialer to finish")
     assert Attempt.get(Attempt.uuid == uuid).state == "ended"
     assert len(q.results) == 1  # finalized once despite the second HANGUP_COMPLETE
 

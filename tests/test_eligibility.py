@@ -3,6 +3,7 @@ and `ivr eligible --why/--excluded`."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -86,7 +87,7 @@ def test_small_debt_qualifies_once_overdue_a_full_calendar_month(cfg, db):
 
 def test_payments_after_the_balance_date_are_subtracted(cfg, db):
     a = acct("PAID", "150.00", as_of=date(2026, 11, 20))
-    pay(a, "999.00", date(2026, 11, 20))   # on the balance date: already in the balance
+    pay(a, "10.00", date(2026, 11, 19))    # before the balance date: already in the balance
     pay(a, "60.00", date(2026, 11, 21))    # after: subtracted
     pay(a, "90.00", date(2026, 11, 24))    # after the day judged: not yet
     assert remaining_debt(a, DAY) == Decimal("90.00")
@@ -94,6 +95,43 @@ def test_payments_after_the_balance_date_are_subtracted(cfg, db):
     assert not v.eligible and "paid 60.00 since" in v.reasons[0]
     assert remaining_debt(a, date(2026, 11, 24)) == Decimal("0.00")
     assert not check_account(cfg, a, date(2026, 11, 24)).eligible
+
+
+def _same_day(cfg, included: bool):
+    return cfg.replace(eligibility=dataclasses.replace(cfg.eligibility,
+                                                       balance_includes_same_day_payments=included))
+
+
+def test_a_payment_on_the_balance_date_reduces_the_debt_by_default(cfg, db):
+    """The field case: balance 21.05 on 30.11, 21.05 paid on 30.11 -> not called."""
+    assert cfg.eligibility.balance_includes_same_day_payments is False
+    a = acct("SAME", "21.05", as_of=date(2026, 11, 30), overdue=date(2026, 9, 1))
+    b = acct("SAME-2", "21.05", as_of=date(2026, 11, 30), overdue=date(2026, 9, 1))  # did not pay
+    pay(a, "21.05", date(2026, 11, 30))
+    day = date(2026, 12, 2)
+    v = check_account(cfg, a, day)
+    assert not v.eligible and v.remaining == Decimal("0.00") and v.reasons[0].startswith("nothing owed")
+    assert remaining_debt(a, day, cfg) == remaining_debt(a, day) == Decimal("0.00")
+    assert check_account(cfg, b, day).eligible  # the rule is about the payment, not the small debt
+    assert {v.number: v.eligible for v in evaluate(cfg, day)} == {"SAME": False, "SAME-2": True}
+    # a billing system whose balance already counts the day's payments says so in config
+    included = _same_day(cfg, True)
+    v = check_account(included, a, day)
+    assert v.eligible and v.remaining == Decimal("21.05")
+    assert remaining_debt(a, day, included) == Decimal("21.05")
+    assert {v.number: v.eligible for v in evaluate(included, day)} == {"SAME": True, "SAME-2": True}
+
+
+def test_the_message_says_the_same_amount_as_the_verdict(cfg, db):
+    from ivr.speech.facts import _remaining_debt, facts_for_account
+
+    a = acct("SAY", "300.00", as_of=date(2026, 11, 20))
+    pay(a, "100.00", date(2026, 11, 20))
+    assert facts_for_account(cfg, a, DAY).amount == Decimal("200.00") == check_account(cfg, a, DAY).remaining
+    assert _remaining_debt(a, DAY) == Decimal("200.00")  # the speech fallback keeps the same rule
+    included = _same_day(cfg, True)
+    assert facts_for_account(included, a, DAY).amount == Decimal("300.00")
+    assert _remaining_debt(a, DAY, True) == Decimal("300.00")
 
 
 def test_the_latest_balance_on_or_before_the_day_counts(cfg, db):

@@ -12,6 +12,7 @@ from esl_fakes import FakeServer, Peer, api_response, in_frames, reply
 from gevent import socket
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from waiting import CEILING
 
 from ivr.switch.connection import EslConnection
 from ivr.switch.errors import EslAuthError, EslDisconnected, EslError, EslTimeout, UnsafeValue
@@ -181,7 +182,7 @@ def test_events_reach_handlers_in_order_and_a_failing_handler_is_only_logged(fs_
     client.subscribe("CHANNEL_ANSWER")
     with caplog.at_level(logging.ERROR, logger="ivr.switch.esl"):
         client.start()
-        assert done.wait(5)
+        assert done.wait(CEILING)
     expected = [re.search(rb"\nEvent-Name: (\w+)", f).group(1).decode() for f in events]
     assert seen == expected
     assert len(answers) == expected.count("CHANNEL_ANSWER") == 2
@@ -213,7 +214,7 @@ def test_json_events_and_a_broken_json_event_do_not_kill_the_reader(fs_factory, 
     client.start()
     with caplog.at_level(logging.ERROR):
         assert client.api("go") == "+OK\n"
-        assert done.wait(5)
+        assert done.wait(CEILING)
     assert got[0] == "CHANNEL_OUTGOING" and "BACKGROUND_JOB" in got and len(got) == len(json_frames)
     assert any("undecodable event" in r.getMessage() for r in caplog.records)
     assert client.connected and client.reconnects == 0
@@ -248,7 +249,7 @@ def test_disconnect_fails_pending_commands_and_jobs_at_once(fs_factory, clients)
     client = clients(fs.port, timeout=30.0)
     client.start()
     job = client.bgapi("originate sofia/gateway/trunk/8100 &park()")
-    with gevent.Timeout(5):                               # far below the 30 s command timeout
+    with gevent.Timeout(20):                              # well below the 30 s command timeout
         with pytest.raises(EslDisconnected):
             client.api("hang")
         with pytest.raises(EslDisconnected):
@@ -271,7 +272,7 @@ def test_reconnect_resubscribes_events_and_filters(fs_factory, clients):
     client.subscribe(["CHANNEL_HANGUP_COMPLETE", "CHANNEL_ANSWER"])
     client.add_filter("Unique-ID", "abc")
     client.start()
-    assert back.wait(5)
+    assert back.wait(CEILING)
     assert states == ["connecting", "connected", "disconnected", "connecting", "connected"]
     assert client.reconnects == 1
     fs.server.next_peer()
@@ -297,7 +298,7 @@ def test_reconnects_keep_trying_while_freeswitch_is_down(clients):
     count = []
     client.on_state(lambda s: s == "connecting" and (count.append(s), len(count) >= 3 and tries.set()))
     client.start(wait=False)
-    assert tries.wait(5) and client.state in ("connecting", "disconnected")
+    assert tries.wait(CEILING) and client.state in ("connecting", "disconnected")
     with pytest.raises(EslDisconnected, match="not connected"):
         client.bgapi("originate x &park()")             # no call is started while disconnected
 
@@ -374,7 +375,7 @@ def test_stop_fails_pending_jobs(fs_factory, clients):
         job.get(timeout=2)
     assert client.state == "disconnected"
     peer = fs.server.next_peer()
-    assert peer.closed.wait(5) and peer.commands[-1].line == "exit"
+    assert peer.closed.wait(CEILING) and peer.commands[-1].line == "exit"
 
 
 class _CapturingSocket:

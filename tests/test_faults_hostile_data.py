@@ -103,7 +103,7 @@ def test_hostile_rows_rejected_by_line_and_the_rest_loads(cfg, db, hostile_file)
     assert set(got) - set(expect) == {crlf + 1, crlf + 2}
     assert rep.rejects_file is not None and rep.rejects_file.exists()
     text = rep.rejects_file.read_text(encoding="utf-8")
-    assert all(f"{line}," in text for line in expect)
+    assert all(f"line {line}: " in text for line in expect)
     # everything else loaded, the Cyrillic names intact (the junk did not flip the file to cp1251)
     assert Account.select().where(Account.number.startswith("OK-")).count() == 60
     assert Account.get(Account.number == "OK-0").name == "Шевченко Галина Петрівна"

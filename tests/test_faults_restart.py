@@ -10,6 +10,7 @@ from datetime import timedelta
 import gevent
 import pytest
 from fault_support import FaultWorld, attempts_of, entry_of, finished
+from waiting import join
 
 from ivr.ledger.models import Attempt, Campaign, DialerNode, utcnow
 
@@ -47,9 +48,7 @@ def test_new_process_takes_over_a_dead_dialers_calls(world):
     w.wait(lambda: second.campaign is not None, what="the second process to start its run")
     # its start-up reconciliation saw node-a alive; now node-a's heartbeat goes stale
     DialerNode.update(heartbeat_at=utcnow() - timedelta(seconds=120)).where(DialerNode.name == "node-a").execute()
-    g2.join(timeout=40)
-    assert g2.ready(), "the second process did not finish the evening"
-    g2.get()
+    join(g2, "the second process to finish the evening")
 
     for aid, outcome in before.items():
         assert Attempt.get_by_id(aid).outcome == outcome

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gevent
 import pytest
 from fault_support import FaultWorld, attempts_of, entry_of, finished
+from waiting import join
 
 from ivr.ledger.models import Attempt, Campaign, QueueEntry
 
@@ -29,7 +30,7 @@ def world(cfg, db):  # noqa: D401
         w.close()
 
 
-def run_with_fault(w: FaultWorld, fault, *, min_done: int = 2, timeout: float = 60.0):
+def run_with_fault(w: FaultWorld, fault, *, min_done: int = 2):
     """Start the campaign, wait until some calls have finished and others are up, apply `fault`, and let the
     campaign finish. Returns (dialer, results written before the fault, attempts in flight at the fault)."""
     d = w.dialer()
@@ -47,9 +48,7 @@ def run_with_fault(w: FaultWorld, fault, *, min_done: int = 2, timeout: float = 
     in_flight = {f.uuid: f.account_id for f in d.tracker.flights.values()}
     w.answered_at_fault = fresh_calls()
     fault()
-    g.join(timeout=timeout)
-    assert g.ready(), "the campaign did not finish after the fault"
-    g.get()
+    join(g, "the campaign to finish after the fault")
     return d, camp, before, in_flight
 
 
@@ -108,12 +107,12 @@ def test_switch_stops_answering_then_recovers(world):
         w.esls[0].on_state(states.append)
         w.sim.set_unresponsive(True)
         # the client notices (its commands time out) and drops the connection; it cannot get back in meanwhile
-        w.wait(lambda: "disconnected" in states, timeout=10, what="the client to give up on the silent switch")
+        w.wait(lambda: "disconnected" in states, what="the client to give up on the silent switch")
         sent = len(w.originates)
         # stay silent until the calls answered before the silence have ended on the switch (their hangup events
         # are lost); meanwhile nothing may be originated
         w.wait(lambda: not any(u in w.sim.calls and not w.sim.calls[u].hung for u in w.answered_at_fault),
-               timeout=20, what="the answered calls to end during the silence")
+               what="the answered calls to end during the silence")
         assert len(w.originates) == sent
         w.sim.set_unresponsive(False)
 

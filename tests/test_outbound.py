@@ -10,6 +10,7 @@ import gevent.event
 import pytest
 from esl_fakes import Peer, frame_where, in_frames, replay_outbound, reply, swap
 from gevent import socket
+from waiting import CEILING
 
 from ivr.errors import IvrError
 from ivr.switch.errors import UnsafeValue
@@ -46,7 +47,7 @@ class Call:
         peer = self.connect()
         mismatches = replay_outbound(peer, name, conn)
         peer.close()   # FreeSWITCH closes after its last frame (the disconnect notice)
-        assert self.ended.wait(5), "the session did not finish"
+        assert self.ended.wait(CEILING), "the session did not finish"
         return peer, mismatches
 
     def stop(self) -> None:
@@ -246,7 +247,7 @@ def test_hangup_without_the_apps_completion_returns_after_the_grace(calls):
     res = got.get(timeout=5)  # far less than the 60 s exec timeout
     assert res.hungup and res.hangup_seen_before_stop and res.complete is None and res.response == ""
     peer.close()
-    assert call.ended.wait(5)
+    assert call.ended.wait(CEILING)
 
 
 def test_hangup_before_the_app_started_returns_at_once(calls):
@@ -280,7 +281,7 @@ def test_socket_closing_mid_execution_returns(calls):
     call, peer = scripted_call(calls, handler, fs, hangup_grace=60)
     res = got.get(timeout=5)
     assert res.hungup and res.hangup_seen_before_stop and res.execute is not None and res.complete is None
-    assert call.ended.wait(5)
+    assert call.ended.wait(CEILING)
     assert call.results[0].hungup and call.results[0].execute is None
 
 
@@ -322,7 +323,7 @@ def test_handler_exception_hangs_up_that_call_only(calls, caplog):
         good_peer.wait_eof(5)
         good_peer.close()
         bad.get(timeout=5)
-        assert call.ended.wait(5)
+        assert call.ended.wait(CEILING)
     assert mismatches == [] and [r.response for r in call.results] == ["FILE PLAYED", "FILE PLAYED"]
     assert any(other in r.getMessage() and "handler failed" in r.getMessage() for r in caplog.records)
 
@@ -332,7 +333,7 @@ def test_a_connection_that_dies_during_setup_does_not_stop_the_server(calls):
     dead = call.connect()
     assert dead.read().line == "connect"
     dead.close()
-    assert call.ended.wait(5)
+    assert call.ended.wait(CEILING)
     call.ended.clear()
     _, mismatches = call.replay("outbound_early_hangup")
     assert mismatches == [] and call.results[0].response == "PLAYBACK ERROR"

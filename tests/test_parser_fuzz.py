@@ -11,6 +11,7 @@ from conftest import load_transcript
 from esl_fakes import FakeServer, Peer, in_frames, reply
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from waiting import CEILING
 
 from ivr.switch.errors import EslError, ProtocolError
 from ivr.switch.esl import EslClient
@@ -153,7 +154,7 @@ def test_client_reader_survives_garbage(garbage):
         # stream (then the command times out and the connection is dropped) or may break framing (dropped at
         # once); whichever happens, the client must end up answering again.
         answer = ""
-        with gevent.Timeout(8):
+        with gevent.Timeout(CEILING):
             while not answer.startswith("UP "):
                 up.wait()
                 try:

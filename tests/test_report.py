@@ -337,3 +337,21 @@ def test_an_evening_without_calls_still_renders(cfg, db):
     assert "INVALID_GATEWAY: check dialing.gateway" in html
     assert html.count("data:image/png;base64,") == 2  # money (comparison group only) and outcomes
     assert [r.cells() for r in result_rows(data)] == [["2026-11-23", "Z1", "not_called", "0", "0", "", "0", ""]]
+
+
+def test_test_calls_are_listed_apart_and_counted_nowhere(cfg, evening):
+    camp, acc = evening
+    before = build_report(cfg, DAY)
+    f.attempt(None, acc["A5"], at(15, 50), "already_paid", e164="+380671234567", kind="test")
+    f.attempt(None, acc["A1"], at(12, 0, day=22), "heard", e164="+380671234567", kind="test")  # another day
+    d = build_report(cfg, DAY)
+    assert d.totals == before.totals and d.final_outcomes == before.final_outcomes
+    a5 = next(p for p in d.people if p.account == "A5")
+    assert a5.attempts == [] and a5.final_outcome == "not_called"
+    (t,) = d.test_calls
+    assert (t.account, t.outcome, t.digits, t.at_local.hour) == ("A5", "already_paid", "3", 17)
+    assert t.number_masked != "+380671234567" and t.number_masked.startswith("+38067")
+    html = render_html(d)
+    assert 'id="test-calls"' in html and "A5" in html.split('id="test-calls"')[1]
+    assert "test calls (ivr call, counted nowhere above): 1" in text_summary(cfg, DAY)
+    assert 'id="test-calls"' not in render_html(before)

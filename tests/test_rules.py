@@ -124,7 +124,8 @@ def test_may_call_now_codes(db, cfg):
 
 
 def test_explain_names_the_day_and_the_reason(db, cfg):
-    bg = cfg.replace(locale=dataclasses.replace(cfg.locale, country="BG", timezone="Europe/Sofia"))
+    bg = cfg.replace(locale=dataclasses.replace(cfg.locale, country="BG", timezone="Europe/Sofia"),
+                     dialing=dataclasses.replace(cfg.dialing, allowed_countries=["BG", "UA"]))  # acc() is in UA
     a = acc()
     lines = rules.explain(bg, a, U(2026, 3, 3, 6, 0))
     assert "holiday (Liberation Day)" in lines[0]
@@ -140,3 +141,17 @@ def test_pick_phone_skips_flagged_and_wraps(db, index, expected):
     assert rules.pick_phone(phones, index).position == expected
     assert rules.position_after(phones, 2) == 0 and rules.position_after(phones, 0) == 2
     assert rules.position_after([], 0) is None
+
+
+def test_test_calls_count_against_no_cap(db, cfg):
+    """`ivr call` to a staff phone with a debtor's message: neither an attempt nor a contact of that debtor."""
+    cfg = retry(cfg, max_attempts_per_day=1, contact_caps="collection")
+    a = acc()
+    staff = "+380671234567"
+    factories.attempt(None, a, U(2026, 11, 23, 16, 0), "already_paid", e164=staff, kind="test")
+    factories.attempt(None, a, U(2026, 11, 23, 16, 5), "heard", e164=a.phones[0].e164, kind="test")
+    assert rules.attempts_between(a.id, rules.account_numbers(a.id), U(2026, 11, 23, 0, 0).replace(tzinfo=None),
+                                  U(2026, 11, 24, 0, 0).replace(tzinfo=None)) == 0
+    assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is None
+    factories.attempt(None, a, U(2026, 11, 23, 16, 10), "heard")  # the same as a campaign call: counted
+    assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is not None

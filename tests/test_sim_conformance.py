@@ -18,6 +18,7 @@ from pathlib import Path
 import gevent
 import pytest
 from conftest import load_transcript
+from waiting import CEILING
 
 from ivr.clock import ScaledClock
 from ivr.sim import Debtor, Script, SimServer
@@ -25,7 +26,7 @@ from ivr.sim.probe import FrameConn, OutboundProbe
 from ivr.switch.framing import Frame, FrameParser, parse_event
 
 SCALE = 12.0  # the client's round trips cost real ms; a slower clock keeps far-end timings in their window
-WAIT = 8.0  # real seconds any single step may take
+WAIT = CEILING  # real seconds any single step may take before it counts as a hang
 PROMPTS = "/var/lib/ivr/prompts/"
 OFFSET_TOLERANCE = 12000  # samples (1.5 s) against the capture: the far-end timings here are not the capture's
 SELF_TOLERANCE = 800  # samples (0.1 s): the offset against the simulator's own START/STOP timestamps

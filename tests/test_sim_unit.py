@@ -140,6 +140,8 @@ def test_debtor_rejects_bad_values():
         Debtor.answer(press=("x", 1.0))
     with pytest.raises(ValueError):
         Debtor.answer(press=("1", -1.0))
+    with pytest.raises(ValueError):
+        Debtor.answer(menu_press="12")
 
 
 def test_random_mix_is_seeded_and_realistic():
@@ -163,6 +165,17 @@ def test_random_mix_is_seeded_and_realistic():
     assert 0.017 < share["unallocated"] < 0.045 and 0.17 < share["hangup_early"] < 0.23
     with pytest.raises(ValueError):
         Script.random_mix(numbers, seed=1, weights={"dance": 1})
+
+
+def test_a_mix_and_a_script_can_have_debtors_press_8(tmp_path):
+    numbers = [f"+38050{i:07d}" for i in range(50)]
+    mix = Script.random_mix(numbers, seed=1, weights={"press8": 1, "listen": 1}, message_s=10.0)
+    pressing = [d for d in mix.debtors.values() if d.presses]
+    assert pressing and all(d.presses[0][0] == "8" and d.presses[0][1] > 10.0 for d in pressing)
+    path = tmp_path / "s.yaml"
+    path.write_text('numbers:\n  "+380501234504": {press: [[8, 40.0]]}\n', encoding="utf-8")
+    assert Script.load(path).for_number("+380501234504").presses == (("8", 40.0),)
+    assert Script.load(mix.dump(tmp_path / "mix.yaml")).debtors == mix.debtors
 
 
 def test_script_yaml(tmp_path):
@@ -243,6 +256,8 @@ def test_script_dump_reads_back_the_same_debtors(tmp_path):
 
     mix = Script.random_mix([f"+38050{i:07d}" for i in range(200)], seed=5, message_s=8.0)
     mix.default = Debtor.listen()
+    mix.add("+380509999999", Debtor.answer(menu_press="2", ring=1.5))
     back = Script.load(mix.dump(tmp_path / "debtors.yaml"))
+    assert back.for_number("+380509999999").menu_press == "2"
     assert back.debtors == mix.debtors and back.default == mix.default
     assert {d.kind for d in back.debtors.values()} >= {"answer", "busy", "no_answer"}

@@ -162,3 +162,16 @@ def test_facts_from_the_ledger_say_what_is_owed_today(cfg, db):
     assert (f.amount, f.currency, f.due_date, f.overdue_months, f.lang) == (
         Decimal("599.50"), "UAH", date(2026, 8, 23), 3, "uk")
     assert (f.company, f.office_phone) == (cfg.company.name, cfg.company.phone)
+
+
+def test_menu_announces_the_opt_out_key_from_config_and_drops_it_when_off(cfg, engine):
+    def menu(key: str, lang: str = "uk") -> str:
+        c = cfg.replace(callflow=dataclasses.replace(cfg.callflow, optout_key=key))
+        return " ".join(p.text for p in Speech(c, engine=engine).plan(lang, "menu", name="Петренко Іван") if p.text)
+
+    assert "на цей номер, натисніть вісім." in menu("8")
+    assert "to this number, press seven." in menu("7", "en")
+    off = menu("")
+    assert "дзвінки на цей номер" not in off and "натисніть 0" in off
+    confirm = Speech(cfg, engine=engine).plan("en", "optout_confirmed")
+    assert "We will not call this number again." in " ".join(p.text for p in confirm if p.text)

@@ -14,12 +14,15 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import PurePath
 from typing import Any
 
 import peewee as pw
 
 from ivr.admin.control import read_state
 from ivr.config import Config
+from ivr.errors import IvrError
+from ivr.ledger.freshness import held_import, import_ages
 from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
@@ -64,6 +67,11 @@ class Snapshot:
     error_count: int
     errors: list[str] = field(default_factory=list)
     nodes: list[NodeState] = field(default_factory=list)
+    # hours since the last applied accounts / payments import (None: never), and the limit ivr run applies
+    data_age_hours: dict[str, float | None] = field(default_factory=dict)
+    data_files: dict[str, str] = field(default_factory=dict)
+    data_max_age_hours: int = 0
+    held_import: str = ""  # the accounts file held by the anomaly guard ('' = none): ivr run refuses
 
 
 def _current_campaign() -> Campaign | None:
@@ -169,7 +177,17 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     else:
         states = sorted({n.esl_state for n in alive})
         esl_state = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
+    ages = import_ages(now)
+    held = held_import()
+    if held is not None:
+        errors.append(f"accounts import HELD (anomaly): {PurePath(held.file).name}; ivr run refuses until it is "
+                      "confirmed or replaced")
+        error_count += 1
     return Snapshot(
+        held_import=PurePath(held.file).name if held is not None else "",
+        data_age_hours={k: a.age_hours for k, a in ages.items()},
+        data_files={k: PurePath(a.file).name for k, a in ages.items()},
+        data_max_age_hours=cfg.eligibility.max_data_age_hours,
         at=now, campaign_day=camp.day if camp else None, campaign_status=camp.status if camp else "none",
         campaign_reason=camp.status_reason if camp else "", command=control.command or "",
         channels_in_use=in_use, channels_cap=control.channels or cfg.pacing.channels,
@@ -180,12 +198,92 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     )
 
 
+@dataclass(frozen=True)
+class Headline:
+    """The campaign's state in words, as a code and its facts (the console words it per language).
+
+    code: no_campaign | no_dialer | waiting_window | calling | paused | stopping | stopped | done
+    A dead dialer is never "calling": when the campaign says running/paused but no dialer has a fresh
+    heartbeat, the code is no_dialer with the minutes since the last one (None when none ever ran).
+    """
+
+    code: str
+    by: str = ""  # who paused/stopped (from the audit log), '' when unknown
+    at: datetime | None = None  # aware, locale.timezone: when paused/stopped, or when the window opens
+    reason: str = ""  # the campaign's status_reason (a trunk fault, ...)
+    minutes: int | None = None  # no_dialer: minutes since the last heartbeat
+
+
+def headline(cfg: Config, snap: Snapshot) -> Headline:
+    """What the campaign is doing now, in one code (see Headline); reads the audit log for who paused."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.admin.control import last_command_change
+    from ivr.campaign.windows import CallWindows
+
+    tz = ZoneInfo(cfg.locale.timezone)
+    status = snap.campaign_status
+    if snap.campaign_day is None:
+        return Headline("no_campaign")
+    if status in ("done", "stopped"):
+        return Headline(status, reason=snap.campaign_reason)
+    alive = [n for n in snap.nodes if n.alive]
+    if not alive:
+        ages = [n.heartbeat_age_s for n in snap.nodes]
+        return Headline("no_dialer", minutes=int(min(ages) // 60) if ages else None, reason=snap.campaign_reason)
+    change = last_command_change()
+    if snap.command == "stop":
+        return Headline("stopping", by=change.actor if change and change.command == "stop" else "",
+                        at=_local(change.at, tz) if change and change.command == "stop" else None)
+    if status == "paused" or snap.command == "pause":
+        by_command = snap.command == "pause" and change is not None and change.command == "pause"
+        return Headline("paused", by=change.actor if by_command else "",
+                        at=_local(change.at, tz) if by_command else None,
+                        reason="" if by_command else snap.campaign_reason)
+    # the dialers' own clock (a demo runs a scaled one) decides whether a window is open
+    clocks = [n.clock_now for n in alive if n.clock_now is not None]
+    ref = (max(clocks) if clocks else snap.at.astimezone(UTC).replace(tzinfo=None)).replace(tzinfo=UTC)
+    windows = CallWindows(cfg)
+    if snap.channels_in_use == 0 and not windows.is_open(tz, ref):
+        try:
+            opens = windows.next_open(tz, ref)
+        except IvrError:  # no window within the search horizon: say waiting without a time
+            opens = None
+        return Headline("waiting_window", at=opens.astimezone(tz) if opens else None)
+    return Headline("calling")
+
+
+def _local(at: datetime, tz: Any) -> datetime:
+    return at.replace(tzinfo=UTC).astimezone(tz)
+
+
 def to_json(snap: Snapshot) -> str:
     def default(o: Any) -> Any:
         if isinstance(o, (datetime, date)):
             return o.isoformat()
         raise TypeError(type(o).__name__)
     return json.dumps(dataclasses.asdict(snap), default=default, indent=2, sort_keys=True)
+
+
+def data_ages_text(snap: Snapshot) -> Any:
+    """'accounts 5.2 h ago (file), payments 3.0 h ago (file)', red when past eligibility.max_data_age_hours."""
+    from rich.text import Text
+
+    out = Text()
+    limit = snap.data_max_age_hours
+    for i, (kind, age) in enumerate(snap.data_age_hours.items()):
+        if i:
+            out.append(", ")
+        if age is None:
+            out.append(f"{kind} never imported", style="red" if limit else "")
+            continue
+        out.append(f"{kind} {age:.1f} h ago", style="red" if limit and age > limit else "")
+        out.append(f" ({snap.data_files.get(kind, '')})")
+    if limit:
+        out.append(f"; ivr run needs both under {limit} h")
+    if snap.held_import:
+        out.append(f"; accounts import HELD: {snap.held_import}", style="bold red")
+    return out
 
 
 def render(snap: Snapshot) -> Any:
@@ -204,6 +302,7 @@ def render(snap: Snapshot) -> Any:
                                      f"limit {snap.cps_setting:g}"
                  + (f", dialer allows {snap.rate_limit:.2f}" if snap.rate_limit else ""))
     pace.add_row("FreeSWITCH", f"{snap.esl_state}, {snap.esl_reconnects} reconnect(s)")
+    pace.add_row("Billing data", data_ages_text(snap))
     queue = Table(title="Queue", show_header=True, header_style="bold")
     for s in snap.queue:
         queue.add_column(s, justify="right")

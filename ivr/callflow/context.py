@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # keys of prompts/<lang>/messages.yaml the flow plays (the debt message itself comes from Speech.debt_message)
 PROMPT_KEYS = ("greeting", "right_party", "menu", "invalid", "pay_now", "callback_confirmed", "already_paid",
-               "wrong_number", "no_input", "goodbye")
+               "wrong_number", "optout_confirmed", "no_input", "goodbye")
 
 # 'EXTENSION [DIALPLAN [CONTEXT]]' exactly as the transfer application takes it; nothing else reaches ESL
 _TRANSFER_RE = re.compile(r"^[A-Za-z0-9_+*#.-]+( [A-Za-z0-9_.-]+){0,2}$")

@@ -13,8 +13,9 @@ channel, and returns the facts (CallResult); it writes nothing itself and never 
    `variable_ivr_choice`; a real FreeSWITCH reports `failure` on a timeout and keeps variables from earlier
    reads, so ivr_choice alone is not trusted). 1 pay now (prompt, then `transfer` to the configured target and
    no further commands: the socket stays open after a transfer and the session ends by itself), 2 callback,
-   3 already paid, 9 wrong number (each: its prompt, then hang up), 0 replay the message (at most replays_max;
-   after that 0 is no longer a valid key), no choice: `no_input`, `goodbye`, hang up.
+   3 already paid, 9 wrong number, callflow.optout_key (default 8) "do not call this number again" (each: its
+   prompt, then hang up), 0 replay the message (at most replays_max; after that 0 is no longer a valid key), no
+   choice: `no_input`, `goodbye`, hang up.
 A caller hang-up at any point ends the flow at once with the facts known so far. Any other exception is logged
 with the call's uuid, the call is hung up if still up, and the facts known so far come back with the error in
 `detail`.
@@ -27,7 +28,7 @@ from typing import Any
 
 from ivr.callflow.context import CallContext
 from ivr.callflow.heard import judge
-from ivr.callflow.results import CHOICE_OUTCOMES, AccountOutcome, CallResult, strongest
+from ivr.callflow.results import AccountOutcome, CallResult, choice_outcome, strongest
 
 log = logging.getLogger("ivr.callflow")
 
@@ -36,6 +37,7 @@ CHOICE_VAR = "ivr_choice"
 PARTY_VAR = "ivr_party"
 # what each choice plays before the call ends
 CHOICE_PROMPTS = {"1": "pay_now", "2": "callback_confirmed", "3": "already_paid", "9": "wrong_number"}
+OPTOUT_PROMPT = "optout_confirmed"  # after callflow.optout_key
 EXEC_MARGIN_S = 30.0  # on top of the longest a media app can legitimately take
 
 
@@ -142,7 +144,7 @@ class _Call:
         return "", any_played
 
     def menu(self) -> str:
-        valid = "12390" if self.result.replays < self.s.replays_max else "1239"
+        valid = "1239" + self.s.optout_key + ("0" if self.result.replays < self.s.replays_max else "")
         return self.digits("menu", CHOICE_VAR, valid)
 
     def act(self, choice: str) -> None:
@@ -155,7 +157,10 @@ class _Call:
         r.choice = choice
         if choice == "2":
             r.callback = True
-        self.play(CHOICE_PROMPTS[choice])
+        optout = bool(self.s.optout_key) and choice == self.s.optout_key
+        if optout:
+            r.opted_out = True  # set before the prompt: a hang-up during the confirmation still counts
+        self.play(OPTOUT_PROMPT if optout else CHOICE_PROMPTS[choice])
         if choice == "1":
             target = self.ctx.transfer_target
             self.transferring = True
@@ -204,7 +209,7 @@ class _Call:
         r.heard = all_heard
         r.heard_ms = sum(a.heard_ms for a in r.accounts.values())
         r.message_ms = sum(a.message_ms for a in r.accounts.values())
-        chosen = CHOICE_OUTCOMES.get(r.choice, "")
+        chosen = choice_outcome(r.choice, self.s.optout_key)
         for acc in r.accounts.values():
             if chosen:
                 acc.outcome = chosen  # the person on the line speaks for every account of the number

@@ -4,7 +4,7 @@ The call flow writes nothing itself; the dialer stores these facts on the Attemp
 message_ms, digits, detail), writes a CallbackRequest when `callback` is set, and re-queues per account.
 
 Outcome vocabulary: the Attempt docstring in ivr/ledger/models.py. The call flow only ever produces
-pay_now | callback | already_paid | wrong_number | heard | early_hangup | not_heard.
+pay_now | callback | already_paid | wrong_number | opted_out | heard | early_hangup | not_heard.
 When several facts hold, the highest in OUTCOME_PRECEDENCE wins (a debtor who pressed 1 heard enough to act;
 one who heard the message and hung up in the menu still heard it).
 """
@@ -14,9 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # highest first: what the debtor asked for beats what we observed
-OUTCOME_PRECEDENCE = ("pay_now", "callback", "already_paid", "wrong_number", "heard", "early_hangup", "not_heard")
+OUTCOME_PRECEDENCE = ("pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
+                      "not_heard")
 
 CHOICE_OUTCOMES = {"1": "pay_now", "2": "callback", "3": "already_paid", "9": "wrong_number"}
+OPTED_OUT = "opted_out"  # the choice of callflow.optout_key (configurable, so not in CHOICE_OUTCOMES)
+
+
+def choice_outcome(choice: str, optout_key: str = "") -> str:
+    """The outcome a menu choice stands for ('' for none)."""
+    if optout_key and choice == optout_key:
+        return OPTED_OUT
+    return CHOICE_OUTCOMES.get(choice, "")
 
 DIGITS_MAX = 32  # Attempt.digits column width
 
@@ -46,9 +55,10 @@ class CallResult:
     heard_ms: int = 0              # sum over accounts of the position reached
     message_ms: int = 0            # sum over accounts of the stored message lengths
     digits: str = ""               # keys the caller pressed, in order (DTMF events; the accepted choice if none)
-    choice: str = ""               # the accepted menu choice: 1, 2, 3, 9 ('' = none)
+    choice: str = ""               # the accepted menu choice: 1, 2, 3, 9 or the opt-out key ('' = none)
     accounts: dict[str, AccountOutcome] = field(default_factory=dict)
     callback: bool = False         # key 2: the dialer writes a CallbackRequest (district, number)
+    opted_out: bool = False        # callflow.optout_key: the dialer puts the number on the do-not-call list
     transferred: bool = False      # key 1: the transfer to cfg.callflow.paynow_transfer was executed
     right_party: bool | None = None  # None = not asked; True = pressed 1; False = did not confirm
     replays: int = 0               # times key 0 replayed the message

@@ -40,13 +40,13 @@ from ivr.campaign.windows import CallWindows, as_zone, aware_utc
 from ivr.clock import Clock
 from ivr.config import Config
 from ivr.errors import IvrError
-from ivr.ledger import models
+from ivr.ledger import dnc, models
 from ivr.ledger.models import Account, Attempt, Campaign, Phone, QueueEntry
 from ivr.logs import shown_number
 
 log = logging.getLogger(__name__)
 
-DONE_OUTCOMES = frozenset({"heard", "pay_now", "callback", "already_paid"})
+DONE_OUTCOMES = frozenset({"heard", "pay_now", "callback", "already_paid", "opted_out"})
 FRONT_OUTCOMES = frozenset({"early_hangup", "not_heard"})
 TRUNK_OUTCOMES = frozenset({"congestion", "trunk_error"})
 TRUNK_CAUSES = frozenset({"INVALID_GATEWAY", "GATEWAY_DOWN"})
@@ -276,8 +276,8 @@ def next_candidates(campaign: Campaign, clock: Clock, limit: int = 1, busy_accou
     """Up to `limit` calls that may be placed now, CLAIMED (their entries are 'dialing' when returned).
 
     Order: priority (front = lower), then not_before, then id. Skipped: accounts/numbers in `busy_*` or with an
-    Attempt in flight. Each candidate is re-checked (window in its time zone, do-not-call, said-paid, caps,
-    `eligibility.check_account`); entries that fail for good are closed with the reason, entries that must wait
+    Attempt in flight. Each candidate is re-checked (window in its time zone, do-not-call flag and list, said-paid,
+    caps, `eligibility.check_account`); entries that fail for good are closed with the reason, entries that must wait
     get `not_before` moved to when they may be called.
     """
     cfg = _cfg_for(campaign.id, cfg)
@@ -347,7 +347,13 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
     if tz in closed_tz:
         return None
     all_phones = rules.account_phones(acc.id)
-    phones = rules.callable_phones(acc.id, all_phones)
+    phones = rules.callable_phones(acc.id, all_phones, cfg)
+    if phones:  # the do-not-call list as it is right now (a debtor may have pressed 8 a minute ago)
+        free = dnc.without_listed(phones, windows.local_day(tz, now))
+        if not free:
+            closes.append((e.id, "not_eligible", "every number on the do-not-call list"))
+            return None
+        phones = free
     d = rules.may_call_now(cfg, acc, now, windows, entry=e, phones=phones,
                            numbers=rules.account_numbers(acc.id, all_phones))
     if not d.may_call:
@@ -484,7 +490,8 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
                   *, cfg: Config | None = None) -> QueueEntry:
     """Apply a call's outcome to its queue entry and return the entry as saved.
 
-    heard / pay_now / callback / already_paid -> done. early_hangup / not_heard -> front of the queue after
+    heard / pay_now / callback / already_paid / opted_out -> done (opted_out: the dialer has put the number on
+    the do-not-call list; other numbers of the account may be called on later evenings). early_hangup / not_heard -> front of the queue after
     retry.early_hangup_pause_seconds (same number). congestion causes and trunk errors -> back, not counted.
     unknown -> front, counted. Causes in invalid_number_causes -> number flagged invalid (for every account that
     has it), next number. never_retry causes -> number flagged, next number. wrong_number -> this account's
@@ -504,7 +511,7 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
             return e
         acc = Account.get_by_id(e.account_id)
         tz = _tz_ok(cfg, acc) or cfg.locale.timezone
-        phones = rules.callable_phones(acc.id)
+        phones = rules.callable_phones(acc.id, cfg=cfg)
         called = _called_phone(acc.id, phones, e, attempt)
         e.outcome, e.updated_at = outcome, now
         e.reason = f"{outcome} {cause}".strip()[:200]

@@ -7,7 +7,8 @@ date, are counted right.
 
 An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
 (a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error are the
-trunk's fault, not contacts with the debtor, and are not counted.
+trunk's fault, not contacts with the debtor, and are not counted; nor are test calls (Attempt.kind 'test', `ivr
+call` to a staff phone).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import peewee as pw
 from ivr.campaign.windows import CallWindows, as_zone, aware_utc, first_instant_at
 from ivr.config import Config
 from ivr.ledger.models import Account, Attempt, Phone, QueueEntry, database
+from ivr.ledger.phones import dial_policy, dial_refusal
 
 NOT_COUNTED = ("congestion", "trunk_error")  # attempt outcomes that are not the debtor's attempts
 CONTACT_PRESETS = {"off": (0, 0, 0), "collection": (1, 2, 8)}  # answered contacts per day / ISO week / month
@@ -125,7 +127,7 @@ def attempts_between(account_id: int, numbers: list[str], start: datetime, end: 
     cond, params = _concerns(account_id, numbers)
     cur = database.obj.execute_sql(sql(
         f"SELECT COUNT(*) FROM attempt WHERE {cond} AND created_at >= ? AND created_at < ? "
-        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))})"), [*params, start, end, *NOT_COUNTED])
+        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind <> 'test'"), [*params, start, end, *NOT_COUNTED])
     return int(cur.fetchone()[0])
 
 
@@ -133,7 +135,7 @@ def answered_times(account_id: int, numbers: list[str], start: datetime, end: da
     """When this debtor's calls were answered within [start, end) (naive UTC)."""
     cond, params = _concerns(account_id, numbers)
     rows = Attempt.raw(sql(f"SELECT id, answered_at FROM attempt WHERE {cond} AND answered_at IS NOT NULL "
-                           "AND answered_at >= ? AND answered_at < ?"), *params, start, end)
+                           "AND answered_at >= ? AND answered_at < ? AND kind <> 'test'"), *params, start, end)
     return [r.answered_at for r in rows]
 
 
@@ -208,7 +210,7 @@ def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallW
 def explain(cfg: Config, account: Account, at_utc: datetime, windows: CallWindows | None = None) -> list[str]:
     """Human lines on why this account may or may not be called at `at_utc` (rules of this module only)."""
     windows = windows or CallWindows(cfg)
-    phones = callable_phones(account.id)
+    phones = callable_phones(account.id, cfg=cfg)
     d = may_call_now(cfg, account, at_utc, windows, phones=phones)
     tz = account_tz(cfg, account)
     day = windows.local_day(tz, at_utc)
@@ -217,10 +219,15 @@ def explain(cfg: Config, account: Account, at_utc: datetime, windows: CallWindow
     return [f"local date {day} in {tz} is a {kind}{extra}", *d.reasons]
 
 
-def callable_phones(account_id: int, phones: list[Phone] | None = None) -> list[Phone]:
-    """The account's numbers that may be dialed, in `position` order (invalid and flagged ones left out)."""
+def callable_phones(account_id: int, phones: list[Phone] | None = None, cfg: Config | None = None) -> list[Phone]:
+    """The account's numbers that may be dialed, in `position` order (invalid and flagged ones left out; with
+    `cfg`, also those dialing.allowed_countries / number_types refuse)."""
     phones = account_phones(account_id) if phones is None else phones
-    return [p for p in phones if p.valid and p.flagged_at is None and p.e164]
+    out = [p for p in phones if p.valid and p.flagged_at is None and p.e164]
+    if cfg is not None:
+        policy = dial_policy(cfg)
+        out = [p for p in out if not dial_refusal(p.e164, policy)]
+    return out
 
 
 def pick_phone(phones: list[Phone], phone_index: int) -> Phone | None:

@@ -42,6 +42,25 @@ def _esl(cfg):
     return esl
 
 
+def _check_data(cfg, day: date, allow_stale: bool) -> None:
+    """No evening on held data (exit 5) nor on old data: refuse (exit 4) unless --allow-stale, which is logged
+    and audited."""
+    from ivr.ledger import audit, freshness
+
+    freshness.check_not_held()  # held data is never dialled, --allow-stale or not
+    stale = freshness.stale_imports(cfg)
+    if not stale:
+        return
+    if not allow_stale:
+        freshness.check_fresh(cfg)
+    ages = {a.kind: (round(a.age_hours, 1) if a.age_hours is not None else None) for a in stale}
+    log.warning("event=stale_data_allowed day=%s %s max_hours=%s", day,
+                " ".join(f"{k}_age_h={v if v is not None else 'none'}" for k, v in ages.items()),
+                cfg.eligibility.max_data_age_hours)
+    audit.record(audit.cli_actor(), "run.allow_stale", str(day),
+                 {"ages_hours": ages, "max_hours": cfg.eligibility.max_data_age_hours})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
     from rich.console import Console
@@ -53,6 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ivr.speech import Speech
 
     day = _day(cfg, args.date)
+    _check_data(cfg, day, args.allow_stale)
     clock = Clock()
     speech = Speech(cfg)
     speech.check()
@@ -113,13 +133,13 @@ def cmd_call(args: argparse.Namespace) -> int:
     from ivr.clock import Clock
     from ivr.dialer.single import place_test_call
     from ivr.ledger.models import Account
-    from ivr.ledger.phones import normalize
+    from ivr.ledger.phones import apply_policy, dial_policy, normalize
     from ivr.speech import Speech
 
     account = Account.get_or_none(Account.number == args.account)
     if account is None:
         raise IvrError(f"no account {args.account!r} in the ledger (import it first: ivr import accounts FILE)")
-    number = normalize(args.to, cfg.locale.country)
+    number = apply_policy(normalize(args.to, cfg.locale.country), dial_policy(cfg))
     if not number.valid:
         raise BadArgument(f"--to: {args.to!r} is not a callable number: {number.reason}")
     speech = Speech(cfg)
@@ -131,7 +151,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         esl.stop()
     print(f"call to {number.e164} with the message of {account.number}: {att.outcome or att.state}"
           f" (cause {att.hangup_cause or '-'}, heard {att.heard}, {att.heard_ms}/{att.message_ms} ms,"
-          f" digits {att.digits or '-'})")
+          f" digits {att.digits or '-'}); a test call: counted against no debtor, keys pressed change nothing")
     return 0 if att.outcome not in ("", "unknown", "failed", "trunk_error") else 1
 
 
@@ -140,8 +160,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Refresh the eligible list and dial the evening's campaign against the "
                                    "FreeSWITCH named in config.yaml, within the calling windows, until the queue is "
                                    "done or the windows close. Control it live with ivr pause|resume|stop and "
-                                   "ivr set channels|cps.")
+                                   "ivr set channels|cps. Refuses to start (exit 4) when the last accounts or "
+                                   "payments import is older than eligibility.max_data_age_hours, and (exit 5) "
+                                   "while the newest accounts import is held by the anomaly guard.")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
+    p.add_argument("--allow-stale", action="store_true",
+                   help="start even when the last accounts or payments import is older than "
+                        "eligibility.max_data_age_hours (logged and written to the audit log)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",

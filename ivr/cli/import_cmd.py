@@ -8,12 +8,12 @@ from pathlib import Path
 
 from ivr.cli.common import iso_date, load
 from ivr.errors import IvrError
-from ivr.ledger import importer
+from ivr.ledger import audit, importer
 from ivr.ledger.sample import write_sample
+from ivr.logs import shown_number
 
 SHOW_REJECTS = 20
-
-
+HELD_EXIT = 5  # an accounts export held by the anomaly guard: nothing applied
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="load billing exports (accounts, payments) or write sample files",
@@ -29,10 +29,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         f"import.{kind[:-1]}_columns in config.yaml.")
         q.add_argument("file", metavar="FILE", help="the CSV export")
         q.add_argument("--no-progress", action="store_true", help="no progress bar")
-        q.add_argument("--strict", action="store_true", help="exit with status 3 when any row was rejected")
+        q.add_argument("--strict", action="store_true",
+                       help="exit with status 3 when any row was rejected (payments for accounts not in the ledger "
+                            "are listed, not rejected, unless import.unknown_accounts is reject)")
         if kind == "accounts":
             q.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD",
                            help="balance date for rows that have none (default: today)")
+            q.add_argument("--confirm-anomaly", action="store_true",
+                           help="apply an export the anomaly guard holds (debts risen, accounts gone, …) anyway; "
+                                "who and when go to the audit log")
+            q.add_argument("--export", choices=("full", "changes"), default=None,
+                           help="full: the file lists every account, and accounts it does not list are not called "
+                                "until they reappear; changes: only changed accounts (default: "
+                                "import.accounts_export)")
         q.set_defaults(func=cmd_import, kind=kind)
     s = isub.add_parser("sample", help="write realistic sample accounts.csv and payments.csv",
                         description="Write generated sample billing files (deterministic by --seed) for demos "
@@ -46,13 +55,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_sample)
 
 
+def _listed(lines: list[str], what: str, out) -> None:
+    for text in lines[:SHOW_REJECTS]:
+        print(f"  {text}", file=out)
+    more = len(lines) - SHOW_REJECTS
+    if more > 0:
+        print(f"  … and {more} more {what}", file=out)
+
+
 def print_report(report: importer.ImportReport, out=None) -> None:
     out = out or sys.stdout
-    for r in report.rejected[:SHOW_REJECTS]:
-        print(f"  line {r.line}: {r.reason}", file=out)
-    more = len(report.rejected) - SHOW_REJECTS
-    if more > 0:
-        print(f"  … and {more} more rejected row(s)", file=out)
+    _listed([f"line {r.line}: {r.reason}" for r in report.rejected], "rejected row(s)", out)
+    _listed([f"line {u.line}: account {u.account!r} is not in the ledger (payment {u.reference!r} not loaded)"
+             for u in report.not_in_ledger], "payment(s) for accounts not in the ledger", out)
+    _listed([f"line {p.line}: account {p.account}: phone {shown_number(p.raw)!r} will not be dialled: {p.reason}"
+             for p in report.invalid_phones], "phone number(s) that will not be dialled", out)
     print(report.summary(), file=out)
 
 
@@ -61,9 +78,20 @@ def cmd_import(args: argparse.Namespace) -> int:
     path = Path(args.file)
     if args.kind == "accounts":
         report = importer.import_accounts(cfg, path, progress=not args.no_progress and sys.stderr.isatty(),
-                                          today=args.date)
+                                          today=args.date, export=args.export,
+                                          confirm_by=audit.cli_actor() if args.confirm_anomaly else None)
+        if report.held:
+            print(f"{path}: HELD, nothing applied: this export differs too much from the previous one")
+            print(report.anomaly_table)
+            print(report.summary())
+            print(f"ivr: accounts import held; check the file with billing, then either import a corrected file or "
+                  f"apply this one anyway: ivr import accounts {path} --confirm-anomaly", file=sys.stderr)
+            return HELD_EXIT
     else:
         report = importer.import_payments(cfg, path, progress=not args.no_progress and sys.stderr.isatty())
+    if report.confirmed_by:
+        print(f"{path}: applied despite the anomaly guard, confirmed by {report.confirmed_by} (audit log):")
+        print(report.anomaly_table)
     print_report(report)
     if report.rows and not report.ok:
         raise IvrError(f"no row of {path} could be loaded; see the reasons above")

@@ -123,7 +123,7 @@ def eligible_facts(cfg, day: date) -> list:
                 lang=acc.language or cfg.locale.language))
         return out
     for acc in Account.select().where(Account.do_not_call == False):  # noqa: E712 (peewee expression)
-        amount = remaining_debt(acc, day)
+        amount = remaining_debt(acc, day, cfg)
         if amount > 0:
             out.append(facts_for_account(cfg, acc, day, amount=amount))
     return out

@@ -105,7 +105,7 @@ def simulate_week_after(cfg: Config, campaign: Any, folder: Path, seed: int) -> 
         for outcome, number, account_id in rows:
             if rnd.random() >= PAY_AFTER.get(outcome, PAY_AFTER_OTHERS):
                 continue
-            owed = remaining_debt(account_id, campaign.day)
+            owed = remaining_debt(account_id, campaign.day, cfg)
             if owed <= 0:
                 continue
             paid = owed if rnd.random() < 0.7 else (owed * rnd.choice((25, 50, 75)) / 100).quantize(Decimal("0.01"))

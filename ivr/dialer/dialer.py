@@ -3,8 +3,8 @@
 Order of writes (never lose a result):
 1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
 2. events update it as they arrive (tracker.py);
-3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number) are written the moment
-   `run_call` returns, in one short transaction;
+3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number, opt-out onto the
+   do-not-call list) are written the moment `run_call` returns, in one short transaction;
 4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
 A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
 
@@ -45,6 +45,7 @@ from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
 from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.ledger import dnc
 from ivr.ledger.models import (
     Account,
     Attempt,
@@ -116,8 +117,11 @@ class Dialer:
                  node: str | None = None, queue: Any = None,
                  run_call: Callable[[Any, Any], Any] | None = None,
                  context_factory: Callable[[Flight], Any] | None = None,
-                 outbound_port: int | None = None) -> None:
+                 outbound_port: int | None = None, attempt_kind: str = "campaign") -> None:
         self.cfg = cfg
+        # 'test' (`ivr call`): the calls are written as test attempts and what the person on the line chooses
+        # changes nothing of the debtor's (no callback request, no "already paid", no number flagged or listed)
+        self.attempt_kind = attempt_kind
         self.esl = esl
         self.clock = clock
         self.speech = speech
@@ -417,7 +421,8 @@ class Dialer:
             rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
-                         "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock)})
+                         "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock),
+                         "kind": self.attempt_kind})
         attempts = claim_slots(self.pacer.channels, rows, lease)
         if lease.lost:
             # fenced between the queue claim and the slot claim: those claims are released by whoever owns the
@@ -593,6 +598,10 @@ class Dialer:
             leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=bool(result.heard),
                              heard_ms=int(result.heard_ms or 0), message_ms=int(result.message_ms or 0),
                              digits=(result.digits or "")[:32], detail=detail[:400])
+            if self.attempt_kind == "test":
+                log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
+                         "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
+                return
             if getattr(result, "callback", False) or result.outcome == "callback":
                 for acc in accounts:
                     CallbackRequest.create(account=acc.id, attempt=flight.attempt_id, e164=flight.e164,
@@ -602,6 +611,10 @@ class Dialer:
             if result.outcome == "wrong_number":
                 Phone.update(valid=False, invalid_reason="wrong number (key 9)", flagged_at=now).where(
                     Phone.account.in_([a.id for a in accounts]) & (Phone.e164 == flight.e164)).execute()
+            if getattr(result, "opted_out", False) or result.outcome == "opted_out":
+                # on the list before the channel is even gone: no other process dials this number again
+                dnc.opt_out(flight.e164, attempt_uuid=flight.uuid, key=self.cfg.callflow.optout_key,
+                            accounts=[a.number for a in accounts], at=now)
         log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
                  flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
                  result.heard_ms, result.digits)

@@ -1,7 +1,9 @@
 """`ivr call ACCOUNT --to NUMBER`: one call with an account's message to a staff phone, through the normal path.
 
 The same Dialer places it (Attempt row first, bgapi originate, call flow, result written), fed by a queue of
-exactly one candidate and no campaign: windows and queue rules do not apply to a staff test call.
+exactly one candidate and no campaign: windows and queue rules do not apply to a staff test call. The Attempt is
+written with kind 'test': it never counts against the debtor's caps, outcomes or eligibility (ivr.campaign.rules
+and the report leave test attempts out), and keys pressed on it change nothing of the debtor's.
 """
 
 from __future__ import annotations
@@ -53,10 +55,11 @@ def place_test_call(cfg: Config, esl: Any, clock: Clock, speech: Any, account: A
     from ivr.dialer.dialer import Dialer
 
     queue = _Once(Candidate(None, account, _StaffPhone(e164), []))  # type: ignore[arg-type]
-    dialer = Dialer(cfg, esl, clock, speech, node="test-call", queue=queue, **dialer_kwargs)
+    dialer = Dialer(cfg, esl, clock, speech, node="test-call", queue=queue, attempt_kind="test", **dialer_kwargs)
     dialer.start()
     try:
         dialer.run(None)
     finally:
         dialer.stop()
-    return Attempt.select().where(Attempt.node == "test-call").order_by(Attempt.id.desc()).get()
+    return (Attempt.select().where(Attempt.node == "test-call", Attempt.kind == "test")
+            .order_by(Attempt.id.desc()).get())

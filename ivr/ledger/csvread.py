@@ -1,7 +1,8 @@
 """Reading CSV exports the way billing systems really write them.
 
 Encoding (UTF-8 with or without BOM, or Windows-1251), delimiter (`,` `;` tab) and decimal separator are sniffed
-unless config fixes them; rows are streamed one at a time with the line number they start on, so a file of any
+unless config fixes them; the header row is looked for among the first HEADER_SEARCH_LINES lines (exports often
+start with a title line or two); rows are streamed one at a time with the line number they start on, so a file of any
 size is read in flat memory and every problem can name its line. Amounts are Decimal, dates are `date`.
 """
 
@@ -24,6 +25,8 @@ from ivr.errors import IvrError
 FIELD_LIMIT = 64 * 1024  # a field bigger than this is junk; the row is rejected, the file goes on
 MAX_FIELDS = 200
 _SNIFF_BYTES = 1 << 20
+HEADER_SEARCH_LINES = 10
+DELIMITERS = (";", ",", "\t")
 
 
 class CsvFormatError(IvrError):
@@ -34,6 +37,7 @@ class CsvFormatError(IvrError):
 class CsvFormat:
     encoding: str  # 'utf-8-sig' | 'utf-8' | 'cp1251'
     delimiter: str
+    header_line: int = 0  # physical line of the header row; 0 = the first non-blank row
 
 
 class Row(NamedTuple):
@@ -95,29 +99,63 @@ def sniff_delimiter(header: str) -> str:
     return best if counts[best] else ","
 
 
-def detect_format(path: Path, encoding: str = "auto", delimiter: str = "auto") -> CsvFormat:
+def _cell_names(cells: list[str]) -> set[str]:
+    return {c.strip().lstrip("\ufeff").strip().lower() for c in cells}
+
+
+def find_header(lines: list[str], names: list[str], delimiters: tuple[str, ...]) -> tuple[int, str] | None:
+    """(1-based line, delimiter) of the first of `lines` that, split on one of `delimiters`, holds every one of
+    `names` (case-insensitive), or None."""
+    wanted = {n.strip().lower() for n in names}
+    for i, line in enumerate(lines, start=1):
+        for d in delimiters:
+            if d not in line and len(wanted) > 1:
+                continue
+            try:
+                cells = next(csv.reader([line], delimiter=d, quotechar='"'))
+            except (csv.Error, StopIteration):
+                continue
+            if wanted <= _cell_names(cells):
+                return i, d
+    return None
+
+
+def detect_format(path: Path, encoding: str = "auto", delimiter: str = "auto",
+                  header_names: list[str] | None = None) -> CsvFormat:
+    """Encoding, delimiter and header line of the file. With `header_names`, the header is the first of the first
+    HEADER_SEARCH_LINES lines holding all of them (title lines above it are skipped); without, or when no line
+    holds them, the first non-blank line (so a missing column is reported against what the file has)."""
     if encoding == "auto":
         encoding = sniff_encoding(path)
     elif encoding == "utf-8":
         encoding = "utf-8-sig"  # tolerate a BOM even when the encoding is fixed
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        head = [f.readline() for _ in range(HEADER_SEARCH_LINES)]
+    header_line = 0
+    if header_names:
+        found = find_header(head, header_names, DELIMITERS if delimiter == "auto" else (delimiter,))
+        if found:
+            header_line, found_delimiter = found
+            delimiter = found_delimiter if delimiter == "auto" else delimiter
     if delimiter == "auto":
-        with open(path, encoding=encoding, errors="replace", newline="") as f:
-            delimiter = sniff_delimiter(f.readline())
-    return CsvFormat(encoding, delimiter)
+        first = next((line for line in head if line.strip()), "")
+        delimiter = sniff_delimiter(first)
+    return CsvFormat(encoding, delimiter, header_line)
 
 
 class CsvFile:
     """A CSV file opened for streaming: `header` (column names as written), `rows()` and `bytes_read`/`size`
     for progress. Use as a context manager."""
 
-    def __init__(self, path: str | Path, encoding: str = "auto", delimiter: str = "auto") -> None:
+    def __init__(self, path: str | Path, encoding: str = "auto", delimiter: str = "auto",
+                 header_names: list[str] | None = None) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise CsvFormatError(f"{self.path}: no such file")
         self.size = self.path.stat().st_size
         if self.size == 0:
             raise CsvFormatError(f"{self.path}: the file is empty")
-        self.format = detect_format(self.path, encoding, delimiter)
+        self.format = detect_format(self.path, encoding, delimiter, header_names)
         self._bin = open(self.path, "rb")  # noqa: SIM115 - closed in close()
         self._counter = _CountingReader(self._bin)
         self._text = io.TextIOWrapper(io.BufferedReader(self._counter, 1 << 16), encoding=self.format.encoding,
@@ -129,7 +167,10 @@ class CsvFile:
     def _read_header(self) -> list[str]:
         try:
             for raw in self._reader:
+                if self._reader.line_num < self.format.header_line:
+                    continue  # a title line above the header
                 if any(c.strip() for c in raw):
+                    self.header_line = self._reader.line_num
                     return [c.strip().lstrip("\ufeff").strip() for c in raw]
         except csv.Error as exc:
             raise CsvFormatError(f"{self.path}: line {self._reader.line_num}: header unreadable: {exc}") from None

@@ -113,15 +113,37 @@ def _v2(db: pw.Database) -> None:
     db.create_tables([models.AuditEvent], safe=True)
 
 
+def _v3(db: pw.Database) -> None:
+    """Trust in billing data: full exports (Account.seen_run), the import anomaly guard and import counters."""
+    add_missing_columns(db, models.Account, "seen_run")
+    add_missing_columns(db, models.ImportRun, "status", "full", "accounts", "total_debt", "not_in_ledger",
+                        "invalid_phones", "detail", "confirmed_by")
+
+
+def _v4(db: pw.Database) -> None:
+    """The do-not-call list (ivr.ledger.dnc) and test calls marked apart (Attempt.kind)."""
+    db.create_tables([models.DncEntry], safe=True)
+    add_missing_columns(db, models.Attempt, "kind")
+    models.Attempt._schema.create_indexes(safe=True)
+
+
 def _v5(db: pw.Database) -> None:
     """Node fencing (ivr.dialer.lease): a lease epoch per dialer node and per attempt's owner."""
     add_missing_columns(db, models.DialerNode, "epoch", "fenced_at", "fenced_by")
     add_missing_columns(db, models.Attempt, "epoch")
 
 
+def _v7(db: pw.Database) -> None:
+    """The staff console: its users, the login throttle, and the callback worklist (who took a request, its
+    results, a second call, who closed it)."""
+    db.create_tables([models.WebUser, models.LoginThrottle, models.CallbackNote], safe=True)
+    add_missing_columns(db, models.CallbackRequest, "taken_by", "taken_at", "result", "promised_on",
+                        "next_call_at", "closed_by")
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 5: _v5}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 7: _v7}
 LATEST = max(MIGRATIONS)
 
 

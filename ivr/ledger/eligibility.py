@@ -1,10 +1,14 @@
 """Who qualifies for a reminder call on a given day, and why (or why not).
 
 Remaining debt = the latest balance on or before the day minus payments made after that balance's date (up to the
-day). An account qualifies when the remaining debt is above `eligibility.threshold`, or is above zero and has been
-overdue for at least `eligibility.overdue_months` calendar months. It is then excluded when it is marked
-do-not-call, has no valid number, keeps to an installment plan, or said "already paid" (key 3) after the last
-payments import. Every verdict carries its reasons in plain words.
+day); a payment dated ON the balance date is subtracted too, unless `eligibility.balance_includes_same_day_payments`
+says billing's balance already counts it (see `same_day_in_balance`). An account qualifies when the remaining
+debt is above `eligibility.threshold`, or is above zero and has been overdue for at least
+`eligibility.overdue_months` calendar months. It is then excluded when it is marked do-not-call, has no valid
+number (or none the dialing policy allows: `dialable`), keeps to an installment plan, said "already paid" (key 3)
+after the last payments import, or is missing from the latest full accounts export (`not_in_latest_export`). The
+local do-not-call list (ivr.ledger.dnc) excludes a listed account, and an account whose every valid number is
+listed; a listed number is never the one offered. Every verdict carries its reasons in plain words.
 
 `evaluate` reads the whole ledger with a handful of set-based queries (no per-account queries), so 100,000
 accounts take about a second; `check_account` runs the same logic for one account (the dialer's last check).
@@ -15,16 +19,21 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from pathlib import PurePath
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import peewee as pw
 
 from ivr.config import Config
-from ivr.ledger.importer import last_payments_import
-from ivr.ledger.models import Account, Balance, InstallmentDue, InstallmentPlan, Payment, Phone
+from ivr.ledger import dnc
+from ivr.ledger import phones as phonelib
+from ivr.ledger.importer import last_payments_import, latest_full_export
+from ivr.ledger.models import Account, Balance, ImportRun, InstallmentDue, InstallmentPlan, Payment, Phone
+from ivr.logs import mask_number
 
 ZERO = Decimal("0.00")
 
@@ -103,13 +112,30 @@ class _Facts:
     phones: dict[int, list[tuple[str, bool, str, str]]]
     plans: dict[int, tuple[Decimal, Decimal, date]]  # dues so far, paid since start, starts_on
     last_payments_import: datetime | None
+    listed: dnc.Listed = field(default_factory=dnc.Listed)  # the do-not-call entries in force on the day
+    latest_export: ImportRun | None = None  # the latest full accounts export
+    not_in_export: set[int] = field(default_factory=set)  # accounts it did not list (and no import since did)
 
 
 def _where_account(query: pw.Select, column: pw.Field, account_ids: Iterable[int] | None) -> pw.Select:
     return query if account_ids is None else query.where(column.in_(list(account_ids)))
 
 
-def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
+def same_day_in_balance(cfg: Config | None) -> bool:
+    """Whether a payment dated on the balance date is already in that balance (config; default: it is not).
+
+    Billing exports rarely say whether the balance was taken before or after the day's payments. Counting such
+    a payment as NOT yet in the balance errs on the debtor's side: at worst one who paid is not called, never
+    one who paid is called about a debt already settled (the field complaint this rule answers)."""
+    return bool(cfg is not None and cfg.eligibility.balance_includes_same_day_payments)
+
+
+def _paid_after_balance(latest_day: Any, same_day_included: bool) -> pw.Expression:
+    """Payments that reduce the balance dated `latest_day`."""
+    return Payment.paid_on > latest_day if same_day_included else Payment.paid_on >= latest_day
+
+
+def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_included: bool = False) -> _Facts:
     ids = None if account_ids is None else list(account_ids)
     accounts = [(r[0], r[1], bool(r[2]), _as_datetime(r[3])) for r in _rows(_where_account(
         Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
@@ -127,7 +153,7 @@ def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
     paid = {}
     q = (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))
          .join(latest, on=(Payment.account == latest.c.acc))
-         .where((Payment.paid_on > latest.c.d) & (Payment.paid_on <= day))
+         .where(_paid_after_balance(latest.c.d, same_day_included) & (Payment.paid_on <= day))
          .group_by(Payment.account))
     for acc, total in _rows(q):
         paid[acc] = _money(total)
@@ -153,7 +179,40 @@ def _gather(day: date, account_ids: Iterable[int] | None = None) -> _Facts:
         entry = (_money(due), _money(paid_p), _as_date(starts))
         if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account
             plans[acc] = entry  # type: ignore[assignment]
-    return _Facts(accounts, bal, paid, phones, plans, last_payments_import())
+    listed = dnc.listed_on(day) if ids is None else dnc.listed_on(
+        day, accounts=[a[1] for a in accounts], numbers=[p[0] for ps in phones.values() for p in ps])
+    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), listed)
+    _gather_export(facts, ids)
+    return facts
+
+
+def _gather_export(facts: _Facts, ids: list[int] | None) -> None:
+    """Which accounts the latest full accounts export did not list (none when there has been no full export)."""
+    run = facts.latest_export = latest_full_export()
+    if run is not None:
+        q = Account.select(Account.id).where(Account.seen_run.is_null() | (Account.seen_run < run.id))
+        facts.not_in_export = {r[0] for r in _rows(_where_account(q, Account.id, ids))}
+
+
+def dialable(cfg: Config, numbers: list[tuple[str, bool, str, str]]) -> list[tuple[str, bool, str, str]]:
+    """The account's numbers (e164, valid, reason, raw) with the dialing policy applied to those stored as valid:
+    config may have narrowed dialing.allowed_countries / number_types since they were imported."""
+    policy = phonelib.dial_policy(cfg)
+    out = []
+    for e164, ok, reason, raw in numbers:
+        why = phonelib.dial_refusal(e164, policy) if ok and e164 else ""
+        out.append((e164, False, why, raw) if why else (e164, ok, reason, raw))
+    return out
+
+
+def not_in_latest_export(cfg: Config, facts: _Facts, acc_id: int) -> str | None:
+    """The exclusion of an account the latest full export did not list (absent, or its row was rejected):
+    billing no longer vouches for its balance, so it is not called until an import lists it again."""
+    run = facts.latest_export
+    if run is None or acc_id not in facts.not_in_export:
+        return None
+    started = run.started_at.replace(tzinfo=UTC).astimezone(ZoneInfo(cfg.locale.timezone))
+    return f"not in the latest export of {started.date()} ({PurePath(run.file).name})"
 
 
 def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, datetime | None]) -> Verdict:
@@ -191,8 +250,11 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
 
     if dnc:
         excluded.append("do-not-call")
-    numbers = facts.phones.get(acc_id, [])
+    if (gone := not_in_latest_export(cfg, facts, acc_id)) is not None:
+        excluded.append(gone)
+    numbers = dialable(cfg, facts.phones.get(acc_id, []))
     valid = [p[0] for p in numbers if p[1] and p[0]]
+    valid = _dnc_exclusions(facts.listed, number, valid, excluded)
     if valid:
         v.e164 = valid[0]
     elif numbers:
@@ -217,25 +279,40 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
     return v
 
 
+def _dnc_exclusions(listed: dnc.Listed, number: str, valid: list[str], excluded: list[str]) -> list[str]:
+    """Apply the do-not-call list: the account listed, or every valid number listed, is an exclusion (the entry's
+    reason named); returns the valid numbers not listed (a listed number is never offered)."""
+    entry = listed.account(number)
+    if entry is not None:
+        excluded.append(f"account on the do-not-call list: {dnc.describe(entry)}")
+    free = [e for e in valid if listed.number(e) is None]
+    if valid and not free:
+        why = "; ".join(f"{mask_number(e)}: {dnc.describe(listed.numbers[e])}" for e in valid[:3])
+        excluded.append(f"every number on the do-not-call list ({why})")
+        return valid  # v.e164 still names the number, so `ivr eligible --why` shows which
+    return free
+
+
 def evaluate(cfg: Config, day: date) -> list[Verdict]:
     """A verdict for every account, in account-id order."""
-    facts = _gather(day)
+    facts = _gather(day, same_day_included=same_day_in_balance(cfg))
     return [_verdict(cfg, day, facts, acc) for acc in facts.accounts]
 
 
 def check_account(cfg: Config, account: Account | int | str, day: date) -> Verdict:
     """The verdict for one account (an Account, its id, or its account number)."""
     acc_id = _account_id(account)
-    facts = _gather(day, [acc_id])
+    facts = _gather(day, [acc_id], same_day_in_balance(cfg))
     if not facts.accounts:
         raise LookupError(f"no account with id {acc_id}")
     return _verdict(cfg, day, facts, facts.accounts[0])
 
 
-def remaining_debt(account: Account | int | str, day: date) -> Decimal:
-    """Latest balance on or before `day` minus payments after that balance's date (0 if no balance)."""
+def remaining_debt(account: Account | int | str, day: date, cfg: Config | None = None) -> Decimal:
+    """Latest balance on or before `day` minus payments since that balance's date (0 if no balance); whether a
+    payment ON the balance date counts follows `cfg` (default: it is subtracted)."""
     acc_id = _account_id(account)
-    facts = _gather(day, [acc_id])
+    facts = _gather(day, [acc_id], same_day_in_balance(cfg))
     b = facts.balance.get(acc_id)
     return ZERO if b is None else b[1] - facts.paid_since.get(acc_id, ZERO)
 
@@ -249,3 +326,64 @@ def _account_id(account: Account | int | str) -> int:
     if acc is None:
         raise LookupError(f"no account {account!r}")
     return acc.id
+
+
+@dataclass(slots=True)
+class ListedVerdict:
+    """A verdict with what a person needs to recognise the account (the console's lists)."""
+
+    verdict: Verdict
+    name: str
+    district: str
+
+
+@dataclass(slots=True)
+class Listing:
+    rows: list[ListedVerdict]
+    total: int  # rows matching the filters, over every page
+
+
+def matching(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+             amount_min: Decimal | None = None, amount_max: Decimal | None = None) -> list[Verdict]:
+    """The eligible verdicts (or, with `excluded`, those who owe but are not called, as `ivr eligible
+    --excluded`), filtered by district, a word in the reasons and the remaining debt, in account order. A
+    district filter narrows the ledger read to that district's accounts."""
+    ids = None
+    if district:
+        ids = [i for (i,) in Account.select(Account.id).where(Account.district == district).tuples()]
+    facts = _gather(day, ids)
+    needle = reason.strip().lower()
+    matched = []
+    for acc in facts.accounts:
+        v = _verdict(cfg, day, facts, acc)
+        if excluded == v.eligible or (excluded and v.remaining <= 0):
+            continue
+        if amount_min is not None and v.remaining < amount_min:
+            continue
+        if amount_max is not None and v.remaining > amount_max:
+            continue
+        if needle and not any(needle in r.lower() for r in v.reasons):
+            continue
+        matched.append(v)
+    return matched
+
+
+def page_of(matched: list[Verdict], offset: int = 0, limit: int = 50) -> Listing:
+    """One page of `matching`'s verdicts with each account's name and district."""
+    page = matched[offset:offset + limit]
+    names = {i: (n, d) for i, n, d in Account.select(Account.id, Account.name, Account.district)
+             .where(Account.id.in_([v.account_id for v in page])).tuples()} if page else {}
+    return Listing([ListedVerdict(v, *names.get(v.account_id, ("", ""))) for v in page], len(matched))
+
+
+def listing(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+            amount_min: Decimal | None = None, amount_max: Decimal | None = None, offset: int = 0,
+            limit: int = 50) -> Listing:
+    """One page of `matching` (the console's Who will be called list)."""
+    return page_of(matching(cfg, day, excluded=excluded, district=district, reason=reason, amount_min=amount_min,
+                            amount_max=amount_max), offset, limit)
+
+
+def districts() -> list[str]:
+    """Every district named on an account, sorted."""
+    return sorted(d for (d,) in Account.select(Account.district).distinct().tuples())

@@ -2,7 +2,11 @@
 
 Rows are streamed and written in batches with plain DB-API `executemany` inside transactions (a million rows in
 well under a minute; per-row ORM saves would take many times that). Every row is checked; a bad row is reported
-with its line number and reason and written to a rejects CSV, and every good row still loads. Re-importing the
+with its line number and reason and written to a rejects CSV in the input's own encoding, delimiter and header
+(plus a `reason` column), so the fixed file imports as it is; every good row still loads. An account twice in
+one accounts file is a reject with both line numbers (a first pass over the file finds them before anything is
+written). Payments for accounts the ledger does not know are listed as "not in the ledger", not rejected
+(`import.unknown_accounts`); numbers that will not be dialled are counted and listed. Re-importing the
 same file changes nothing: accounts are matched by account number, their phones replaced in order only when they
 differ, balances upserted by (account, as-of date), payments by reference. Names are stored as text (they are
 escaped where they are used); control characters are stripped and lengths capped.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import logging
 import multiprocessing
 import os
 import re
@@ -30,15 +35,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee as pw
 
-from ivr.config import Config
+from ivr.config import Config, ImportConfig
+from ivr.ledger import anomaly, audit
 from ivr.ledger import phones as phonelib
 from ivr.ledger.csvread import CsvFile, CsvFormatError, Row, parse_amount, parse_date
 from ivr.ledger.models import Account, Balance, ImportRun, Payment, Phone, database, utcnow
 
+log = logging.getLogger("ivr.ledger.importer")
+
 BATCH_ROWS = 2000
 ROWS_PER_TRANSACTION = 20000
 MAX_PHONES = 10
-ACCOUNT_RE = re.compile(r"^[A-Za-z0-9_./-]{1,64}$")
+ACCOUNT_MAX = 64
 REFERENCE_MAX = 100
 LANGUAGES = {"uk": "uk", "ua": "uk", "ukr": "uk", "ru": "ru", "rus": "ru", "en": "en", "eng": "en",
              "bg": "bg", "bul": "bg"}
@@ -46,11 +54,31 @@ CHANNELS = {"voice", "sms", "email", "letter"}
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "x", "+", "так", "да", "т", "д"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f", "-", "ні", "нет", "н", "не"}
 TEXT_CAPS = {"name": 200, "address": 400, "district": 100}
+APPLIED = ("applied", "confirmed")  # ImportRun.status of imports whose rows are in the ledger
 
 
 @dataclass(frozen=True)
 class Reject:
     line: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class NotInLedger:
+    """A payment for an account the ledger does not know (not loaded; not a reject unless configured)."""
+
+    line: int
+    account: str
+    reference: str
+
+
+@dataclass(frozen=True)
+class InvalidPhone:
+    """A number on a loaded account row that will never be dialled, and why."""
+
+    line: int
+    account: str
+    raw: str
     reason: str
 
 
@@ -65,16 +93,39 @@ class ImportReport:
     rejected: list[Reject] = field(default_factory=list)
     rejects_file: Path | None = None
     seconds: float = 0.0
+    not_in_ledger: list[NotInLedger] = field(default_factory=list)
+    invalid_phones: list[InvalidPhone] = field(default_factory=list)
+    full: bool = False  # a full accounts export (import.accounts_export)
+    missing: int = 0  # after a full export: ledger accounts it did not list (not called until they reappear)
+    checks: list[anomaly.Check] = field(default_factory=list)  # the anomaly guard's comparisons
+    held: bool = False  # past an anomaly threshold and not confirmed: NOTHING was applied
+    confirmed_by: str = ""  # applied despite the anomaly, by whom (also in the audit log)
+    anomaly_table: str = ""  # the short table of the comparisons, when one tripped
+
+    @property
+    def tripped(self) -> list[anomaly.Check]:
+        return [c for c in self.checks if c.tripped]
 
     @property
     def ok(self) -> int:
         return self.loaded + self.updated + self.unchanged
 
     def summary(self) -> str:
+        if self.held:
+            return (f"{self.kind}: HELD, nothing applied: " + "; ".join(
+                f"{c.name} {c.change_text()} (limit {c.limit * 100:g} %)" for c in self.tripped))
         text = (f"{self.kind}: {self.rows} rows: {self.loaded} new, {self.updated} updated, "
-                f"{self.unchanged} unchanged, {len(self.rejected)} rejected ({self.seconds:.1f} s)")
+                f"{self.unchanged} unchanged, {len(self.rejected)} rejected")
+        if self.not_in_ledger:
+            text += f", {len(self.not_in_ledger)} for accounts not in the ledger"
+        if self.invalid_phones:
+            text += f"; {len(self.invalid_phones)} phone number(s) that will not be dialled"
+        text += f" ({self.seconds:.1f} s)"
         if self.rejects_file:
             text += f"; rejected rows written to {self.rejects_file}"
+        if self.full and self.missing:
+            text += (f"; {self.missing} account(s) in the ledger are not in this full export and will not be called "
+                     "until they reappear")
         return text
 
 
@@ -101,14 +152,23 @@ def clean_text(value: str, what: str, cap: int) -> str:
     return value
 
 
-def clean_account_number(value: str) -> str:
+@lru_cache(maxsize=16)
+def account_pattern(text: str) -> re.Pattern[str]:
+    """`import.account_number_pattern`, compiled (config has checked it compiles)."""
+    return re.compile(text)
+
+
+def clean_account_number(value: str, pattern: str = ImportConfig.account_number_pattern) -> str:
+    """The account number stripped, or RowError: empty, over 64 characters, control characters, or not a whole
+    match of `pattern` (import.account_number_pattern)."""
     v = value.strip()
     if not v:
         raise RowError("account number is empty")
-    if not ACCOUNT_RE.match(v):
-        if len(v) > 64:
-            raise RowError(f"account number {show(v)} is longer than 64 characters")
-        raise RowError(f"account number {show(v)} has characters outside A-Z a-z 0-9 _ . / -")
+    if len(v) > ACCOUNT_MAX:
+        raise RowError(f"account number {show(v)} is longer than {ACCOUNT_MAX} characters")
+    if not v.isprintable() or not account_pattern(pattern).fullmatch(v):
+        raise RowError(f"account number {show(v)} has characters outside import.account_number_pattern "
+                       f"({pattern})")
     return v
 
 
@@ -182,6 +242,7 @@ class PaymentIn:
     amount: Decimal
     paid_on: date
     reference: str
+    raw: list[str] = field(default_factory=list)  # the row as read, for the rejects file
 
 
 _ACCOUNT_TEXT = ("name", "address", "district")
@@ -206,9 +267,11 @@ class AccountRowParser:
         self.date_format = cfg.imports.date_format
         self.region = cfg.locale.country
         self.today = today
+        self.account_pattern = cfg.imports.account_number_pattern
+        self.policy = phonelib.dial_policy(cfg)
 
     def __call__(self, values: list[str], line: int) -> AccountIn:
-        number = clean_account_number(values[self.i_account])
+        number = clean_account_number(values[self.i_account], self.account_pattern)
         fields: dict[str, Any] = {key: clean_text(values[i], key, cap) for key, i, cap in self.texts}
         if self.i_language is not None:
             lang = values[self.i_language].strip().lower()
@@ -235,8 +298,8 @@ class AccountRowParser:
             parts = phonelib.split_numbers(raw, self.separators)
             if len(parts) > MAX_PHONES:
                 raise RowError(f"{len(parts)} phone numbers, more than {MAX_PHONES}")
-            region = self.region
-            phone_list = [phonelib.normalize(p, region) for p in parts]
+            region, policy = self.region, self.policy
+            phone_list = [phonelib.apply_policy(phonelib.normalize(p, region), policy) for p in parts]
         balance = None
         if self.i_balance is not None and values[self.i_balance].strip():
             amount = _amount(values[self.i_balance], "balance", self.decimal)
@@ -257,7 +320,7 @@ def parse_account_row(values: list[str], cols: dict[str, int], cfg: Config, toda
 
 def parse_payment_row(values: list[str], cols: dict[str, int], cfg: Config, line: int) -> PaymentIn:
     imp = cfg.imports
-    number = clean_account_number(values[cols["account"]])
+    number = clean_account_number(values[cols["account"]], imp.account_number_pattern)
     reference = values[cols["reference"]].strip()
     if not reference:
         raise RowError("reference is empty")
@@ -267,7 +330,7 @@ def parse_payment_row(values: list[str], cols: dict[str, int], cfg: Config, line
         raise RowError(f"reference is {len(reference)} characters long, more than {REFERENCE_MAX}")
     amount = _amount(values[cols["amount"]], "amount", imp.decimal)
     paid_on = _date(values[cols["date"]], "date", imp.date_format)
-    return PaymentIn(line, number, amount, paid_on, reference)
+    return PaymentIn(line, number, amount, paid_on, reference, values)
 
 
 # --- writing ---------------------------------------------------------------------------------------------------
@@ -312,12 +375,14 @@ def _stored_raw(raw: str) -> str:
 
 
 class _AccountWriter:
-    """Writes batches of parsed account rows and counts what changed."""
+    """Writes batches of parsed account rows and counts what changed; marks every account written as seen by
+    this import (Account.seen_run), whether or not anything about it changed."""
 
-    def __init__(self, db: pw.Database, report: ImportReport, currency: str) -> None:
+    def __init__(self, db: pw.Database, report: ImportReport, currency: str, run_id: int) -> None:
         self.db = db
         self.report = report
         self.currency = currency
+        self.run_id = run_id
         p = db.param
         self.sql_insert = (f"INSERT INTO {_T[Account]} (number, {', '.join(_ACCOUNT_COLS)}, updated_at) "
                            f"VALUES ({', '.join([p] * (len(_ACCOUNT_COLS) + 2))})")
@@ -365,6 +430,7 @@ class _AccountWriter:
         old_ids = [row[0] for row in existing.values()]
         self._phones(batch, ids, old_ids, changed, cur)
         self._balances(batch, ids, old_ids, changed, cur)
+        self._seen(sorted({ids[a.number] for a in batch}), cur)
         for a in batch:
             if a.number not in existing:
                 self.report.loaded += 1
@@ -405,6 +471,11 @@ class _AccountWriter:
                         tuple(part))
         if rows:
             cur.executemany(self.sql_phone, rows)
+
+    def _seen(self, acc_ids: list[int], cur: Any) -> None:
+        for part in _chunks(acc_ids):
+            cur.execute(f"UPDATE {_T[Account]} SET seen_run = {self.db.param} WHERE id IN "
+                        f"({_in_list(self.db, len(part))})", (self.run_id, *part))
 
     @staticmethod
     def _same_phones(old: list[tuple], new: list[phonelib.PhoneResult]) -> bool:
@@ -448,10 +519,12 @@ class _AccountWriter:
 
 
 class _PaymentWriter:
-    def __init__(self, db: pw.Database, report: ImportReport, reject: Callable[[int, str], None]) -> None:
+    def __init__(self, db: pw.Database, report: ImportReport, reject: Callable[[int, str, list[str]], None],
+                 unknown_rejected: bool) -> None:
         self.db = db
         self.report = report
         self.reject = reject
+        self.unknown_rejected = unknown_rejected
         p = db.param
         self.sql_upsert = (f"INSERT INTO {_T[Payment]} (account_id, reference, amount, paid_on, imported_at) "
                            f"VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (reference) DO UPDATE SET "
@@ -471,7 +544,11 @@ class _PaymentWriter:
         for p in batch:
             acc_id = ids.get(p.account)
             if acc_id is None:
-                self.reject(p.line, f"unknown account {show(p.account)} (import the accounts file first)")
+                if self.unknown_rejected:  # import.unknown_accounts: reject
+                    self.reject(p.line, f"account {show(p.account)} is not in the ledger "
+                                        "(import.unknown_accounts: reject)", p.raw)
+                else:
+                    self.report.not_in_ledger.append(NotInLedger(p.line, p.account, p.reference))
                 continue
             self.touched.add(acc_id)
             old = existing.get(p.reference)
@@ -502,8 +579,9 @@ def spreadsheet_safe(value: str) -> str:
 
 
 class _Rejects:
-    """Collects rejected rows: the list for the report, and a CSV (line, reason, the row as read) written as
-    they come so memory stays flat."""
+    """Collects rejected rows: the list for the report, and a CSV written as they come (memory stays flat) in the
+    input's encoding and delimiter, under the input's header plus a `reason` column ("line N: why"), so the
+    fixed file can be imported as it is (the extra column is not mapped, so it is ignored)."""
 
     def __init__(self, report: ImportReport, folder: Path, source: Path, kind: str) -> None:
         self.report = report
@@ -511,23 +589,33 @@ class _Rejects:
         self.name = f"{source.stem}-{kind}-{datetime.now().strftime('%Y%m%d-%H%M%S')}.rejects.csv"
         self._f = None
         self._w: Any = None
+        self.header: list[str] = []
+        self.encoding, self.delimiter = "utf-8", ","
+
+    def set_format(self, header: list[str], encoding: str, delimiter: str) -> None:
+        self.header, self.encoding, self.delimiter = header, encoding, delimiter
+
+    def _open(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / self.name
+        n = 1
+        while path.exists():  # two imports in one second keep both rejects files
+            n += 1
+            path = self.folder / self.name.replace(".rejects.csv", f"-{n}.rejects.csv")
+        # errors="replace": a reason quoting a character the input's encoding lacks must not stop the import
+        self._f = open(path, "w", encoding=self.encoding, errors="replace", newline="")  # noqa: SIM115 - close()
+        self._w = csv.writer(self._f, delimiter=self.delimiter)
+        names = {h.lower() for h in self.header}
+        self._w.writerow([*self.header, "reject_reason" if "reason" in names else "reason"])
+        self.report.rejects_file = path
 
     def add(self, line: int, reason: str, raw: list[str] | None = None) -> None:
         self.report.rejected.append(Reject(line, reason))
         if self._f is None:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self.folder / self.name
-            n = 1
-            while path.exists():  # two imports in one second keep both rejects files
-                n += 1
-                path = self.folder / self.name.replace(".rejects.csv", f"-{n}.rejects.csv")
-            self._f = open(path, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed in close()
-            self._w = csv.writer(self._f)
-            self._w.writerow(["line", "reason", "row"])
-            self.report.rejects_file = path
-        row = ";".join(raw or [])
-        row = row[:2000] + ("…" if len(row) > 2000 else "")
-        self._w.writerow([line, spreadsheet_safe(reason), spreadsheet_safe(row)])
+            self._open()
+        values = list(raw or [])
+        values += [""] * (len(self.header) - len(values))  # a short row: its reason stays in the reason column
+        self._w.writerow([*values, spreadsheet_safe(f"line {line}: {reason}")])
 
     def close(self) -> None:
         if self._f is not None:
@@ -555,17 +643,40 @@ _worker: dict[str, Any] = {}
 Parsed = tuple[int, Any, str, list[str] | None]  # line, item or None, error, raw row when rejected
 
 
-def _parse_rows(rows: list[Row], kind: str, cols: dict[str, int], cfg: Config, today: date) -> list[Parsed]:
+def _lines(lines: list[int]) -> str:
+    return ", ".join(map(str, lines[:-1])) + f" and {lines[-1]}" if len(lines) > 1 else str(lines[0])
+
+
+def duplicate_reason(key: str, lines: list[int], line: int, keep_first: bool) -> str:
+    """Why row `line` of an account listed on `lines` is not applied ('' when it is: the first, keep_first)."""
+    if not keep_first:
+        return (f"account {show(key)} is on lines {_lines(lines)} of this file: neither row applied "
+                "(import.duplicates: reject)")
+    if line == lines[0]:
+        return ""
+    return (f"account {show(key)} is already on line {lines[0]} of this file: this row not applied "
+            "(import.duplicates: keep_first)")
+
+
+def _parse_rows(rows: list[Row], kind: str, cols: dict[str, int], cfg: Config, today: date,
+                dups: dict[str, list[int]] | None = None) -> list[Parsed]:
     if kind == "accounts":
         parse: Callable[[list[str], int], Any] = AccountRowParser(cols, cfg, today)
     else:
         def parse(values: list[str], line: int) -> Any:
             return parse_payment_row(values, cols, cfg, line)
+    keep_first = cfg.imports.duplicates == "keep_first"
+    i_key = cols["account"]
     out: list[Parsed] = []
     for line, raw, error in rows:
         if error:
             out.append((line, None, error, raw))
             continue
+        if dups and (lines := dups.get(raw[i_key].strip())) is not None:
+            why = duplicate_reason(raw[i_key].strip(), lines, line, keep_first)
+            if why:
+                out.append((line, None, why, raw))
+                continue
         try:
             out.append((line, parse(raw, line), "", None))
         except RowError as exc:
@@ -573,12 +684,12 @@ def _parse_rows(rows: list[Row], kind: str, cols: dict[str, int], cfg: Config, t
     return out
 
 
-def _init_worker(kind: str, cols: dict[str, int], cfg: Config, today: date) -> None:
-    _worker.update(kind=kind, cols=cols, cfg=cfg, today=today)
+def _init_worker(kind: str, cols: dict[str, int], cfg: Config, today: date, dups: dict[str, list[int]]) -> None:
+    _worker.update(kind=kind, cols=cols, cfg=cfg, today=today, dups=dups)
 
 
 def _parse_in_worker(rows: list[Row]) -> list[Parsed]:
-    return _parse_rows(rows, _worker["kind"], _worker["cols"], _worker["cfg"], _worker["today"])
+    return _parse_rows(rows, _worker["kind"], _worker["cols"], _worker["cfg"], _worker["today"], _worker["dups"])
 
 
 def _raw_chunks(f: CsvFile) -> Iterator[list[Row]]:
@@ -592,14 +703,14 @@ def _raw_chunks(f: CsvFile) -> Iterator[list[Row]]:
         yield chunk
 
 
-def _parsed_chunks(f: CsvFile, kind: str, cols: dict[str, int], cfg: Config, today: date, workers: int
-                   ) -> Iterator[list[Parsed]]:
+def _parsed_chunks(f: CsvFile, kind: str, cols: dict[str, int], cfg: Config, today: date, workers: int,
+                   dups: dict[str, list[int]]) -> Iterator[list[Parsed]]:
     if workers <= 0:
         for chunk in _raw_chunks(f):
-            yield _parse_rows(chunk, kind, cols, cfg, today)
+            yield _parse_rows(chunk, kind, cols, cfg, today, dups)
         return
     ctx = multiprocessing.get_context("spawn")  # not fork: this process may hold a gevent hub, sockets, threads
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(kind, cols, cfg, today)) as pool:
+    with ctx.Pool(workers, initializer=_init_worker, initargs=(kind, cols, cfg, today, dups)) as pool:
         pending: deque = deque()
         for chunk in _raw_chunks(f):
             pending.append(pool.apply_async(_parse_in_worker, (chunk,)))
@@ -624,13 +735,20 @@ def _auto_workers(size: int) -> int:
     return min(3, cpus - 2)
 
 
+def header_names(cfg: Config, kind: str) -> list[str]:
+    """The export's names of the required columns: the header row is the first line holding them all."""
+    if kind == "accounts":
+        return [cfg.imports.account_columns[k] for k in ("account", "name", "phones")]
+    return [cfg.imports.payment_columns[k] for k in ("account", "amount", "date", "reference")]
+
+
 def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date | None,
-         workers: int | None = None) -> ImportReport:
+         workers: int | None = None, full: bool = False, confirm_by: str | None = None) -> ImportReport:
     db = database.obj
     if db is None:
         raise RuntimeError("the database is not connected (ivr.ledger.db.connect first)")
     path = Path(path)
-    report = ImportReport(kind=kind, file=str(path))
+    report = ImportReport(kind=kind, file=str(path), full=full)
     started = time.perf_counter()
     today = today or date.today()
     rejects = _Rejects(report, cfg.path(cfg.imports.rejects_dir), path, kind)
@@ -646,17 +764,38 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
         cache_pages = db.execute_sql("PRAGMA cache_size").fetchone()[0]
         db.execute_sql("PRAGMA cache_size = -32768")
     try:
-        with CsvFile(path, cfg.imports.encoding, cfg.imports.delimiter) as f:
+        names = header_names(cfg, kind)
+        with CsvFile(path, cfg.imports.encoding, cfg.imports.delimiter, names) as f:
+            rejects.set_format(f.header, f.format.encoding, f.format.delimiter)
+            dups: dict[str, list[int]] = {}
             if kind == "accounts":
                 cols = resolve_columns(f.header, cfg.imports.account_columns, ("account", "name", "phones"), path)
-                writer: Any = _AccountWriter(db, report, cfg.locale.currency)
+                previous = latest_full_export()
+                scan = anomaly.scan_accounts(path, cfg, names, cols, previous)
+                dups = scan.dups
+                report.checks = anomaly.judge(cfg, scan, full, previous)
+                fields = {"kind": kind, "file": str(path)[:400], "full": full, "accounts": scan.accounts,
+                          "total_debt": scan.total_debt,
+                          "detail": anomaly.detail_json(report.checks, scan) if report.checks else ""}
+                if report.tripped:
+                    report.anomaly_table = anomaly.table(report.checks, scan)
+                    if not confirm_by:  # held: nothing is applied; the run is kept so status/run can say so
+                        ImportRun.create(**fields, status="held", finished_at=utcnow())
+                        log.warning("event=import_held file=%s %s", path.name, " ".join(
+                            f"{c.name.replace(' ', '_')}={c.change:.3f}" for c in report.tripped))
+                        report.held = True
+                        report.seconds = time.perf_counter() - started
+                        return report
+                    report.confirmed_by = confirm_by
+                    fields.update(status="confirmed", confirmed_by=confirm_by[:100])
+                run = ImportRun.create(**fields)
+                writer: Any = _AccountWriter(db, report, cfg.locale.currency, run.id)
             else:
                 cols = resolve_columns(f.header, cfg.imports.payment_columns,
                                        ("account", "amount", "date", "reference"), path)
-                writer = _PaymentWriter(db, report, lambda line, why: rejects.add(line, why, raws.get(line)))
-            run = ImportRun.create(kind=kind, file=str(path)[:400])
+                run = ImportRun.create(kind=kind, file=str(path)[:400])
+                writer = _PaymentWriter(db, report, rejects.add, cfg.imports.unknown_accounts == "reject")
             key = (lambda r: r.number) if kind == "accounts" else (lambda r: r.reference)
-            raws: dict[int, list[str]] = {}
             n_workers = _auto_workers(f.size) if workers is None else (0 if _gevent_patched() else workers)
             with _progress(progress, f"import {kind}", f.size) as bar:
                 task = bar.add_task(kind, total=f.size, rows=0) if bar else None
@@ -666,7 +805,7 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
                 txn = db.atomic()
                 txn.__enter__()
                 try:
-                    for chunk in _parsed_chunks(f, kind, cols, cfg, today, n_workers):
+                    for chunk in _parsed_chunks(f, kind, cols, cfg, today, n_workers, dups):
                         for line, item, error, raw in chunk:
                             report.rows += 1
                             if item is None:
@@ -678,14 +817,13 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
                                 batch, keys = [], set()
                             batch.append(item)
                             keys.add(k)
-                            if kind == "payments":
-                                raws[line] = [item.account, str(item.amount), item.paid_on.isoformat(),
-                                              item.reference]
+                            if kind == "accounts" and item.phones:
+                                report.invalid_phones.extend(InvalidPhone(line, item.number, ph.raw, ph.reason)
+                                                             for ph in item.phones if not ph.valid)
                             if len(batch) >= BATCH_ROWS:
                                 writer.write(batch)
                                 since_commit += len(batch)
                                 batch, keys = [], set()
-                                raws.clear()
                                 if since_commit >= ROWS_PER_TRANSACTION:
                                     txn.__exit__(None, None, None)
                                     txn = db.atomic()
@@ -711,18 +849,37 @@ def _run(cfg: Config, path: str | Path, kind: str, progress: bool, today: date |
             db.execute_sql(f"PRAGMA cache_size = {int(cache_pages)}")
             db.execute_sql("PRAGMA shrink_memory")
     report.rejected.sort(key=lambda r: r.line)
+    if full:
+        report.missing = (Account.select().where(Account.seen_run.is_null() | (Account.seen_run < run.id))
+                          .count())
+    if report.confirmed_by:
+        log.warning("event=import_anomaly_confirmed file=%s by=%s run=%s", path.name, report.confirmed_by, run.id)
+        audit.record(report.confirmed_by, "import.confirm_anomaly", str(path), {
+            "import_run": run.id, "checks": {c.name: {"before": c.before, "now": c.now, "change": round(c.change, 4),
+                                                      "limit": c.limit} for c in report.tripped}})
     report.seconds = time.perf_counter() - started
     ImportRun.update(finished_at=utcnow(), rows=report.rows, loaded=report.loaded, updated=report.updated,
                      unchanged=report.unchanged, rejected=len(report.rejected),
-                     rejects_file=str(report.rejects_file or "")[:400]).where(ImportRun.id == run.id).execute()
+                     rejects_file=str(report.rejects_file or "")[:400], not_in_ledger=len(report.not_in_ledger),
+                     invalid_phones=len(report.invalid_phones)).where(ImportRun.id == run.id).execute()
     return report
 
 
 def import_accounts(cfg: Config, path: str | Path, progress: bool = True, today: date | None = None,
-                    workers: int | None = None) -> ImportReport:
+                    workers: int | None = None, export: str | None = None, confirm_by: str | None = None
+                    ) -> ImportReport:
     """Load an accounts export (account, name, phones, …, balance); rows without a balance date are dated
-    `today`. `workers`: parsing processes (None = automatic: some on big files, none on small ones)."""
-    return _run(cfg, path, "accounts", progress, today, workers)
+    `today`. `workers`: parsing processes (None = automatic: some on big files, none on small ones).
+    `export`: 'full' (the file lists every account: those it does not list are no longer called until they
+    reappear) or 'changes'; None = import.accounts_export.
+
+    Before anything is written the file is compared with the previous full export (ivr.ledger.anomaly): past a
+    threshold the import is HELD (report.held; nothing applied) unless `confirm_by` names who applies it anyway,
+    which goes to the audit log."""
+    mode = export or cfg.imports.accounts_export
+    if mode not in ("full", "changes"):
+        raise ValueError(f"export {mode!r}: expected full or changes")
+    return _run(cfg, path, "accounts", progress, today, workers, full=mode == "full", confirm_by=confirm_by)
 
 
 def import_payments(cfg: Config, path: str | Path, progress: bool = True, workers: int | None = None
@@ -730,6 +887,14 @@ def import_payments(cfg: Config, path: str | Path, progress: bool = True, worker
     """Load a payments export (account, amount, date, reference) and clear "already paid" claims of the
     accounts it names (the billing file is now the word on whether they paid)."""
     return _run(cfg, path, "payments", progress, None, workers)
+
+
+def latest_full_export() -> ImportRun | None:
+    """The newest finished, applied full accounts import (the one that says which accounts exist), or None."""
+    return (ImportRun.select().where((ImportRun.kind == "accounts") & ImportRun.full
+                                     & ImportRun.finished_at.is_null(False)
+                                     & ImportRun.status.in_(APPLIED))
+            .order_by(ImportRun.id.desc()).first())
 
 
 def last_payments_import(db: pw.Database | None = None) -> datetime | None:

@@ -41,6 +41,9 @@ class Account(BaseModel):
     preferred_channel = pw.CharField(max_length=16, default="voice")  # voice | sms | email | letter
     claimed_paid_at = pw.DateTimeField(null=True)  # pressed 3 "already paid"; cleared by the next payments import
     updated_at = pw.DateTimeField(default=utcnow)
+    # the latest applied accounts import (ImportRun.id) whose file listed this account; an account missing from
+    # the latest FULL export is not called (ivr.ledger.eligibility); NULL = never seen by a recorded import
+    seen_run = pw.IntegerField(null=True, index=True)
 
 
 class Phone(BaseModel):
@@ -93,6 +96,15 @@ class ImportRun(BaseModel):
     unchanged = pw.IntegerField(default=0)
     rejected = pw.IntegerField(default=0)
     rejects_file = pw.CharField(max_length=400, default="")
+    # applied | held (an anomaly: nothing applied, see detail) | confirmed (applied despite an anomaly)
+    status = pw.CharField(max_length=16, default="applied", index=True)
+    full = pw.BooleanField(default=False)  # an accounts export that lists EVERY account (import.accounts_export)
+    accounts = pw.IntegerField(default=0)  # distinct accounts applied from the file
+    total_debt = pw.DecimalField(max_digits=16, decimal_places=2, null=True)  # sum of the file's positive balances
+    not_in_ledger = pw.IntegerField(default=0)  # payments for accounts the ledger does not know
+    invalid_phones = pw.IntegerField(default=0)  # numbers in the file that will not be dialled
+    detail = pw.TextField(default="")  # JSON: the anomaly checks and their figures
+    confirmed_by = pw.CharField(max_length=100, default="")  # who applied a held export anyway
 
 
 class InstallmentPlan(BaseModel):
@@ -146,7 +158,9 @@ class Attempt(BaseModel):
 
     state: created | originated | answered | ended | unknown.
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
-             congestion | pay_now | callback | already_paid | wrong_number | unknown | trunk_error
+             congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error
+    kind: campaign | test. A test call (`ivr call`, to a staff phone) plays a debtor's message but is never that
+    debtor's attempt: caps, outcomes, eligibility and the report's totals leave it out.
     """
 
     uuid = pw.CharField(max_length=36, unique=True)  # origination_uuid = FreeSWITCH Unique-ID
@@ -169,15 +183,38 @@ class Attempt(BaseModel):
     duration_s = pw.IntegerField(default=0)
     billsec_s = pw.IntegerField(default=0)
     detail = pw.CharField(max_length=400, default="")
+    kind = pw.CharField(max_length=16, default="campaign", index=True)
 
 
 class CallbackRequest(BaseModel):
+    """A debtor pressed 2: an operator calls back. Open until a person closes it (handled_at, closed_by);
+    the worklist (ivr.ledger.callbacks) keeps who took it, the last result and any second call planned."""
+
     account = pw.ForeignKeyField(Account, backref="callbacks", on_delete="CASCADE")
     attempt = pw.ForeignKeyField(Attempt, null=True, on_delete="SET NULL")
     e164 = pw.CharField(max_length=20)
     district = pw.CharField(max_length=100, default="", index=True)
     created_at = pw.DateTimeField(default=utcnow)
     handled_at = pw.DateTimeField(null=True)
+    taken_by = pw.CharField(max_length=100, default="")  # the operator working it ('' = nobody)
+    taken_at = pw.DateTimeField(null=True)
+    result = pw.CharField(max_length=32, default="")  # the last result recorded (ivr.ledger.callbacks.RESULTS)
+    promised_on = pw.DateField(null=True)  # "promised to pay by DATE"
+    next_call_at = pw.DateTimeField(null=True)  # a second call planned (naive UTC)
+    closed_by = pw.CharField(max_length=100, default="")
+
+
+class CallbackNote(BaseModel):
+    """One result an operator recorded on a callback request (its history, oldest first)."""
+
+    request = pw.ForeignKeyField(CallbackRequest, backref="notes", on_delete="CASCADE")
+    at = pw.DateTimeField(default=utcnow)
+    actor = pw.CharField(max_length=100)
+    result = pw.CharField(max_length=32)
+    promised_on = pw.DateField(null=True)
+    next_call_at = pw.DateTimeField(null=True)
+    note = pw.CharField(max_length=500, default="")
+    closed = pw.BooleanField(default=False)
 
 
 class Control(BaseModel):
@@ -219,7 +256,47 @@ class AuditEvent(BaseModel):
     detail = pw.TextField(default="")
 
 
+class DncEntry(BaseModel):
+    """One do-not-call entry (ivr.ledger.dnc): a phone number (E.164) or an account number, why, until when, who.
+
+    Removing an entry records who removed it, when and why (removed_*); the row itself is never deleted, so the
+    list's history can always be answered for. `until` is the last local day it applies (None = for good).
+    """
+
+    kind = pw.CharField(max_length=8)  # number | account
+    value = pw.CharField(max_length=64, index=True)  # the E.164 number or the account number
+    reason = pw.CharField(max_length=400)
+    until = pw.DateField(null=True)
+    added_by = pw.CharField(max_length=100)
+    added_at = pw.DateTimeField(default=utcnow)
+    source = pw.CharField(max_length=200, default="")  # cli | import FILE line N | key 8 on call UUID
+    removed_at = pw.DateTimeField(null=True, index=True)
+    removed_by = pw.CharField(max_length=100, default="")
+    removed_reason = pw.CharField(max_length=400, default="")
+
+
+class WebUser(BaseModel):
+    """A person who may use the staff console (ivr.admin.users). role: admin | manager | operator."""
+
+    name = pw.CharField(max_length=64, unique=True)
+    role = pw.CharField(max_length=16)
+    password_hash = pw.CharField(max_length=200)  # argon2id, never the password
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    disabled_at = pw.DateTimeField(null=True)
+    last_login_at = pw.DateTimeField(null=True)
+
+
+class LoginThrottle(BaseModel):
+    """Wrong passwords in a row per login name (known or not, so blocking tells nothing about who exists)."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    failures = pw.IntegerField(default=0)
+    last_failure_at = pw.DateTimeField(null=True)
+    blocked_until = pw.DateTimeField(null=True)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
-    Attempt, CallbackRequest, Control, DialerNode, AuditEvent,
+    Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
 ]

@@ -29,8 +29,11 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
         f"  eligible {t.eligible}, called {t.called} ({ratio(t.called, t.eligible)}), "
         f"reached {t.reached} ({ratio(t.reached, t.called)}), heard {t.heard} ({ratio(t.heard, t.reached)})",
         f"  pay now {t.pay_now}, callbacks {t.callbacks}, already paid {t.already_paid}, "
-        f"wrong number {t.wrong_number}" + (f", still in progress {t.in_flight}" if t.in_flight else ""),
+        f"wrong number {t.wrong_number}, opted out {t.opted_out}"
+        + (f", still in progress {t.in_flight}" if t.in_flight else ""),
     ]
+    if d.test_calls:
+        lines.append(f"  test calls (ivr call, counted nowhere above): {len(d.test_calls)}")
     for m in d.money:
         paid = ", ".join(f"{n}d {money(m.paid[n])} ({percent(m.share[n])})" for n in WINDOWS)
         lines.append(f"  paid by {m.group} ({m.accounts}, debt {money(m.debt)} {d.currency}): {paid}")

@@ -13,6 +13,8 @@ grouped in Python. Definitions (shown in the report too):
   local day of the first heard call (for reached debtors who never heard the message: the first answered call);
   for eligible debtors who were not reached (the control group) it is the campaign day.
 - final outcome of a person: the most significant outcome of their attempts (FINAL_PRECEDENCE).
+- test calls (`ivr call`, Attempt.kind 'test') are no one's attempts: they are left out of every figure above and
+  listed apart (`test_calls`: those placed on the campaign's local day).
 """
 
 from __future__ import annotations
@@ -51,19 +53,19 @@ LABELS: dict[str, str] = {
     "heard": "heard", "early_hangup": "hung up early", "not_heard": "hung up early", "no_answer": "no answer",
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
     "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
-    "already_paid": "already paid", "wrong_number": "wrong number", "unknown": "unknown",
+    "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
     "in_progress": "in progress", "not_called": "not called",
 }
 # the order labels are listed in (tables and charts)
-LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "heard", "hung up early", "no answer", "busy",
-               "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
+LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out", "heard", "hung up early",
+               "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
 # an account's final word for the evening: the first of these among its attempts' outcomes
-FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "heard", "early_hangup", "not_heard",
-                    "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error", "failed",
-                    "unknown", "in_progress"]
+FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
+                    "not_heard", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
+                    "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
-                               "wrong_number"})
+                               "wrong_number", "opted_out"})
 IN_FLIGHT_STATES = frozenset({"created", "originated", "answered"})
 
 
@@ -82,6 +84,20 @@ class AttemptRow:
     duration_s: int
     heard_ms: int
     message_ms: int
+
+
+@dataclass(slots=True)
+class StaffCallRow:
+    """A staff test call (`ivr call`): whose message, to which number, how it went. Counted nowhere else."""
+
+    uuid: str
+    at_local: datetime  # aware, locale.timezone
+    account: str
+    number_masked: str
+    outcome: str
+    label: str
+    heard: bool
+    digits: str
 
 
 @dataclass(slots=True)
@@ -146,6 +162,7 @@ class Totals:
     attempts: int
     in_flight: int
     debt_eligible: Decimal
+    opted_out: int = 0  # pressed the opt-out key: the number is on the do-not-call list
 
 
 @dataclass
@@ -196,6 +213,7 @@ class ReportData:
     attempt_outcomes: Counter  # label -> attempts
     final_outcomes: Counter  # label -> persons
     people: list[PersonRow]
+    test_calls: list[StaffCallRow] = field(default_factory=list)  # shown apart, counted nowhere
 
 
 @lru_cache(maxsize=256)
@@ -249,7 +267,7 @@ def get_campaign(day: date) -> Campaign:
 def _person_ids(camp: Campaign) -> pw.SelectQuery:
     """Every account of the campaign: queued or called (a UNION subquery)."""
     return (QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp)
-            | Attempt.select(Attempt.account).where(Attempt.campaign == camp))
+            | Attempt.select(Attempt.account).where(Attempt.campaign == camp, Attempt.kind != "test"))
 
 
 def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
@@ -261,10 +279,11 @@ def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
     for aid, number, name, district, address, tz, state, outcome in rows:
         people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"),
                                 state, outcome)
-    # accounts called in this campaign without a queue entry (e.g. `ivr call`)
+    # accounts called in this campaign without a queue entry (a queue entry closed and removed by hand)
     extra = _raw(Account.select(Account.id, Account.number, Account.name, Account.district, Account.address,
                                 Account.timezone)
-                 .where(Account.id.in_(Attempt.select(Attempt.account).where(Attempt.campaign == camp)),
+                 .where(Account.id.in_(Attempt.select(Attempt.account)
+                                       .where(Attempt.campaign == camp, Attempt.kind != "test")),
                         Account.id.not_in(QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp))))
     for aid, number, name, district, address, tz in extra:
         people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"), "", "")
@@ -300,7 +319,7 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                                Attempt.outcome, Attempt.created_at, Attempt.answered_at, Attempt.heard,
                                Attempt.digits, Attempt.hangup_cause, Attempt.duration_s, Attempt.heard_ms,
                                Attempt.message_ms)
-                .where(Attempt.campaign == camp).order_by(Attempt.created_at, Attempt.id))
+                .where(Attempt.campaign == camp, Attempt.kind != "test").order_by(Attempt.created_at, Attempt.id))
     for (aid, carried, uuid, e164, state, outcome, created, answered_at, heard, digits, cause, duration,
          heard_ms, message_ms) in rows:
         code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
@@ -321,6 +340,24 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                 answered=answered_at is not None or code in ANSWERED_OUTCOMES,
                 heard=bool(heard) or code == "heard", digits=digits, hangup_cause=cause,
                 duration_s=duration or 0, heard_ms=heard_ms or 0, message_ms=message_ms or 0))
+
+
+def staff_test_calls(cfg: Config, day: date) -> list[StaffCallRow]:
+    """The staff test calls placed on local `day` (locale.timezone), oldest first."""
+    tz = cfg.locale.timezone
+    start = datetime(day.year, day.month, day.day, tzinfo=_zone(tz)).astimezone(UTC).replace(tzinfo=None)
+    end = (datetime(day.year, day.month, day.day, tzinfo=_zone(tz)) + timedelta(days=1)
+           ).astimezone(UTC).replace(tzinfo=None)
+    rows = _raw(Attempt.select(Attempt.uuid, Attempt.created_at, Account.number, Attempt.e164, Attempt.state,
+                               Attempt.outcome, Attempt.heard, Attempt.digits)
+                .join(Account).where(Attempt.kind == "test", Attempt.created_at >= start, Attempt.created_at < end)
+                .order_by(Attempt.created_at, Attempt.id))
+    out = []
+    for uuid, created, account, e164, state, outcome, heard, digits in rows:
+        code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
+        out.append(StaffCallRow(uuid, to_local(_dt(created), tz), account, mask_number(e164), code,
+                               LABELS.get(code, code), bool(heard), digits or ""))
+    return out
 
 
 def _anchor(person: PersonRow, day: date) -> date:
@@ -434,6 +471,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         callbacks=sum(p.has_outcome("callback") for p in rows),
         already_paid=sum(p.has_outcome("already_paid") for p in rows),
         wrong_number=sum(p.has_outcome("wrong_number") for p in rows),
+        opted_out=sum(p.has_outcome("opted_out") for p in rows),
         attempts=len(seen_calls),
         in_flight=in_flight,
         debt_eligible=sum((p.debt for p in queued), Decimal("0")),
@@ -452,6 +490,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         hours=hour_rows,
         districts=sorted(districts.values(), key=lambda d: d.district),
         attempt_outcomes=attempt_outcomes, final_outcomes=final_outcomes, people=rows,
+        test_calls=staff_test_calls(cfg, camp.day),
     )
 
 

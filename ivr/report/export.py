@@ -5,13 +5,14 @@ Columns (UTF-8, comma-separated, header row first):
 - `date`           the campaign's local day, YYYY-MM-DD.
 - `account`        the utility's account number, as imported.
 - `final_outcome`  the account's final word for the evening, a code: the most significant outcome of its calls in
-                   this order: pay_now, callback, already_paid, wrong_number, heard, early_hangup, not_heard,
+                   this order: pay_now, callback, already_paid, wrong_number, opted_out (pressed the opt-out
+                   key: the number is on the do-not-call list), heard, early_hangup, not_heard,
                    invalid_number, busy, rejected, no_answer, congestion, trunk_error, failed, unknown,
                    in_progress (a call still up); `not_called` when the account was eligible but never dialled.
 - `heard`          1 if any call of the evening played the message far enough to count as heard, else 0.
 - `reached`        1 if any call was answered, else 0.
 - `digits`         the keys pressed on the call that decided `final_outcome` (e.g. 1 pay now, 2 callback,
-                   3 already paid, 9 wrong number, 0 replay), empty if none.
+                   3 already paid, 9 wrong number, 8 opt-out, 0 replay), empty if none.
 - `attempts`       how many calls were placed to the account that evening.
 - `last_call_at`   start of the last call, ISO 8601 in the debtor's local time with its UTC offset
                    (2026-11-23T18:40:00+02:00); empty when not called.

@@ -76,7 +76,7 @@ def chart_outcomes(data: ReportData) -> str | None:
     ax = fig.subplots()
     counts = [data.final_outcomes[label] for label in labels]
     colors = [_GREEN if label in ("pay now", "callback", "heard", "already paid") else
-              _ORANGE if label in ("hung up early", "wrong number", "invalid number", "failed") else _GREY
+              _ORANGE if label in ("hung up early", "wrong number", "opted out", "invalid number", "failed") else _GREY
               for label in labels]
     ax.barh(labels[::-1], counts[::-1], color=colors[::-1])
     for y, c in enumerate(counts[::-1]):

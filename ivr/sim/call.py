@@ -83,6 +83,7 @@ class Call:
         self.greenlet: gevent.Greenlet | None = None
         self._far_end: gevent.Greenlet | None = None
         self._result_sent = False
+        self._menu_pressed = False
 
     # -- plumbing ------------------------------------------------------------------------------------
     def fire(self, name: str, extra=None, pre=None, to_session: bool = True) -> None:
@@ -425,6 +426,9 @@ class Call:
         terminators, prompt, invalid, var, regexp = parts[4], parts[5], parts[6], parts[7], parts[8]
         ch = self.chan
         matched = False
+        if self.debtor.menu_press and not self._menu_pressed:
+            self._menu_pressed = True
+            self.far_end_dtmf(self.debtor.menu_press)  # heard the menu begin: the key is in before it ends
         for _ in range(max(1, tries)):
             ch.unset_var("read_result")
             digits = ""

@@ -1,7 +1,7 @@
 """What one debtor's message says (MessageFacts) and how to build it from the ledger for a given day.
 
 The amount said is what is still owed today: the latest balance on or before the day minus the payments booked
-after that balance's date. `ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it;
+since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`). `ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it;
 `_remaining_debt` below is the same rule for when it does not (yet).
 """
 
@@ -27,8 +27,8 @@ class MessageFacts:
     lang: str
 
 
-def _remaining_debt(account, day: date) -> Decimal:
-    """Latest balance on or before `day` minus payments dated after it (never below zero)."""
+def _remaining_debt(account, day: date, same_day_included: bool = False) -> Decimal:
+    """Latest balance on or before `day` minus payments dated since it (never below zero)."""
     from ivr.ledger.models import Balance, Payment
 
     bal = (Balance.select().where((Balance.account == account) & (Balance.as_of <= day))
@@ -36,16 +36,19 @@ def _remaining_debt(account, day: date) -> Decimal:
     if bal is None:
         return Decimal("0.00")
     paid = sum((Decimal(p.amount) for p in Payment.select().where(
-        (Payment.account == account) & (Payment.paid_on > bal.as_of) & (Payment.paid_on <= day))), Decimal("0"))
+        (Payment.account == account) & ((Payment.paid_on > bal.as_of) if same_day_included
+                                        else (Payment.paid_on >= bal.as_of)) & (Payment.paid_on <= day))),
+        Decimal("0"))
     return max(Decimal(bal.amount) - paid, Decimal("0.00")).quantize(Decimal("0.01"))
 
 
-def remaining_debt(account, day: date) -> Decimal:
+def remaining_debt(account, day: date, cfg: Config | None = None) -> Decimal:
     try:
         from ivr.ledger.eligibility import remaining_debt as ledger_rule
     except ImportError:
-        return _remaining_debt(account, day)
-    return max(Decimal(ledger_rule(account, day)), Decimal("0.00"))
+        included = cfg is not None and cfg.eligibility.balance_includes_same_day_payments
+        return _remaining_debt(account, day, included)
+    return max(Decimal(ledger_rule(account, day, cfg)), Decimal("0.00"))
 
 
 def months_between(since: date, day: date) -> int:
@@ -72,7 +75,7 @@ def facts_for_account(cfg: Config, account, day: date, amount: Decimal | None = 
     return MessageFacts(
         name=account.name,
         account=account.number,
-        amount=remaining_debt(account, day) if amount is None else amount,
+        amount=remaining_debt(account, day, cfg) if amount is None else amount,
         currency=(bal.currency if bal is not None and bal.currency else cfg.locale.currency),
         overdue_months=months_between(due, day) if due else 0,
         due_date=due,

@@ -46,7 +46,7 @@ _DIGITS = {
 }
 _PLUS = {"uk": "плюс", "ru": "плюс", "bg": "плюс", "en": "plus"}
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
-INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency"})
+INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key"})
 _SENTENCE_END = re.compile(r"[.!?…]")
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 _LEAD = re.compile(r"^[\s.,;:!?…—–-]+")
@@ -161,7 +161,8 @@ class Speech:
         """The message as texts to render and pauses between them, without rendering anything."""
         tpl = self.template(lang, key)
         values = {"company": self.cfg.company.name, "office_phone": self.cfg.company.phone,
-                  "currency": self.cfg.locale.currency} | {k: v for k, v in values.items() if _present(v)}
+                  "currency": self.cfg.locale.currency, "optout_key": self.cfg.callflow.optout_key,
+                  } | {k: v for k, v in values.items() if _present(v)}
         flat: list[Text | Slot] = []
         for part in tpl.parts:
             if isinstance(part, Optional):
@@ -251,7 +252,7 @@ class Speech:
             return amount_segments(Decimal(str(value)), currency, lang), WORD_MS
         if name == "account":
             return spell(str(value), lang), DIGIT_MS
-        if name == "office_phone":
+        if name in ("office_phone", "optout_key"):
             return [" ".join(spell(str(value), lang))], 0
         if name == "name":
             return str(value).split(), WORD_MS

@@ -17,7 +17,8 @@ import yaml
 from ivr.errors import IvrError
 
 LANGS = ("uk", "ru", "bg", "en")
-PLACEHOLDERS = ("name", "account", "amount", "currency", "overdue_months", "due_date", "company", "office_phone")
+PLACEHOLDERS = ("name", "account", "amount", "currency", "overdue_months", "due_date", "company", "office_phone",
+                "optout_key")
 
 _COMMON = frozenset({"name", "company", "office_phone"})
 # key -> (placeholders allowed, placeholders required)
@@ -25,11 +26,12 @@ KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "greeting": (_COMMON, frozenset({"company"})),
     "right_party": (_COMMON, frozenset({"name"})),
     "debt": (frozenset(PLACEHOLDERS), frozenset({"account", "amount"})),
-    "menu": (_COMMON, frozenset()),
+    "menu": (_COMMON | {"optout_key"}, frozenset()),  # {optout_key}: callflow.optout_key, said as a digit
     "pay_now": (_COMMON, frozenset()),
     "callback_confirmed": (_COMMON, frozenset()),
     "already_paid": (_COMMON, frozenset()),
     "wrong_number": (_COMMON, frozenset()),
+    "optout_confirmed": (_COMMON, frozenset()),
     "invalid": (_COMMON, frozenset()),
     "no_input": (_COMMON, frozenset()),
     "goodbye": (_COMMON, frozenset()),
