@@ -235,6 +235,16 @@ class Dialer:
         log.error("event=node_rejoined old=%s new=%s dropped_calls=%d why=%s", old, self.node, len(dropped),
                   lease.lost_reason)
 
+    def finish_and_stop(self) -> None:
+        """A graceful stop (SIGTERM from systemd): start no new call, let the calls in progress finish."""
+        log.warning("event=stopping reason=signal in_flight=%d; calls in progress finish first",
+                    len(self.tracker.flights))
+        self.stopping = True
+        self._stopped_by_signal = True  # the campaign is not over: its status is left as it is
+        self._wake.set()
+
+    _stopped_by_signal = False
+
     def stop(self) -> None:
         self.stopping = True
         self._wake.set()
@@ -303,7 +313,7 @@ class Dialer:
                 self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
                 self._nap(DB_ERROR_NAP_REAL_SECONDS)
         self._drain()
-        if self.campaign is not None and not self.paused:
+        if self.campaign is not None and not self.paused and not self._stopped_by_signal:
             final = "stopped" if self._stopped_by_command else "done"
             self._set_status(final, "" if final == "done" else "stopped by command")
         return self.stats
