@@ -80,11 +80,11 @@ class FakeEsl:
         if cmd.startswith("uuid_exists "):
             return "true" if cmd.split()[1] in self.up else "false"
         if cmd.startswith("uuid_kill "):  # replies as in the inbound_api_channel_control capture
-            self.killed.append(cmd.split()[1])
             if cmd.split()[1] in self.up:
                 self.up.discard(cmd.split()[1])
+                self.killed.append(cmd.split()[1])
                 return "+OK\n"
-            return "-ERR No such channel!\n"
+            return "-ERR No such channel!\n"  # also right after the originate, before the channel exists
         if cmd == "show channels as json":
             return json.dumps({"row_count": len(self.up), "rows": [{"uuid": u} for u in self.up]})
         return "-ERR"
@@ -426,3 +426,38 @@ def test_prompts_that_say_the_name_are_never_shared_between_debtors(cfg, db):
     assert menus[0].playback != menus[1].playback  # each hears their own name
     assert any("Boris" in text for text, _voice in engine.calls)
     assert goodbyes[0] is goodbyes[1]  # a prompt without the name is asked of Speech once per process
+
+
+def test_a_node_fenced_while_it_sends_an_originate_kills_that_call_writes_nothing_and_rejoins(cfg, db):
+    """The one interleaving a lease check before the send cannot close: the process stalls right at the send,
+    past its lease, and another node takes its calls over meanwhile. The check right after the send sees it:
+    the call is hung up at once (uuid_kill), nothing is written for it, and the process rejoins as a new node."""
+    from datetime import timedelta
+
+    from ivr.dialer import lease as leases
+    from ivr.ledger.models import DialerNode, utcnow
+
+    d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
+    d.campaign = camp
+    mine = d.ensure_lease()
+    real_bgapi = esl.bgapi
+    taken: list[int] = []
+
+    def stalled_send(cmd):
+        other = leases.register("node-b", d.node_timeout)
+        DialerNode.update(heartbeat_at=utcnow() - timedelta(seconds=d.node_timeout + 5)).where(
+            DialerNode.name == mine.node).execute()
+        taken.extend(leases.take_over(other))
+        mine.valid_until = 0.0  # the stall outlasted the lease
+        return real_bgapi(cmd)
+
+    esl.bgapi = stalled_send
+    assert d._dial_some() == 1
+    wait_until(lambda: esl.killed, "the call sent after the lease was lost to be hung up")
+    att = Attempt.get()
+    assert taken == [att.id] and esl.killed == [att.uuid] and att.uuid not in esl.up
+    # the row belongs to node-b now: this process wrote nothing more (not even 'originated') and recorded nothing
+    assert (att.node, att.state, att.outcome) == ("node-b", "created", "")
+    assert q.results == [] and not d.tracker.flights
+    assert d.node == "test-node-r1" and d.stats.fenced == 1 and d.lease.valid()
+    assert DialerNode.get_by_id("test-node").fenced_by == "node-b"

@@ -463,12 +463,21 @@ class Dialer:
         return self.lease_ok() and self.lease is not None and self.lease.node == flight.node and \
             self.lease.epoch == flight.epoch and not flight.fenced
 
-    def _kill_quietly(self, uuid: str) -> None:
-        try:
-            reply = str(self.esl.api(f"uuid_kill {uuid}")).strip()
-            log.warning("event=fenced_call_killed attempt=%s reply=%s", uuid, reply[:40])
-        except Exception as exc:
-            log.warning("event=fenced_call_kill_failed attempt=%s error=%s", uuid, exc)
+    def _kill_sent(self, uuid: str, job: Any, within_real_s: float = 10.0) -> None:
+        """Hang up a call we sent but no longer own. The channel appears a moment after the bgapi (FreeSWITCH
+        creates it on its own thread): until then uuid_kill answers -ERR No such channel, so ask again until it
+        is killed, the originate's job ends (it failed or was answered and then killed), or `within_real_s`."""
+        from ivr.dialer.reconcile import kill_channel
+
+        deadline = time.monotonic() + within_real_s
+        while True:
+            if kill_channel(self.esl, uuid):
+                log.warning("event=fenced_call_killed attempt=%s", uuid)
+                return
+            if getattr(job, "ready", lambda: False)() or time.monotonic() > deadline:
+                log.warning("event=fenced_call_not_found attempt=%s; its originate ended by itself", uuid)
+                return
+            gevent.sleep(0.05)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         g = gevent.spawn(fn, *args)
@@ -502,7 +511,7 @@ class Dialer:
             return
         if not self._may_send(flight):
             # frozen between the check and the send: this call is no longer ours; end it before it rings
-            self._kill_quietly(flight.uuid)
+            self._kill_sent(flight.uuid, job)
             return
         SET_ORIGINATED("originated", flight.attempt_id, flight.node, flight.epoch, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
