@@ -20,9 +20,9 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
-def _now():
-    """'Now' of each test, not of the collection: in a long suite (every ledger test runs twice, on SQLite and on
-    PostgreSQL) a heartbeat written at an import-time 'now' is minutes stale by the time the test runs."""
+def _now_is_when_the_test_starts():
+    """Heartbeats are compared with the real time the page reads: take "now" per test, not at import (a long
+    suite reaches these tests many minutes after collecting them)."""
     global NOW
     NOW = datetime.now(UTC)
 
