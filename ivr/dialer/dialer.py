@@ -374,13 +374,19 @@ class Dialer:
 
     def _others_unsettled(self) -> bool:
         """Whether to keep the evening open for calls of other processes still unsettled in this campaign (a
-        crashed one's re-queue the account when taken over). Bounded: a node that is alive settles its own, and
-        one that died is taken over within node_timeout_seconds."""
-        from ivr.dialer.reconcile import foreign_unsettled
+        crashed one's re-queue the account when taken over). While their owner is a registered node the wait is
+        open-ended (it settles them, or dies and they are taken over here); rows of unknown owners get a
+        bounded wait."""
+        from ivr.dialer.reconcile import foreign_owners, foreign_unsettled
 
-        if not foreign_unsettled(self.ensure_lease(), self.campaign.id if self.campaign is not None else None):
+        camp_id = self.campaign.id if self.campaign is not None else None
+        if not foreign_unsettled(self.ensure_lease(), camp_id):
             self._others_wait_until = None
             return False
+        if foreign_owners(self.ensure_lease(), camp_id):
+            # a registered node still owns calls of tonight: it settles them, or its heartbeat stops and they
+            # are taken over here (the orphan check runs on every turn of this loop): no deadline needed
+            return True
         now = time.monotonic()
         if self._others_wait_until is None:
             self._others_wait_until = now + self.node_timeout + 3 * ORPHAN_CHECK_REAL_SECONDS

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ivr.dialer import lease as leases
 from ivr.dialer.pacing import IN_FLIGHT_STATES
 from ivr.dialer.tracker import Flight
-from ivr.ledger.models import Account, Attempt, QueueEntry
+from ivr.ledger.models import Account, Attempt, DialerNode, QueueEntry
 
 if TYPE_CHECKING:
     from ivr.dialer.dialer import Dialer
@@ -36,6 +36,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("ivr.dialer.reconcile")
 
 YOUNG_SECONDS = 5.0  # a flight younger than this (real seconds) may have an originate still in transit
+
+
+def foreign_owners(lease: leases.Lease, campaign_id: int | None) -> set[str]:
+    """Node names (not fenced) owning unsettled rows of this campaign other than ours: each either settles them
+    itself or goes stale and has them taken over, so the evening stays open for them."""
+    q = leases.unsettled(Attempt.select(Attempt.node).distinct()).where(
+        ~((Attempt.node == lease.node) & (Attempt.epoch == lease.epoch)))
+    if campaign_id is not None:
+        q = q.where(Attempt.campaign == campaign_id)
+    names = {a.node for a in q}
+    if not names:
+        return set()
+    return {n.name for n in DialerNode.select(DialerNode.name).where(
+        DialerNode.name.in_(list(names)) & DialerNode.fenced_at.is_null())}
 
 
 def foreign_unsettled(lease: leases.Lease, campaign_id: int | None) -> int:

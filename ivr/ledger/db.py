@@ -63,6 +63,13 @@ def _read_only_hint(db: pw.Database) -> str:
     return f" (the folder {folder} is read-only; the database needs to write there)" if read_only else ""
 
 
+# A process frozen inside a transaction (SIGSTOP, a stalled VM) would hold its locks — the slot and claim locks
+# every dialer node takes — until it wakes: every other node would block behind it and nobody could take its calls
+# over. Our transactions never wait on anything but the database, so the server may end one that sits idle this
+# long: its locks are released (what it wrote is rolled back) and the frozen process finds its connection closed.
+PG_IDLE_IN_TRANSACTION_MS = 10_000
+
+
 class ReconnectingPostgres(ReconnectMixin, pw.PostgresqlDatabase):
     """PostgreSQL that opens a new connection when the server dropped ours (a restart, a failover,
     pg_terminate_backend), for a statement outside a transaction; inside one the error is raised (what the
@@ -86,7 +93,8 @@ def postgres_database(url: str) -> pw.PostgresqlDatabase:
     u = urlparse(url)
     return ReconnectingPostgres(unquote(u.path.lstrip("/")), user=unquote(u.username or "") or None,
                                 password=unquote(u.password or "") or None, host=u.hostname,
-                                port=u.port or 5432, application_name=f"ivr-{os.getpid()}")
+                                port=u.port or 5432, application_name=f"ivr-{os.getpid()}",
+                                options=f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}")
 
 
 def _v1(db: pw.Database) -> None:
