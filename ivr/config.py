@@ -167,6 +167,8 @@ class DialingConfig:
     codec_string: str = _opt("PCMU", "absolute_codec_string: RFC 2833 digits only arrived with PCMU",
                              check=lambda v: None if re.match(r"^[A-Za-z0-9.@_]+(:[A-Za-z0-9.@_]+)*$", v) else
                              "codec names joined by ':' e.g. PCMU or PCMU:PCMA")
+    node_timeout_seconds: float = _opt(30.0, "seconds without a heartbeat before another dialer process takes a "
+                                       "node's calls over (its lease lasts a third of this)", min=3, max=600)
 
 
 @dataclass(frozen=True)
