@@ -28,7 +28,7 @@ from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 IN_FLIGHT_STATES = ("created", "originated", "answered")
 ALIVE_SECONDS = 30  # a dialer whose heartbeat is older is gone (same rule as the dialer's reconcile)
 RATE_WINDOW_SECONDS = 10
-ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "unknown")
+ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "rate_limited", "unknown")
 QUEUE_STATES = ("waiting", "dialing", "done", "given_up")
 
 

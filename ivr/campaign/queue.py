@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 DONE_OUTCOMES = frozenset({"heard", "pay_now", "callback", "already_paid", "opted_out"})
 FRONT_OUTCOMES = frozenset({"early_hangup", "not_heard"})
 TRUNK_OUTCOMES = frozenset({"congestion", "trunk_error"})
+RATE_LIMITED = "rate_limited"  # refused by our own switch/trunk for going past its rate: back at its place
 TRUNK_CAUSES = frozenset({"INVALID_GATEWAY", "GATEWAY_DOWN"})
 IN_FLIGHT = ("created", "originated", "answered")
 FRONT_PRIORITY = -1
@@ -492,7 +493,9 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
 
     heard / pay_now / callback / already_paid / opted_out -> done (opted_out: the dialer has put the number on
     the do-not-call list; other numbers of the account may be called on later evenings). early_hangup / not_heard -> front of the queue after
-    retry.early_hangup_pause_seconds (same number). congestion causes and trunk errors -> back, not counted.
+    retry.early_hangup_pause_seconds (same number). rate_limited (the switch refused the originate for our rate,
+    before any channel existed) -> waiting again at once at its place, same number, not counted. congestion causes
+    and trunk errors -> back, not counted.
     unknown -> front, counted. Causes in invalid_number_causes -> number flagged invalid (for every account that
     has it), next number. never_retry causes -> number flagged, next number. wrong_number -> this account's
     number flagged, next number. Anything else -> retry after retry.delays[cause] (default_delay) on the next
@@ -524,6 +527,13 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
             e.attempts += 1
             if outcome == "already_paid" and acc.claimed_paid_at is None:
                 Account.update(claimed_paid_at=now).where(Account.id == acc.id).execute()
+            e.save()
+            _sync(entry, e)
+            return e
+        if outcome == RATE_LIMITED:
+            # our own rate was the problem, not the debtor: same place in the queue (priority, not_before, id),
+            # same number, nothing counted; the pacer has slowed the rate down meanwhile
+            e.state = "waiting"
             e.save()
             _sync(entry, e)
             return e

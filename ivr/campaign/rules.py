@@ -6,7 +6,7 @@ calendar month (its time zone, DST-exact), so a campaign that spans two local da
 date, are counted right.
 
 An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
-(a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error are the
+(a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error / rate_limited are the
 trunk's fault, not contacts with the debtor, and are not counted; nor are test calls (Attempt.kind 'test', `ivr
 call` to a staff phone).
 """
@@ -23,7 +23,7 @@ from ivr.config import Config
 from ivr.ledger.models import Account, Attempt, Phone, QueueEntry, database
 from ivr.ledger.phones import dial_policy, dial_refusal
 
-NOT_COUNTED = ("congestion", "trunk_error")  # attempt outcomes that are not the debtor's attempts
+NOT_COUNTED = ("congestion", "trunk_error", "rate_limited")  # attempt outcomes that are not the debtor's attempts
 CONTACT_PRESETS = {"off": (0, 0, 0), "collection": (1, 2, 8)}  # answered contacts per day / ISO week / month
 
 

@@ -376,7 +376,12 @@ class Dialer:
             log.warning("event=originate_job_failed attempt=%s error=%s", flight.uuid, exc)
             self._need_reconcile = True
             return
-        self.tracker.job_result(flight, str(body))
+        body = str(body)
+        if body.startswith("-ERR") and not flight.created and hasattr(self.esl, "barrier"):
+            # a CHANNEL_CREATE read before this result may still wait for the handler greenlet: whether one came
+            # decides between "refused for our rate" and a failure of the debtor's line (tracker.job_result)
+            self.esl.barrier()
+        self.tracker.job_result(flight, body)
 
     # --- one answered call ---------------------------------------------------------------------------------------
 
