@@ -36,6 +36,7 @@ IN_FLIGHT_STATES = ("created", "originated", "answered")
 COMMANDS = ("run", "resume", "pause", "stop")
 BURST_SECONDS = 0.25
 MIN_FACTOR = 0.01  # the congestion back-off never stops dialing completely
+INSERT_CHUNK = 500  # rows per INSERT: SQLite allows 32,766 bound values per statement
 _PG_LOCK_KEY = 0x1D1A1E2  # advisory lock id guarding the shared channel cap on PostgreSQL
 
 
@@ -209,12 +210,12 @@ def claim_slots(cap: int, rows: list[dict]) -> list[Attempt]:
     """
     if not rows:
         return []
+    ids: dict[str, int] = {}
     with slot_transaction():
         free = cap - count_in_flight()
         take = rows[:max(0, free)]
-        if take:
-            Attempt.insert_many([{**r, "state": "created"} for r in take]).execute()
-    if not take:
-        return []
-    by_uuid = {a.uuid: a for a in Attempt.select().where(Attempt.uuid.in_([r["uuid"] for r in take]))}
-    return [by_uuid[r["uuid"]] for r in take]
+        for i in range(0, len(take), INSERT_CHUNK):  # RETURNING: no second statement to learn the ids
+            ids.update((u, k) for k, u in Attempt.insert_many([{**r, "state": "created"} for r in
+                                                               take[i:i + INSERT_CHUNK]])
+                       .returning(Attempt.id, Attempt.uuid).tuples().execute())
+    return [Attempt(id=ids[r["uuid"]], state="created", **r) for r in take]
