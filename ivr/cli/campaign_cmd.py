@@ -77,8 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     speech = Speech(cfg)
     speech.check()
     campaign = start_campaign(cfg, day, clock)
+    box_cap = f" (this box at most {cfg.freeswitch.max_channels})" if cfg.freeswitch.max_channels else ""
     print(f"campaign {day}: {campaign.eligible_count} eligible accounts; FreeSWITCH "
-          f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels, "
+          f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels{box_cap}, "
           f"{cfg.pacing.cps:g} calls/s (ivr set channels|cps to change live)")
     esl = _esl(cfg)
     dialer = Dialer(cfg, esl, clock, speech)
@@ -167,6 +168,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-stale", action="store_true",
                    help="start even when the last accounts or payments import is older than "
                         "eligibility.max_data_age_hours (logged and written to the audit log)")
+    p.add_argument("--node", metavar="NAME",
+                   help="apply this node's overrides from the config's nodes: section (its own FreeSWITCH box, "
+                        "freeswitch.max_channels); default: env IVR_NODE, else none")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",

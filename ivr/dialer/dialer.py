@@ -56,7 +56,30 @@ log = logging.getLogger("ivr.dialer")
 ORPHAN_CHECK_REAL_SECONDS = 5.0  # how often to look for rows of a crashed dialer process to take over
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
 BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
-IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
+IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5
+MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together  # how often the other nodes' share of the cap is re-counted
+
+
+def release_memory() -> None:
+    """Give the memory of finished calls back to the system: a cycle collection, then glibc's malloc_trim (freed
+    heap pages stay mapped to the process otherwise; without glibc it is only the collection)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc = None
 
 
 def default_node_name() -> str:
@@ -246,6 +269,7 @@ class Dialer:
                 else:
                     self._nap()
         self._drain()
+        release_memory()
         if self.campaign is not None and not self.paused:
             final = "stopped" if self._stopped_by_command else "done"
             self._set_status(final, "" if final == "done" else "stopped by command")
@@ -305,12 +329,14 @@ class Dialer:
     _token_bound = False
     _in_flight_at = 0.0
     _others_in_flight = 0
+    _claimed_at = 0.0
 
     def _dial_some(self) -> int:
         local = len(self.tracker.flights)
         self._token_bound = False
-        if self.pacer.allowance(local) <= 0:
-            self._token_bound = local < self.pacer.channels
+        box = self.cfg.freeswitch.max_channels  # this node's own box: its calls are this process's flights
+        if self.pacer.allowance(local) <= 0 or (box and local >= box):
+            self._token_bound = local < self.pacer.channels and not (box and local >= box)
             return 0
         now = time.monotonic()
         if now >= self._in_flight_at:  # other nodes' calls (the cap itself is enforced inside claim_slots)
@@ -318,8 +344,16 @@ class Dialer:
             self._others_in_flight = max(0, count_in_flight() - local)
         self._in_flight_db = local + self._others_in_flight
         n = self.pacer.allowance(self._in_flight_db)
+        if box:
+            n = min(n, box - local)
         if n <= 0:
             return 0
+        # with every channel busy, slots free one call at a time: wait (briefly) for a few, so one claim's
+        # queries serve several calls (a 2,000-channel cap waits for 40 free, about 2 % of the cap)
+        want = max(1, min(self.pacer.channels // 50, 40))
+        if n < want and local and now - self._claimed_at < MAX_BATCH_WAIT_REAL_SECONDS:
+            return 0
+        self._claimed_at = now
         cands = self.queue.next_candidates(self.campaign, self.clock, n, set(self.tracker.busy_accounts),
                                            set(self.tracker.busy_numbers))
         if not cands:
