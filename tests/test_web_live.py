@@ -20,6 +20,14 @@ NOW = datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
+def _now_is_when_the_test_starts():
+    """Heartbeats are compared with the real time the page reads: take "now" per test, not at import (a long
+    suite reaches these tests many minutes after collecting them)."""
+    global NOW
+    NOW = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
 def fast_hashes(monkeypatch):
     monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
