@@ -143,7 +143,7 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
     raw) in position order and `loaded` (the Account rows of `account_ids`) when the caller has read them."""
     ids = None if account_ids is None else list(account_ids)
     if loaded is not None:
-        accounts = [(a.id, a.number, bool(a.do_not_call), a.claimed_paid_at) for a in loaded]
+        accounts = [(a.id, a.number, bool(a.do_not_call), _as_datetime(a.claimed_paid_at)) for a in loaded]
     else:
         accounts = [(r[0], r[1], bool(r[2]), _as_datetime(r[3])) for r in _rows(_where_account(
             Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
