@@ -39,6 +39,9 @@ class Debtor:
     # A digit pressed when the menu prompt (play_and_get_digits) starts, as a debtor reacting to what they hear
     # does; unlike `presses`, it does not depend on how long the greeting and message took to play.
     menu_press: str = ""
+    # (n, seconds): hang up that many media-seconds into the n-th playback of the call (1 = the first). Tied to
+    # what is played, not to the clock, so "left 1 s into the message" holds however slowly the flow runs.
+    hangup_in_playback: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,6 +53,10 @@ class Debtor:
                 raise ValueError(f"press time must be >= 0, got {at}")
         if self.menu_press and (len(self.menu_press) != 1 or self.menu_press not in "0123456789*#ABCD"):
             raise ValueError(f"invalid DTMF digit {self.menu_press!r}")
+        if self.hangup_in_playback is not None:
+            n, at = self.hangup_in_playback
+            if int(n) < 1 or float(at) < 0:
+                raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
 
     @property
     def answers(self) -> bool:
@@ -67,11 +74,13 @@ class Debtor:
     # Constructors named after the behaviours.
     @classmethod
     def answer(cls, hangup_after: float | None = None, press: tuple[str | int, float] | None = None,
-               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "") -> Debtor:
+               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "",
+               hangup_in_playback: tuple[int, float] | None = None) -> Debtor:
         all_presses = [(str(d), float(t)) for d, t in presses]
         if press is not None:
             all_presses.append((str(press[0]), float(press[1])))
-        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press))
+        cut = None if hangup_in_playback is None else (int(hangup_in_playback[0]), float(hangup_in_playback[1]))
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut)
 
     @classmethod
     def listen(cls, ring: float = 0.0) -> Debtor:
@@ -204,6 +213,8 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["press"] = [[digit, at] for digit, at in d.presses]
     if d.menu_press:
         spec["menu_press"] = d.menu_press
+    if d.hangup_in_playback is not None:
+        spec["hangup_in_playback"] = list(d.hangup_in_playback)
     return spec
 
 
@@ -216,15 +227,19 @@ def _debtor_from(spec, where: str) -> Debtor:
                 return Debtor.machine()
             return Debtor(spec)
         if isinstance(spec, dict):
-            allowed = {"kind", "ring", "hangup_after", "press", "menu_press"}
+            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
             kind = spec.get("kind", "answer")
             presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
             hangup = spec.get("hangup_after")
+            cut = spec.get("hangup_in_playback")
+            if cut is not None:
+                n, at = cut
+                cut = (int(n), float(at))
             return Debtor(kind, float(spec.get("ring", 0.0)),
-                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")))
+                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")
