@@ -22,6 +22,7 @@ import yaml
 
 CONFIG_ENV = "IVR_CONFIG"
 PASSWORD_ENV = "IVR_ESL_PASSWORD"
+NODE_ENV = "IVR_NODE"  # which entry of the config's `nodes:` section applies to this process
 DEFAULT_PATH = "config.yaml"
 
 _WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -143,6 +144,8 @@ class FreeswitchConfig:
     outbound_bind_port: int = _opt(8084, "port the call-flow server listens on", min=1, max=65535)
     outbound_advertise_host: str = _opt("127.0.0.1", "address FreeSWITCH connects to in socket(host:port)",
                                         check=_check_host)
+    max_channels: int = _opt(0, "this box's own channel cap, under the shared pacing cap (0 = none)", min=0,
+                             max=10000)
 
 
 @dataclass(frozen=True)
@@ -529,6 +532,37 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
             problems.append(f"import.payment_columns.{key}: required column mapping is missing")
 
 
+def _select_node(data: Any, node: str | None, problems: list[str]) -> Any:
+    """The document with the `nodes:` section taken out and, when a node is named, its overrides merged in.
+
+    `nodes:` maps a dialer node's name to settings that differ on that node (typically its own FreeSWITCH box:
+    `freeswitch.host`, `outbound_advertise_host`, `max_channels`); everything else is shared."""
+    if not isinstance(data, dict) or ("nodes" not in data and not node):
+        return data
+    data = dict(data)
+    nodes = data.pop("nodes", None) or {}
+    if not isinstance(nodes, dict) or not all(isinstance(v, dict) for v in nodes.values()):
+        problems.append("nodes: expected a mapping of node name -> settings that differ on that node")
+        return data
+    if not node:
+        return data
+    if node not in nodes:
+        # without a nodes: section every node shares one config (a name is then only the node's name, e.g.
+        # systemd's %H); with one, a name it does not list is a typo
+        if nodes:
+            problems.append(f"nodes.{node}: no such node in the config (--node / {NODE_ENV}); known: "
+                            f"{', '.join(sorted(map(str, nodes)))}")
+        return data
+    return _merged(data, nodes[node])
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
+
+
 def engine_for(cfg: Config, lang: str) -> str:
     """How `lang` is voiced: speech.engines[lang], else speech.engine."""
     return cfg.speech.engines.get(lang, cfg.speech.engine)
@@ -550,11 +584,13 @@ def speech_engines_in_use(cfg: Config) -> dict[str, str]:
 
 
 def parse_config(data: Any, base_dir: Path = Path("."), env: dict[str, str] | None = None,
-                 source: str = "config") -> Config:
-    """Validate a parsed YAML document; raise ConfigError naming every bad key."""
+                 source: str = "config", node: str | None = None) -> Config:
+    """Validate a parsed YAML document; raise ConfigError naming every bad key. `node` (or env IVR_NODE) picks
+    that node's overrides from the `nodes:` section."""
     problems: list[str] = []
-    cfg = _build(Config, data, "", problems)
     env = os.environ if env is None else env
+    data = _select_node(data, node or env.get(NODE_ENV) or None, problems)
+    cfg = _build(Config, data, "", problems)
     if env.get(PASSWORD_ENV):
         cfg = cfg.replace(freeswitch=dataclasses.replace(cfg.freeswitch, password=env[PASSWORD_ENV]))
     _cross_checks(cfg, problems)
@@ -568,18 +604,20 @@ def config_path(explicit: str | None = None, env: dict[str, str] | None = None) 
     return Path(explicit or env.get(CONFIG_ENV) or DEFAULT_PATH)
 
 
-def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
-    """Read and validate a config file; a missing file gives the defaults only when no path was named."""
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None,
+                node: str | None = None) -> Config:
+    """Read and validate a config file; a missing file gives the defaults only when no path was named. `node`
+    (or env IVR_NODE): apply that node's overrides from the `nodes:` section."""
     p = config_path(str(path) if path else None, env)
     if not p.exists():
         if path is None and (os.environ if env is None else env).get(CONFIG_ENV) is None:
-            return parse_config({}, Path("."), env)
+            return parse_config({}, Path("."), env, node=node)
         raise ConfigError([f"{p}: file not found"], str(p))
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError([f"not valid YAML: {exc}"], str(p)) from None
-    return parse_config(data, p.resolve().parent, env, str(p))
+    return parse_config(data, p.resolve().parent, env, str(p), node=node)
 
 
 def describe_defaults() -> list[tuple[str, Any, str]]:

@@ -249,6 +249,16 @@ def test_cap_never_exceeded(cfg, db):
     assert d.stats.peak_in_flight <= 3
 
 
+def test_this_boxs_own_cap_holds_under_the_shared_cap(cfg, db):
+    import dataclasses
+
+    cfg = cfg.replace(freeswitch=dataclasses.replace(cfg.freeswitch, max_channels=2))
+    d, esl, q, camp = _setup(cfg, {}, n=20, channels=30, cps=1000.0)
+    _run(d, camp)
+    assert len(esl.sent) == 20
+    assert esl.peak <= 2 and d.stats.peak_in_flight == 2  # reached, never passed
+
+
 def test_invalid_gateway_pauses_campaign(cfg, db):
     plan = {f"+3805000000{i:02d}": "gateway" for i in range(5)}
     d, esl, q, camp = _setup(cfg, plan, cps=2.0, scale=1.0)

@@ -200,6 +200,33 @@ def test_evaluate_and_check_account_agree(cfg, db):
         assert (one.eligible, one.remaining, one.reasons) == (v.eligible, v.remaining, v.reasons)
 
 
+def test_the_dialers_batch_check_agrees_with_the_one_account_check(cfg, db):
+    """check_accounts (the queue's pre-dial check of a whole claim, with the Account rows it already holds) gives
+    each account the verdict check_account gives it, said-paid claims and plans and the full export included."""
+    ImportRun.create(kind="payments", finished_at=datetime(2026, 11, 22, 8))
+    full = ImportRun.create(kind="accounts", full=True, status="applied", started_at=datetime(2026, 11, 22, 6),
+                            finished_at=datetime(2026, 11, 22, 7), file="accounts.csv")
+    ids = []
+    for i in range(12):
+        a = acct(f"B-{i}", f"{i * 40}.00", overdue=date(2026, 8, 1) if i % 2 else None, do_not_call=(i == 3),
+                 seen_run=full.id if i != 5 else None)
+        if i % 4 == 0:
+            pay(a, "30.00", date(2026, 11, 21))
+        ids.append(a.id)
+    Account.update(claimed_paid_at=datetime(2026, 11, 22, 19, 5)).where(Account.number == "B-6").execute()
+    plan = InstallmentPlan.create(account=ids[9], starts_on=date(2026, 10, 1))
+    InstallmentDue.create(plan=plan, due_on=date(2026, 10, 15), amount=Decimal("100.00"))
+    loaded = list(Account.select().where(Account.id.in_(ids)).order_by(Account.id))
+    batch, _listed = eligibility.check_accounts(cfg, ids, DAY, loaded=loaded)
+    assert set(batch) == set(ids)
+    assert 0 < sum(v.eligible for v in batch.values()) < len(ids)
+    for i in ids:
+        one = check_account(cfg, i, DAY)
+        got = batch[i]
+        assert (got.eligible, got.remaining, got.reasons, got.currency) == (
+            one.eligible, one.remaining, one.reasons, one.currency)
+
+
 @pytest.fixture
 def config_file(cfg, tmp_path):
     path = tmp_path / "config.yaml"

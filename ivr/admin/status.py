@@ -29,7 +29,7 @@ IN_FLIGHT_STATES = ("created", "originated", "answered")
 ALIVE_SECONDS = 30  # default: a dialer whose heartbeat is older is dead (config dialing.node_timeout_seconds; the
 # same rule other dialer processes use to take a node's calls over)
 RATE_WINDOW_SECONDS = 10
-ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "unknown")
+ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "rate_limited", "unknown")
 QUEUE_STATES = ("waiting", "dialing", "done", "given_up")
 
 

@@ -6,6 +6,9 @@ late or out-of-order events cannot move a row backwards (an ANSWER after the HAN
 - CHANNEL_ANSWER            -> state answered, answered_at
 - CHANNEL_HANGUP_COMPLETE   -> state ended, hangup cause, duration, billsec, ended_at   (frees the channel slot)
 - BACKGROUND_JOB -ERR CAUSE -> state ended with that cause                             (frees the channel slot)
+- BACKGROUND_JOB -ERR with a congestion cause and no CHANNEL_CREATE seen -> outcome rate_limited: the switch
+  refused the session for our rate before any channel existed (FreeSWITCH sessions-per-second gives
+  DESTINATION_OUT_OF_ORDER / NORMAL_TEMPORARY_FAILURE); the queue puts the entry back at its place, uncounted.
 - -ERR INVALID_GATEWAY / GATEWAY_DOWN -> a trunk fault, not an attempt on the debtor: `on_trunk_fault` is called
   (the dialer pauses the campaign).
 
@@ -36,7 +39,7 @@ from ivr.logs import shown_number
 log = logging.getLogger("ivr.dialer")
 
 TRUNK_FAULTS = ("INVALID_GATEWAY", "GATEWAY_DOWN")
-WATCHED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
+WATCHED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
 
 _CAUSE_OUTCOME = {
     "USER_BUSY": "busy",
@@ -122,6 +125,8 @@ class Flight:
     released: bool = False  # slot freed: terminal event seen (or reconciled)
     cause: str = ""
     trunk_fault: bool = False
+    created: bool = False  # CHANNEL_CREATE seen: the switch made a channel (not refused for our rate)
+    rate_limited: bool = False  # refused by the switch before any channel existed, with a congestion cause
     lost: bool = False  # gone without a HANGUP_COMPLETE seen (reconciliation)
     session_active: bool = False
     flow_outcome: str = ""
@@ -177,12 +182,14 @@ class Tracker:
     def handle_event(self, ev: Any) -> None:
         """EslClient handler: every event passes here; only our own calls' channel events matter."""
         name = ev.name
-        if name not in ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"):
+        if name not in ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"):
             return
         flight = self.flights.get(ev.uuid or "")
         if flight is None:
             return
-        if name == "CHANNEL_ANSWER":
+        if name == "CHANNEL_CREATE":
+            flight.created = True
+        elif name == "CHANNEL_ANSWER":
             self.answered(flight)
         else:
             cause = ev.get("Hangup-Cause", "") or ev.get("variable_hangup_cause", "")
@@ -224,6 +231,8 @@ class Tracker:
         if flight.released:
             return
         self.pacer.note_cause(cause)
+        if not flight.created and cause in self.pacer.cfg.congestion_causes:
+            flight.rate_limited = True
         SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, flight.node, flight.epoch,
                        *IN_FLIGHT_STATES)
         self._release(flight, cause)
@@ -276,6 +285,8 @@ class Tracker:
             return
         if flight.trunk_fault:
             outcome = "trunk_error"
+        elif flight.rate_limited:
+            outcome = "rate_limited"
         elif flight.flow_outcome:
             outcome = flight.flow_outcome
         elif flight.lost:

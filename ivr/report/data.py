@@ -52,7 +52,7 @@ WINDOWS = (1, 3, 7)
 LABELS: dict[str, str] = {
     "heard": "heard", "early_hangup": "hung up early", "not_heard": "hung up early", "no_answer": "no answer",
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
-    "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
+    "congestion": "failed", "trunk_error": "failed", "rate_limited": "failed", "pay_now": "pay now", "callback": "callback",
     "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
     "in_progress": "in progress", "not_called": "not called",
 }
@@ -62,7 +62,7 @@ LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out
 # an account's final word for the evening: the first of these among its attempts' outcomes
 FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
                     "not_heard", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
-                    "failed", "unknown", "in_progress"]
+                    "rate_limited", "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
                                "wrong_number", "opted_out"})

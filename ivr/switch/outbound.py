@@ -339,6 +339,7 @@ class OutboundServer:
         self.transfer_wait = transfer_wait
         self.sessions: set[CallSession] = set()
         self.calls_served = 0
+        self.setup_failures = 0  # connections that never became a call session (handshake failed)
         self._server: StreamServer | None = None
 
     @property
@@ -373,6 +374,7 @@ class OutboundServer:
             try:
                 session.handshake()
             except EslError as exc:
+                self.setup_failures += 1
                 log.warning("call=%s outbound socket set-up failed: %s", session.uuid or "?", exc)
                 return
             self.calls_served += 1
