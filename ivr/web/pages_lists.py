@@ -169,7 +169,8 @@ def reports() -> Any:
 @requires("admin", "manager")
 def report_csv(day: str) -> Any:
     """The report as CSV (`ivr report --format csv`'s rows). UTF-8 with a BOM; `?excel=1`: ';'-separated with
-    a decimal comma when locale.language writes one (every language here but English)."""
+    a decimal comma when locale.language writes one (every language here but English), account numbers kept as
+    text (leading zeros)."""
     from ivr.errors import IvrError
     from ivr.report.csvout import REPORT_COLUMNS, report_rows, spreadsheet_rows
     try:
@@ -181,7 +182,8 @@ def report_csv(day: str) -> Any:
     buf.write("\ufeff")  # a spreadsheet then reads the names' Cyrillic as UTF-8
     w = csv.writer(buf, delimiter=";" if excel else ",")
     w.writerow(REPORT_COLUMNS)
-    w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=excel and g.cfg.locale.language != "en"))
+    w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=excel and g.cfg.locale.language != "en",
+                                 excel=excel))
     suffix = "-excel" if excel else ""
     return Response(buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="report-{data.day}{suffix}.csv"'})
