@@ -110,8 +110,13 @@ def _v4(db: pw.Database) -> None:
 
 
 def _v6(db: pw.Database) -> None:
-    """Controller speed-ups: `ivr status` counts a campaign's calls by outcome from an index (campaign, outcome)."""
+    """Controller speed-ups: `ivr status` reads a campaign's calls per outcome and queue per state from running
+    counts kept by triggers (ivr.ledger.tally), and an index (campaign, outcome) serves the report's reads."""
+    from ivr.ledger import tally
+
+    db.create_tables([models.Tally], safe=True)
     models.Attempt._schema.create_indexes(safe=True)
+    tally.install(db)
 
 
 def _v7(db: pw.Database) -> None:
