@@ -54,3 +54,19 @@ def test_status_reads_the_tallies(cfg, db):
     snap = snapshot(cfg)
     assert snap.outcomes == {"heard": 2, "in_progress": 1} and snap.attempts == 3
     assert snap.queue["done"] == 3 and snap.queue["waiting"] == 0
+
+
+def test_migration_6_counts_the_calls_already_in_the_ledger(cfg, db):
+    """An older ledger gets its tallies counted from its rows when upgraded; applying it again doubles nothing."""
+    from ivr.ledger import db as ledger_db
+    from ivr.ledger.models import SchemaVersion, Tally
+    camp = f.campaign(DAY)
+    a = f.account()
+    f.enqueue(camp, a)
+    f.attempt(camp, a, datetime(2026, 11, 23, 16, 0), "busy")
+    Tally.delete().execute()  # as before migration 6: calls and queue rows, no tallies
+    SchemaVersion.delete().where(SchemaVersion.version == 6).execute()
+    assert ledger_db.upgrade(db) == [6]
+    assert _tallied(camp) == _counted(camp) == ({"busy": 1}, {"done": 1})
+    f.attempt(camp, a, datetime(2026, 11, 23, 17, 0), "busy")  # the triggers are there once, not twice
+    assert _tallied(camp) == _counted(camp) == ({"busy": 2}, {"done": 1})
