@@ -7,8 +7,9 @@ cascade delete), inside the writer's own transaction, so the counts are exactly 
 `install(db)` creates the triggers and recounts the table from the rows (migration 6); `counts(kind, campaign)`
 reads them.
 
-On PostgreSQL one statement changing a row's key touches two tally rows: they are always locked in key
-order, so two dialers moving calls between the same two outcomes in opposite directions cannot deadlock.
+SQLite: row triggers (an upsert per row, updated in place). PostgreSQL: statement triggers over the transition
+tables (one upsert per key a statement touched), locking tally rows in key order, so two dialers moving calls
+between the same two outcomes in opposite directions cannot deadlock.
 """
 
 from __future__ import annotations
@@ -38,44 +39,36 @@ def _sqlite_triggers(kind: str, table: str, col: str) -> list[str]:
 
 
 def _postgres_triggers(kind: str, table: str, col: str) -> list[str]:
-    fn = f"tally_{table}_fn"
-    body = f"""
-CREATE OR REPLACE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  old_c integer; old_k text; new_c integer; new_k text;
+    """Statement-level triggers reading the statement's transition tables: one upsert per key a statement touched,
+    not one per row (a row updated a million times in one transaction leaves a million versions to step over)."""
+    def fn(event: str, parts: list[tuple[str, int]]) -> str:
+        rows = " UNION ALL ".join(f"SELECT campaign_id, {col}::text AS k, {d} AS d FROM {t} "
+                                  f"WHERE campaign_id IS NOT NULL" for t, d in parts)
+        # ORDER BY: tally rows are locked in key order (see the module's docstring)
+        return f"""
+CREATE OR REPLACE FUNCTION tally_{table}_{event}_fn() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') THEN old_c := OLD.campaign_id; old_k := OLD.{col}; END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') THEN new_c := NEW.campaign_id; new_k := NEW.{col}; END IF;
-  IF old_c IS NOT DISTINCT FROM new_c AND old_k IS NOT DISTINCT FROM new_k THEN RETURN NULL; END IF;
-  IF old_c IS NOT NULL AND new_c IS NOT NULL AND (new_c, new_k) < (old_c, old_k) THEN
-    -- lock the smaller key first (see the module's docstring)
-    PERFORM tally_add('{kind}', new_c, new_k, 1);
-    PERFORM tally_add('{kind}', old_c, old_k, -1);
-  ELSE
-    IF old_c IS NOT NULL THEN PERFORM tally_add('{kind}', old_c, old_k, -1); END IF;
-    IF new_c IS NOT NULL THEN PERFORM tally_add('{kind}', new_c, new_k, 1); END IF;
-  END IF;
+  INSERT INTO tally (kind, campaign_id, key, n)
+  SELECT '{kind}', campaign_id, k, SUM(d) FROM ({rows}) AS moved
+  GROUP BY campaign_id, k HAVING SUM(d) <> 0 ORDER BY campaign_id, k
+  ON CONFLICT (kind, campaign_id, key) DO UPDATE SET n = tally.n + excluded.n;
   RETURN NULL;
 END $$"""
-    return [
-        body,
-        f"DROP TRIGGER IF EXISTS tally_{table} ON {table}",
-        f"CREATE TRIGGER tally_{table} AFTER INSERT OR DELETE OR UPDATE OF {col}, campaign_id ON {table} "
-        f"FOR EACH ROW EXECUTE FUNCTION {fn}()",
-    ]
-
-
-_PG_ADD = """
-CREATE OR REPLACE FUNCTION tally_add(k text, c integer, key_ text, delta integer) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO tally (kind, campaign_id, key, n) VALUES (k, c, key_, delta)
-  ON CONFLICT (kind, campaign_id, key) DO UPDATE SET n = tally.n + delta
-$$"""
+    out = [f"DROP TRIGGER IF EXISTS tally_{table} ON {table}"]  # a row-level trigger of an early draft
+    for event, referencing, parts in (
+            ("insert", "NEW TABLE AS new_rows", [("new_rows", 1)]),
+            ("delete", "OLD TABLE AS old_rows", [("old_rows", -1)]),
+            ("update", "OLD TABLE AS old_rows NEW TABLE AS new_rows", [("old_rows", -1), ("new_rows", 1)])):
+        out += [fn(event, parts), f"DROP TRIGGER IF EXISTS tally_{table}_{event} ON {table}",
+                f"CREATE TRIGGER tally_{table}_{event} AFTER {event.upper()} ON {table} REFERENCING {referencing} "
+                f"FOR EACH STATEMENT EXECUTE FUNCTION tally_{table}_{event}_fn()"]
+    return out
 
 
 def install(db: pw.Database) -> None:
     """Create the triggers (idempotent) and recount every tally from the rows, in the caller's transaction."""
     postgres = isinstance(db, pw.PostgresqlDatabase)
-    statements = [_PG_ADD] if postgres else []
+    statements: list[str] = []
     for kind, (table, col) in TALLIED.items():
         statements += _postgres_triggers(kind, table, col) if postgres else _sqlite_triggers(kind, table, col)
     for sql in statements:
