@@ -155,7 +155,8 @@ class DialingConfig:
     caller_id_name: str = _opt("Utility", "caller id name shown to debtors")
     originate_timeout: int = _opt(30, "seconds to ring before NO_ANSWER", min=5, max=120)
     max_call_seconds: int = _opt(300, "hard limit on one call's length", min=30, max=3600)
-    allowed_countries: list[str] = _opt([], "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
+    allowed_countries: list[str] = _opt([],
+                                        "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
                                         item_check=lambda v: None if re.match(r"^[A-Z]{2}$", v) else
                                         "a two-letter ISO country code such as UA")
     number_types: list[str] = _opt(

@@ -1,8 +1,9 @@
 """What one debtor's message says (MessageFacts) and how to build it from the ledger for a given day.
 
 The amount said is what is still owed today: the latest balance on or before the day minus the payments booked
-since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`). `ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it;
-`_remaining_debt` below is the same rule for when it does not (yet).
+since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`).
+`ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it; `_remaining_debt` below is the
+same rule for when it does not (yet).
 """
 
 from __future__ import annotations
