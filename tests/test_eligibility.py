@@ -11,7 +11,14 @@ import pytest
 
 from ivr.cli import main
 from ivr.ledger import eligibility
-from ivr.ledger.eligibility import add_months, check_account, evaluate, months_overdue, remaining_debt
+from ivr.ledger.eligibility import (
+    add_months,
+    check_account,
+    evaluate,
+    matching,
+    months_overdue,
+    remaining_debt,
+)
 from ivr.ledger.models import (
     Account,
     Balance,
@@ -120,6 +127,9 @@ def test_a_payment_on_the_balance_date_reduces_the_debt_by_default(cfg, db):
     assert v.eligible and v.remaining == Decimal("21.05")
     assert remaining_debt(a, day, included) == Decimal("21.05")
     assert {v.number: v.eligible for v in evaluate(included, day)} == {"SAME": True, "SAME-2": True}
+    # the console's lists follow the same rule as the dialer's verdicts
+    assert [v.number for v in matching(cfg, day)] == ["SAME-2"]
+    assert [v.number for v in matching(included, day)] == ["SAME", "SAME-2"]
 
 
 def test_the_message_says_the_same_amount_as_the_verdict(cfg, db):

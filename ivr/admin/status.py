@@ -1,7 +1,7 @@
 """`ivr status`: the running campaign at a glance, from the ledger alone (works from any shell or machine).
 
-`snapshot(cfg, now)` gathers everything in a few aggregate queries (cheap enough to run every second on a
-campaign of 100,000 accounts); `render(snap)` draws it for people with rich; `to_json(snap)` is for machines.
+`snapshot(cfg, now)` gathers everything in a few indexed reads (the queue and outcome counts are the
+database's running tallies, ivr.ledger.tally: the cost does not grow with the campaign); `render(snap)` draws it for people with rich; `to_json(snap)` is for machines.
 The metrics endpoint (metrics.py) reads the same snapshot.
 
 DialerNode.stats is the dialer's JSON; read here: `reconnects` (int), `errors` (int, list of messages or
@@ -17,13 +17,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
-import peewee as pw
-
 from ivr.admin.control import read_state
 from ivr.config import Config
 from ivr.errors import IvrError
+from ivr.ledger import tally
 from ivr.ledger.freshness import held_import, import_ages
-from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
+from ivr.ledger.models import Attempt, Campaign, DialerNode
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
 ALIVE_SECONDS = 30  # default: a dialer whose heartbeat is older is dead (config dialing.node_timeout_seconds; the
@@ -158,11 +157,9 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     queue: dict[str, int] = dict.fromkeys(QUEUE_STATES, 0)
     outcomes: dict[str, int] = {}
     if camp is not None:
-        for state, n in (QueueEntry.select(QueueEntry.state, pw.fn.COUNT(QueueEntry.id))
-                         .where(QueueEntry.campaign == camp).group_by(QueueEntry.state).tuples()):
-            queue[state] = n
-        for outcome, n in (Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id))
-                           .where(Attempt.campaign == camp).group_by(Attempt.outcome).tuples()):
+        # running counts kept by the database's triggers: no count over the campaign's rows (ivr.ledger.tally)
+        queue.update(tally.counts("queue", camp.id))
+        for outcome, n in tally.counts("outcome", camp.id).items():
             outcomes[outcome or "in_progress"] = n
     errors: list[str] = list(control.problems)
     error_count = len(control.problems)

@@ -141,6 +141,16 @@ def _v5(db: pw.Database) -> None:
     add_missing_columns(db, models.Attempt, "epoch")
 
 
+def _v6(db: pw.Database) -> None:
+    """Controller speed-ups: `ivr status` reads a campaign's calls per outcome and queue per state from running
+    counts kept by triggers (ivr.ledger.tally), and an index (campaign, outcome) serves the report's reads."""
+    from ivr.ledger import tally
+
+    db.create_tables([models.Tally], safe=True)
+    models.Attempt._schema.create_indexes(safe=True)
+    tally.install(db)
+
+
 def _v7(db: pw.Database) -> None:
     """The staff console: its users, the login throttle, and the callback worklist (who took a request, its
     results, a second call, who closed it)."""
@@ -151,7 +161,7 @@ def _v7(db: pw.Database) -> None:
 
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 7: _v7}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
 LATEST = max(MIGRATIONS)
 
 

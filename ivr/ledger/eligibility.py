@@ -403,7 +403,7 @@ def matching(cfg: Config, day: date, *, excluded: bool = False, district: str = 
     ids = None
     if district:
         ids = [i for (i,) in Account.select(Account.id).where(Account.district == district).tuples()]
-    facts = _gather(day, ids)
+    facts = _gather(day, ids, same_day_in_balance(cfg))  # the same payment rule as evaluate and check_account
     needle = reason.strip().lower()
     matched = []
     for acc in facts.accounts:
