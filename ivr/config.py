@@ -224,6 +224,12 @@ class RetryConfig:
 
 
 @dataclass(frozen=True)
+class CampaignConfig:
+    holdout_share: float = _opt(0.0, "share of eligible debtors drawn at random each evening and not contacted by "
+                                     "any channel, to measure the effect (0 = none; e.g. 0.05)", min=0.0, max=0.5)
+
+
+@dataclass(frozen=True)
 class CallflowConfig:
     right_party_check: bool = _opt(False, "ask 'is this <name>? press 1' before saying the amount")
     barge_in: bool = _opt(True, "keys 1/2 may end the message early (the key press proves attention)")
@@ -338,6 +344,7 @@ class Config:
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     imports: ImportConfig = field(default_factory=ImportConfig, metadata={"key": "import"})
