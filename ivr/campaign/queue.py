@@ -208,6 +208,7 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
         held = holdout.draw(cfg, camp, eligible, now)
         to_contact = {a: v for a, v in eligible.items() if a not in held}
         carried_n, closed_n = _refresh(camp, day, to_contact, not_eligible, now, db, held)
+        _close_other_channels(cfg, camp, list(to_contact), now)
         Campaign.update(eligible_count=len(to_contact)).where(Campaign.id == camp.id).execute()
     camp.eligible_count = len(to_contact)
     log.info("campaign=%s day=%s eligible=%d held_out=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
@@ -247,6 +248,21 @@ def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now:
               "updated_at": now} for a in eligible if a not in taken]
     _insert_entries(db, rows)
     return len(rows) - sum(1 for a in eligible if a not in taken), len(stale)
+
+
+def _close_other_channels(cfg: Config, camp: Campaign, account_ids: list[int], now: datetime) -> None:
+    """Entries of debtors whose reminder goes by another channel first (ivr.channels.rules, channels.enabled)
+    are closed at once: they stay in the evening's group (the hold-out comparison counts them) but are not called."""
+    from ivr.channels import rules as channel_rules
+
+    skip = channel_rules.not_by_voice_now(cfg, account_ids, now)
+    if not skip:
+        return
+    listed = sorted(skip)
+    ids = [i for n in range(0, len(listed), _CHUNK) for (i,) in QueueEntry.select(QueueEntry.id).where(
+        QueueEntry.campaign == camp, QueueEntry.state == "waiting",
+        QueueEntry.account.in_(listed[n:n + _CHUNK])).tuples()]
+    _close_many(((i, "other_channel", "another channel first (channels.order)") for i in ids), now)
 
 
 def _insert_entries(db: pw.Database, rows: list[dict]) -> None:
