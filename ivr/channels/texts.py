@@ -8,6 +8,7 @@ made from `channels.payment_link` (keep it in [ ] so the sentence disappears whe
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -149,7 +150,8 @@ def render(tpl: Template, f: Facts) -> str:
         elif isinstance(p, Optional) and all(vals.get(q.name) for q in p.parts if isinstance(q, Slot)):
             out.append("".join(q.text if isinstance(q, Text) else vals[q.name] for q in p.parts))
     text = "".join(out)
-    paragraphs = (" ".join(par.split()) for par in text.split("\n\n"))
+    # ASCII whitespace only: the no-break space inside amounts ("1 234,50") must stay
+    paragraphs = (re.sub(r"[ \t\r\n]+", " ", par).strip() for par in text.split("\n\n"))
     return "\n\n".join(p for p in paragraphs if p)
 
 
