@@ -293,6 +293,25 @@ class SmsConfig:
 
 
 @dataclass(frozen=True)
+class EmailConfig:
+    host: str = _opt("", "SMTP server ('' = e-mail not set up); user and password come from env IVR_SMTP_USER "
+                         "and IVR_SMTP_PASSWORD only", check=lambda v: None if not v else _check_host(v))
+    port: int = _opt(587, "SMTP port (587 submission with STARTTLS, 465 TLS)", min=1, max=65535)
+    security: str = _opt("starttls", "starttls (required), tls (port 465) or none (a local relay only)",
+                         choices=("starttls", "tls", "none"))
+    from_address: str = _opt("", "sender address, e.g. billing@example.com",
+                             check=lambda v: None if not v or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)
+                             else "an e-mail address")
+    from_name: str = _opt("", "sender name shown to the debtor ('' = company.name)")
+    reply_to: str = _opt("", "Reply-To address ('' = none)",
+                         check=lambda v: None if not v or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)
+                         else "an e-mail address")
+    ca_file: str = _opt("", "extra CA certificate file trusted for the server ('' = the system's)")
+    timeout_seconds: int = _opt(30, "how long to wait for the SMTP server", min=1, max=300)
+    max_per_second: float = _opt(5.0, "messages per second", min=0.1, max=100)
+
+
+@dataclass(frozen=True)
 class CallflowConfig:
     right_party_check: bool = _opt(False, "ask 'is this <name>? press 1' before saying the amount")
     barge_in: bool = _opt(True, "keys 1/2 may end the message early (the key press proves attention)")
@@ -333,7 +352,7 @@ class ImportConfig:
         {"account": "account", "name": "name", "phones": "phone", "address": "address", "district": "district",
          "language": "language", "timezone": "timezone", "balance": "balance", "balance_date": "balance_date",
          "overdue_since": "overdue_since", "do_not_call": "do_not_call", "life_support": "life_support",
-         "preferred_channel": "preferred_channel"},
+         "preferred_channel": "preferred_channel", "email": "email"},
         "our field -> column name in the billing export (accounts)")
     payment_columns: dict[str, str] = _opt(
         {"account": "account", "amount": "amount", "date": "date", "reference": "reference"},
@@ -410,6 +429,7 @@ class Config:
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     imports: ImportConfig = field(default_factory=ImportConfig, metadata={"key": "import"})
@@ -550,6 +570,8 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
                         "the menu does not use (" + ", ".join(f"{k} {v}" for k, v in MENU_KEYS.items()) + ")")
     if cfg.speech.engine == "command" and "{out}" not in cfg.speech.command:
         problems.append("speech.command: must contain {out} when speech.engine is command")
+    if cfg.email.host and not cfg.email.from_address:
+        problems.append("email.from_address: required when email.host is set (the sender of the reminders)")
     for key in ("account", "name", "phones"):
         if key not in cfg.imports.account_columns:
             problems.append(f"import.account_columns.{key}: required column mapping is missing")

@@ -81,7 +81,7 @@ def test_outside_the_sms_window_nothing_is_sent(db, cfg, smsc):
     cfg = channel_cfg(cfg, smsc, sms_windows=["09:00-10:00"])
     sms_debtor()
     run = sms.send_due(cfg, DAY, ManualClock(NOON))
-    assert run.sent == 0 and run.skipped["outside channels.sms_windows"] == 1
+    assert run.sent == 0 and run.skipped["outside the sms window"] == 1
     assert smsc.submitted == []
 
 

@@ -23,9 +23,10 @@ number); e-mail and letters are not named by any entry. Held-out debtors (ivr.ca
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from ivr.config import Config
 from ivr.ledger.models import Account, Attempt, Message
@@ -162,6 +163,42 @@ def not_by_voice_now(cfg: Config, account_ids: list[int], now: datetime) -> set[
             if d.channel not in ("voice", None) or d.state == "reached":
                 out.add(acc.id)
     return out
+
+
+def due(cfg: Config, channel: str, accounts: list[int], now_aware: datetime,
+        address_of: Callable[[Account], str], windows=None) -> tuple[list[tuple[Account, str]], Counter]:
+    """Of the evening's accounts to contact, those to write to by `channel` now, with the address, and why the
+    others are not (reason -> count): current channel, never sent in the cycle, inside `windows` (when given, in
+    the debtor's time zone), under the caps, with an address (`address_of` returns '' for none)."""
+    from ivr.campaign import rules as call_rules
+    from ivr.campaign.windows import CallWindows
+
+    now = now_aware.astimezone(UTC).replace(tzinfo=None)
+    hist = histories(accounts, now)
+    usable = set_up(cfg)
+    out: list[tuple[Account, str]] = []
+    skipped: Counter = Counter()
+    day_windows = windows or CallWindows(cfg)
+    for i in range(0, len(accounts), 500):
+        for acc in Account.select().where(Account.id.in_(accounts[i:i + 500])).order_by(Account.id):
+            d = decide(cfg, acc, hist[acc.id], now, usable, {"email": bool(acc.email)})
+            if d.channel != channel or d.state != "untried":
+                skipped[f"not by {channel} now" if d.channel != channel else f"{channel} already sent"] += 1
+                continue
+            tz = call_rules.account_tz(cfg, acc)
+            if windows is not None and not windows.is_open(tz, now_aware):
+                skipped[f"outside the {channel} window"] += 1
+                continue
+            why = cap_reached(cfg, channel, acc.id, now, local_day_start(tz, day_windows.local_day(tz, now_aware)))
+            if why:
+                skipped[why] += 1
+                continue
+            address = address_of(acc)
+            if not address:
+                skipped[f"no {channel} address (or on the do-not-call list)"] += 1
+                continue
+            out.append((acc, address))
+    return out, skipped
 
 
 def local_day_start(tz: str, day: date) -> datetime:

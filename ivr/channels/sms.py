@@ -31,7 +31,7 @@ from ivr.clock import Clock
 from ivr.config import Config, WindowsConfig
 from ivr.errors import IvrError
 from ivr.ledger import dnc, models
-from ivr.ledger.models import Account, Campaign, Message
+from ivr.ledger.models import Campaign, Message
 from ivr.ledger.phones import number_facts
 from ivr.logs import shown_number
 from ivr.speech.templates import TemplateError
@@ -123,32 +123,11 @@ def send_due(cfg: Config, day: date, clock: Clock, *, link: SmppLink | None = No
     now_aware = aware_utc(clock.now())
     now = _naive(now_aware)
     camp, accounts = prepare_evening(cfg, day, clock)
-    hist = rules.histories(accounts, now)
-    windows = sms_windows(cfg)
-    usable = rules.set_up(cfg)
     template = _templates(cfg)
-    due: list[tuple[Account, str]] = []
-    for i in range(0, len(accounts), 500):
-        for acc in Account.select().where(Account.id.in_(accounts[i:i + 500])).order_by(Account.id):
-            run.considered += 1
-            d = rules.decide(cfg, acc, hist[acc.id], now, usable, {"email": bool(acc.email)})
-            if d.channel != "sms" or d.state != "untried":
-                run.skipped["not by sms now" if d.channel != "sms" else "sms already sent"] += 1
-                continue
-            tz = call_rules.account_tz(cfg, acc)
-            if not windows.is_open(tz, now_aware):
-                run.skipped["outside channels.sms_windows"] += 1
-                continue
-            why = rules.cap_reached(cfg, "sms", acc.id, now, rules.local_day_start(tz, windows.local_day(
-                tz, now_aware)))
-            if why:
-                run.skipped[why] += 1
-                continue
-            number = sms_number(cfg, acc.id, day)
-            if not number:
-                run.skipped["no mobile number (or on the do-not-call list)"] += 1
-                continue
-            due.append((acc, number))
+    due, skipped = rules.due(cfg, "sms", accounts, now_aware, lambda a: sms_number(cfg, a.id, day),
+                             sms_windows(cfg))
+    run.considered = len(accounts)
+    run.skipped.update(skipped)
     if limit is not None:
         due = due[:limit]
     if not due:
