@@ -268,6 +268,8 @@ class ChannelsConfig:
                                   item_check=_check_window)
     payment_link: str = _opt("", "payment link template for {link} in written texts ('' = none)",
                              check=_check_link)
+    letter_font: str = _opt("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                            "TrueType font with Cyrillic for letters (its -Bold twin is used when present)")
 
 
 @dataclass(frozen=True)

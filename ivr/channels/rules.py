@@ -122,7 +122,7 @@ def histories(account_ids: list[int], now: datetime) -> dict[int, History]:
     out: dict[int, History] = {a: History() for a in account_ids}
     for i in range(0, len(account_ids), 500):
         chunk = account_ids[i:i + 500]
-        for aid, created, answered, _outcome in (
+        for aid, created, answered in (
                 Attempt.select(Attempt.account, Attempt.created_at, Attempt.answered_at)
                 .where(Attempt.account.in_(chunk), Attempt.kind != "test", Attempt.created_at >= since).tuples()):
             h = out[aid]
