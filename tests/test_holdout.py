@@ -170,3 +170,38 @@ def test_report_without_a_holdout_says_it_cannot_measure_the_effect(db, cfg):
     data = build_report(cfg, DAY)
     assert data.holdout is None
     assert "cannot\n  measure the effect" in render_html(data)
+
+
+def test_report_shows_outcomes_per_channel(db, cfg):
+    import factories as f
+
+    from ivr.ledger.models import Message
+    from ivr.report.data import build_report
+    from ivr.report.html import render_html
+
+    camp = f.campaign(DAY)
+    a, b, c = f.account(), f.account(), f.account()
+    for x in (a, b, c):
+        f.enqueue(camp, x)
+    f.attempt(camp, a, OPEN, "heard")
+    f.attempt(camp, b, OPEN, "no_answer")
+    for acc_, status in ((b, "delivered"), (c, "failed"), (c, "sent")):
+        Message.create(account=acc_, campaign=camp, channel="sms", status=status)
+    Message.create(account=c, campaign=camp, channel="letter", status="printed")
+    data = build_report(cfg, DAY)
+    rows = {r.channel: r for r in data.channels}
+    assert (rows["voice"].people, rows["voice"].sent, rows["voice"].reached, rows["voice"].failed) == (2, 2, 1, 1)
+    assert (rows["sms"].people, rows["sms"].sent, rows["sms"].reached, rows["sms"].failed,
+            rows["sms"].pending) == (2, 3, 1, 1, 1)
+    assert (rows["letter"].sent, rows["letter"].reached) == (1, 1) and "email" not in rows
+    html = render_html(data)
+    assert 'id="channel-sms"' in html and 'id="channel-letter"' in html
+
+
+def test_text_summary_gives_the_effect_with_its_interval(db, cfg):
+    from ivr.report import text_summary
+
+    _holdout_evening(db)
+    text = text_summary(cfg, DAY)
+    assert "contacted 10 vs held out 4; the only measure of the effect" in text
+    assert "paid within 1d: 50.0 % vs 0.0 %, difference +50.0 pp" in text

@@ -40,6 +40,7 @@ from ivr.ledger.models import (
     CallbackRequest,
     Campaign,
     Holdout,
+    Message,
     Payment,
     Phone,
     QueueEntry,
@@ -178,6 +179,48 @@ class MoneyFigures:
 
 
 @dataclass
+class ChannelRow:
+    """One channel's evening: debtors it was used for, what it sent, how many it reached, failed, still pending.
+
+    voice: sent = calls, reached = debtors who answered, failed = debtors called but never reached.
+    sms: reached = delivery receipt; failed = undelivered, expired or refused; pending = no receipt yet.
+    email: reached = accepted by the server; failed = bounced or refused. letter: reached = printed."""
+
+    channel: str
+    people: int
+    sent: int
+    reached: int
+    failed: int
+    pending: int = 0
+
+
+MESSAGE_REACHED = {"sms": ("delivered",), "email": ("sent", "delivered"), "letter": ("printed",)}
+MESSAGE_FAILED = ("failed", "bounced", "expired")
+
+
+def channel_rows(camp: Campaign, totals: Totals) -> list[ChannelRow]:
+    """Outcomes per channel for the campaign: voice from the calls, the others from its Message rows."""
+    rows = [ChannelRow("voice", totals.called, totals.attempts, totals.reached, totals.called - totals.reached)]
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    people: dict[str, int] = {}
+    for channel, status, n in _raw(Message.select(Message.channel, Message.status, pw.fn.COUNT(Message.id))
+                                   .where(Message.campaign == camp).group_by(Message.channel, Message.status)):
+        counts[channel][status] = n
+    for channel, n in _raw(Message.select(Message.channel, pw.fn.COUNT(Message.account.distinct()))
+                           .where(Message.campaign == camp).group_by(Message.channel)):
+        people[channel] = n
+    for channel in ("sms", "email", "letter"):
+        c = counts.get(channel, {})
+        if not c:
+            continue
+        reached = sum(c.get(s, 0) for s in MESSAGE_REACHED[channel])
+        failed = sum(c.get(s, 0) for s in MESSAGE_FAILED)
+        rows.append(ChannelRow(channel, people.get(channel, 0), sum(c.values()), reached, failed,
+                               sum(c.values()) - reached - failed))
+    return rows
+
+
+@dataclass
 class HoldoutRow:
     """Within `days` days of the campaign day: how many of each group paid anything, and the difference."""
 
@@ -243,6 +286,7 @@ class ReportData:
     people: list[PersonRow]
     test_calls: list[StaffCallRow] = field(default_factory=list)  # shown apart, counted nowhere
     holdout: HoldoutComparison | None = None  # None: no hold-out group that evening
+    channels: list[ChannelRow] = field(default_factory=list)  # outcomes per channel (voice first)
 
 
 @lru_cache(maxsize=256)
@@ -558,6 +602,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         attempt_outcomes=attempt_outcomes, final_outcomes=final_outcomes, people=rows,
         test_calls=staff_test_calls(cfg, camp.day),
         holdout=_holdout_comparison(camp, people, payments),
+        channels=channel_rows(camp, totals),
     )
 
 
