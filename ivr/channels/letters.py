@@ -106,13 +106,18 @@ def draw(canvas, page: Page) -> None:
     y = min(y, height - 100 * mm) - 5 * mm
     size, leading = 11, 15
     canvas.setFont(FONT, size)
+    lines = []
     for para in page.body:
-        for line in simpleSplit(para, FONT, size, right - left):
-            if y < 25 * mm:
-                break  # a text longer than a page is cut, never spilled onto the next debtor's page
-            canvas.drawString(left, y, line)
-            y -= leading
-        y -= leading * 0.6
+        lines.extend(w for written in para.split("\n") for w in simpleSplit(written, FONT, size, right - left))
+        lines.append(None)  # paragraph gap
+    for line in lines:
+        if line is None:
+            y -= leading * 0.6
+            continue
+        if y < 25 * mm:
+            break  # a text longer than a page is cut, never spilled onto the next debtor's page
+        canvas.drawString(left, y, line)
+        y -= leading
 
 
 def print_due(cfg: Config, day: date, clock: Clock, *, out_dir: Path | None = None,

@@ -79,8 +79,9 @@ def check_text(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template
         if not isinstance(value, str) or not value.strip():
             problems.append(f"{where}: expected a text, found {value!r}")
             continue
-        # e-mail bodies and letters keep their paragraphs (blank lines); other whitespace folds
-        text = "\n\n".join(" ".join(p.split()) for p in value.split("\n\n") if p.strip())
+        # e-mail bodies and letters keep their paragraphs (blank lines) and line breaks; other whitespace folds
+        text = "\n\n".join("\n".join(" ".join(line.split()) for line in p.strip().split("\n"))
+                           for p in value.split("\n\n") if p.strip())
         if key in ("sms", "email_subject"):
             text = " ".join(value.split())
         parts, syntax = parse(text)
@@ -150,8 +151,9 @@ def render(tpl: Template, f: Facts) -> str:
         elif isinstance(p, Optional) and all(vals.get(q.name) for q in p.parts if isinstance(q, Slot)):
             out.append("".join(q.text if isinstance(q, Text) else vals[q.name] for q in p.parts))
     text = "".join(out)
-    # ASCII whitespace only: the no-break space inside amounts ("1 234,50") must stay
-    paragraphs = (re.sub(r"[ \t\r\n]+", " ", par).strip() for par in text.split("\n\n"))
+    # ASCII whitespace only: the no-break space inside amounts ("1 234,50") must stay; line breaks stay
+    paragraphs = ("\n".join(x for x in (re.sub(r"[ \t\r]+", " ", line).strip() for line in par.split("\n")) if x)
+                  for par in text.split("\n\n"))
     return "\n\n".join(p for p in paragraphs if p)
 
 
