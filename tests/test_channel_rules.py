@@ -69,3 +69,27 @@ def test_every_channel_tried_leaves_nothing_to_do():
     h.messages["letter"].append(("failed", NOW))
     d = decide(cfg(), account(), h, NOW, ALL)
     assert (d.channel, d.state) == (None, "exhausted")
+
+
+def test_bad_channel_settings_are_named_by_key():
+    import pytest
+
+    from ivr.config import ConfigError, parse_config
+
+    with pytest.raises(ConfigError) as err:
+        parse_config({"channels": {"order": ["preferred", "fax"], "try_days": {"pigeon": 1},
+                                   "payment_link": "http://pay.example.com/{account}"},
+                      "sms": {"bind": "receiver", "source_addr": "a name far too long"},
+                      "email": {"host": "smtp.example.com"},
+                      "campaign": {"holdout_share": 0.9}}, env={})
+    text = "\n".join(err.value.problems)
+    for key in ("channels.order", "channels.try_days", "channels.payment_link", "sms.bind", "sms.source_addr",
+                "email.from_address", "campaign.holdout_share"):
+        assert key in text, key
+
+
+def test_passwords_come_from_the_environment():
+    from ivr.config import parse_config
+
+    c = parse_config({}, env={"IVR_SMPP_PASSWORD": "from-env"})
+    assert c.sms.password == "from-env"

@@ -205,3 +205,26 @@ def test_text_summary_gives_the_effect_with_its_interval(db, cfg):
     text = text_summary(cfg, DAY)
     assert "contacted 10 vs held out 4; the only measure of the effect" in text
     assert "paid within 1d: 50.0 % vs 0.0 %, difference +50.0 pp" in text
+
+
+def test_the_debtor_story_lists_messages_and_hold_out_evenings(db, cfg, clock):
+    from ivr.ledger.models import Message
+    from ivr.ledger.story import account_story
+
+    cfg = with_share(cfg, 0.5)
+    a, b = acc(), acc()
+    camp = start_campaign(cfg, DAY, clock)
+    held = holdout.held_out_ids(camp)
+    other = a if a.id not in held else b
+    Message.create(account=other, campaign=camp, channel="sms", status="delivered", address=other.phones[0].e164)
+    Message.create(account=other, campaign=camp, channel="email", status="bounced", address="olena@example.com",
+                   error="550 no such user")
+    told = account_story(cfg, other.number, now=OPEN)
+    lines = {(m.channel, m.status): m for m in told.messages}
+    assert lines[("sms", "delivered")].address != other.phones[0].e164  # masked
+    assert lines[("email", "bounced")].address == "o***@example.com"
+    assert account_story(cfg, other.number, now=OPEN, full_numbers=True).messages[0].address in (
+        other.phones[0].e164, "olena@example.com")
+    held_acc = a if other is b else b
+    assert [(m.channel, m.status) for m in account_story(cfg, held_acc.number, now=OPEN).messages] == [
+        ("held out", f"campaign {DAY}")]

@@ -53,3 +53,15 @@ def test_reports_page_without_a_holdout_says_so(client, db):
     login(client, "max")
     html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
     assert "ефект виміряти неможливо" in html and 'id="holdout"' not in html
+
+
+def test_the_debtors_page_lists_messages_masked_for_operators(client, db):
+    acc = f.account("ACC-777", phone="+380671234567")
+    camp = f.campaign(DAY)
+    Message.create(account=acc, campaign=camp, channel="sms", status="delivered", address="+380671234567")
+    Message.create(account=acc, campaign=camp, channel="email", status="bounced", address="olena@example.com",
+                   error="550 no such user")
+    login(client, "olga")  # an operator
+    html = client.get("/accounts/ACC-777").get_data(as_text=True)
+    assert 'id="account-messages"' in html and "550 no such user" in html
+    assert "+380671234567" not in html and "olena@example.com" not in html and "o***@example.com" in html

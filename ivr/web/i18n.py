@@ -15,6 +15,9 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     # channels and the hold-out comparison (Reports)
     "Outcomes per channel": ("Результати за каналами", "Результаты по каналам", "Резултати по канали"),
     "Channel": ("Канал", "Канал", "Канал"),
+    "SMS, e-mail, letters and hold-out evenings": ("SMS, e-mail, листи й вечори у відкладеній групі",
+                                                   "SMS, e-mail, письма и вечера в отложенной группе",
+                                                   "SMS, имейли, писма и вечери в отложената група"),
     "Sent": ("Надіслано", "Отправлено", "Изпратени"),
     "Not reached": ("Не досягнуто", "Не достигнуто", "Недостигнати"),
     "Waiting": ("Очікують", "Ожидают", "Чакат"),
