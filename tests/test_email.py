@@ -183,3 +183,9 @@ def test_the_import_reads_an_optional_email_column_and_rejects_a_bad_one_by_line
     assert [(r.line, "email" in r.reason) for r in report.rejected] == [(3, True)]
     got = {a.number: (a.email, a.preferred_channel) for a in Account.select()}
     assert got == {"A1": ("olena@example.com", "email"), "A3": ("", "voice")}
+
+
+def test_a_line_break_in_the_subject_cannot_add_a_header(cfg):
+    cfg = cfg.replace(email=dataclasses.replace(cfg.email, from_address="billing@example.com"))
+    msg = email_channel.build(cfg, "olena@example.com", "Reminder\r\nBcc: all@example.com", "text")
+    assert msg["Bcc"] is None and msg["Subject"] == "Reminder Bcc: all@example.com"

@@ -85,7 +85,7 @@ def build(cfg: Config, to: str, subject: str, text: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = formataddr((e.from_name or cfg.company.name, e.from_address))
     msg["To"] = to
-    msg["Subject"] = subject
+    msg["Subject"] = " ".join(subject.split())  # a line break from billing data must not start a new header
     if e.reply_to:
         msg["Reply-To"] = e.reply_to
     msg["Message-ID"] = make_msgid(domain=e.from_address.partition("@")[2] or None)
