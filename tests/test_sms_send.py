@@ -5,7 +5,7 @@ SMS-first debtors uncalled until SMS is exhausted."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -118,3 +118,13 @@ def test_send_refuses_when_channels_are_off(db, cfg, smsc):
 
     with pytest.raises(IvrError, match="channels.enabled"):
         sms.send_due(cfg, DAY, ManualClock(NOON))
+
+
+def test_a_debtor_reached_by_a_call_is_left_to_the_queue_s_own_rules(db, cfg, smsc):
+    import factories as f
+
+    cfg = channel_cfg(cfg, smsc)
+    hung_up = acc()
+    f.attempt(None, hung_up, NOON - timedelta(days=1), "early_hangup")  # answered, did not hear: called again
+    camp = start_campaign(cfg, DAY, ManualClock(datetime(2026, 11, 23, 16, 0, tzinfo=UTC)))
+    assert QueueEntry.get(QueueEntry.campaign == camp, QueueEntry.account == hung_up).state == "waiting"

@@ -50,6 +50,7 @@ class Decision:
     channel: str | None  # the current channel; None = nothing to do (reached, or every channel tried)
     state: str  # untried | trying | reached | exhausted
     reason: str
+    reached_by: str = ""  # the channel that reached the debtor (state 'reached')
 
 
 def order_for(cfg: Config, preferred: str) -> list[str]:
@@ -109,7 +110,7 @@ def decide(cfg: Config, account: Account, h: History, now: datetime, usable: set
             continue
         st = channel_state(cfg, ch, h, now)
         if st == "reached":
-            return Decision(None, "reached", f"reached by {ch}")
+            return Decision(None, "reached", f"reached by {ch}", ch)
         if st in ("untried", "trying"):
             return Decision(ch, st, f"{ch} {st}" + (f" ({'; '.join(skipped)})" if skipped else ""))
         skipped.append(f"{ch} tried")
@@ -149,8 +150,9 @@ def cap_reached(cfg: Config, channel: str, account_id: int, now: datetime, local
 
 
 def not_by_voice_now(cfg: Config, account_ids: list[int], now: datetime) -> set[int]:
-    """Of these accounts, those the dialer should NOT call now because another channel comes first or has
-    already reached them (empty when channels.enabled is false)."""
+    """Of these accounts, those the dialer should NOT call now because another channel comes first or another
+    channel has already reached them (empty when channels.enabled is false). Debtors reached by a call are left
+    to the queue's own rules."""
     if not cfg.channels.enabled or not account_ids:
         return set()
     usable = set_up(cfg)
@@ -160,7 +162,8 @@ def not_by_voice_now(cfg: Config, account_ids: list[int], now: datetime) -> set[
         for acc in Account.select(Account.id, Account.preferred_channel, Account.email).where(
                 Account.id.in_(account_ids[i:i + 500])):
             d = decide(cfg, acc, hist[acc.id], now, usable, {"email": bool(acc.email)})
-            if d.channel not in ("voice", None) or d.state == "reached":
+            # reached by voice: the queue's own rules (done outcomes, early hang-ups called again, caps) decide
+            if d.channel not in ("voice", None) or (d.state == "reached" and d.reached_by != "voice"):
                 out.add(acc.id)
     return out
 
