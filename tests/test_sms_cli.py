@@ -18,12 +18,12 @@ PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 @pytest.fixture
 def smsc():
-    with SimThread(SimSmsc(password="pw", receipt_delay_s=0.01)) as sim:
+    with SimThread(SimSmsc(password="s3cret9", receipt_delay_s=0.01)) as sim:
         yield sim
 
 
 def write_config(tmp_path: Path, smsc, monkeypatch) -> Path:
-    monkeypatch.setenv("IVR_SMPP_PASSWORD", "pw")  # from the environment, never from the file
+    monkeypatch.setenv("IVR_SMPP_PASSWORD", "s3cret9")  # from the environment, never from the file
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump({
         "database": {"url": f"sqlite:///{tmp_path / 'ivr.sqlite3'}"},
@@ -36,18 +36,20 @@ def write_config(tmp_path: Path, smsc, monkeypatch) -> Path:
     return path
 
 
-def test_send_then_preview(tmp_path, smsc, monkeypatch, capsys, caplog):
+def test_send_then_preview(tmp_path, smsc, monkeypatch, capsys):
     cfg = write_config(tmp_path, smsc, monkeypatch)
     a = acc()
     Account.update(preferred_channel="sms").where(Account.id == a.id).execute()
     acc()  # prefers calls: no SMS
     assert main(["--config", str(cfg), "sms", "send", "--no-progress"]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, ours = captured.out, captured.err  # ivr's log lines go to standard error (ivr.logs)
     assert "1 sent" in out and "1 delivered" in out
     assert Message.get().status == "delivered"
     assert len(smsc.messages()) == 1
-    assert "pw" not in caplog.text.replace("pwd", "")  # the SMPP password is never logged
-    assert a.phones[0].e164 not in caplog.text  # numbers masked in logs
+    assert "event=sms_sent" in ours and "event=smpp_bound" in ours
+    assert "s3cret9" not in ours  # the SMPP password is never logged
+    assert a.phones[0].e164 not in ours  # numbers masked in logs
     assert main(["--config", str(cfg), "sms", "preview", a.number]) == 0
     out = capsys.readouterr().out
     assert "UCS-2 (70 single / 67 per part)" in out and "500,00 UAH" in out
