@@ -26,7 +26,8 @@ from ivr.ledger.freshness import held_import, import_ages
 from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
-ALIVE_SECONDS = 30  # a dialer whose heartbeat is older is gone (same rule as the dialer's reconcile)
+ALIVE_SECONDS = 30  # default: a dialer whose heartbeat is older is dead (config dialing.node_timeout_seconds; the
+# same rule other dialer processes use to take a node's calls over)
 RATE_WINDOW_SECONDS = 10
 ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "unknown")
 QUEUE_STATES = ("waiting", "dialing", "done", "given_up")
@@ -45,6 +46,8 @@ class NodeState:
     error_lines: list[str] = field(default_factory=list)
     clock_skew_s: float = 0.0  # the dialer's clock minus its heartbeat time: non-zero for a scaled (demo) clock
     clock_now: datetime | None = None  # naive UTC on the dialer's clock at its last heartbeat
+    state: str = "alive"  # alive | dead (heartbeat older than the node timeout) | fenced (its calls were taken over)
+    fenced_by: str = ""
 
 
 @dataclass
@@ -111,15 +114,21 @@ def _count_errors(stats: dict[str, Any]) -> tuple[int, list[str]]:
     return count, lines
 
 
-def _nodes(now_naive: datetime) -> list[NodeState]:
+def _nodes(now_naive: datetime, timeout_s: float = ALIVE_SECONDS) -> list[NodeState]:
+    """Every dialer node and whether it is alive: a fresh heartbeat AND not fenced. A node another process took
+    over is never shown as running, even if its process came back (it rejoins under a new name)."""
     out = []
     for n in DialerNode.select().order_by(DialerNode.name):
         stats = _stats(n.stats)
         errors, lines = _count_errors(stats)
         age = (now_naive - n.heartbeat_at).total_seconds()
         reconnects = stats.get("reconnects", 0)
-        node = NodeState(n.name, n.esl_state or "unknown", age, age < ALIVE_SECONDS, n.in_flight,
-                         float(n.rate or 0), reconnects if isinstance(reconnects, int) else 0, errors, lines)
+        fenced = getattr(n, "fenced_at", None) is not None
+        alive = age < timeout_s and not fenced
+        node = NodeState(n.name, n.esl_state or "unknown", age, alive, n.in_flight if alive else 0,
+                         float(n.rate or 0) if alive else 0.0, reconnects if isinstance(reconnects, int) else 0,
+                         errors, lines, state="alive" if alive else "fenced" if fenced else "dead",
+                         fenced_by=getattr(n, "fenced_by", "") or "")
         try:
             clock_now = datetime.fromisoformat(str(stats.get("clock_now", "")))
             node.clock_now = clock_now.astimezone(UTC).replace(tzinfo=None) if clock_now.tzinfo else clock_now
@@ -136,7 +145,7 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     control = read_state()
     camp = _current_campaign()
-    nodes = _nodes(now_naive)
+    nodes = _nodes(now_naive, float(getattr(cfg.dialing, "node_timeout_seconds", ALIVE_SECONDS)))
     alive = [n for n in nodes if n.alive]
     in_use = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
     # Attempt times are on the dialer's clock: a demo's scaled clock is measured on its own time line
@@ -313,10 +322,11 @@ def render(snap: Snapshot) -> Any:
     for o, n in sorted(snap.outcomes.items(), key=lambda kv: -kv[1]):
         outcomes.add_row(o, str(n))
     nodes = Table(title="Dialers", header_style="bold")
-    for col in ("name", "FreeSWITCH", "heartbeat", "in flight", "rate"):
+    for col in ("name", "state", "FreeSWITCH", "heartbeat", "in flight", "rate"):
         nodes.add_column(col)
     for n in snap.nodes:
-        nodes.add_row(n.name, n.esl_state, f"{n.heartbeat_age_s:.0f} s ago" + ("" if n.alive else " (gone)"),
+        state = Text("alive", style="green") if n.alive else Text(n.state, style="red")  # fenced_by: --json
+        nodes.add_row(n.name, state, n.esl_state if n.alive else "-", f"{n.heartbeat_age_s:.0f} s ago",
                       str(n.in_flight), f"{n.rate:.2f}/s")
     parts: list[Any] = [head, pace, queue, outcomes]
     if snap.nodes:

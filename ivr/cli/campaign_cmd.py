@@ -63,6 +63,9 @@ def _check_data(cfg, day: date, allow_stale: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
+    import signal
+
+    import gevent
     from rich.console import Console
 
     from ivr.campaign.queue import start_campaign
@@ -81,8 +84,10 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels, "
           f"{cfg.pacing.cps:g} calls/s (ivr set channels|cps to change live)")
     esl = _esl(cfg)
-    dialer = Dialer(cfg, esl, clock, speech)
+    dialer = Dialer(cfg, esl, clock, speech, node=args.node or None)
     beat = None
+    # systemctl stop (SIGTERM): no new calls, the calls in progress finish, then the process ends
+    gevent.signal_handler(signal.SIGTERM, dialer.finish_and_stop)
     try:
         dialer.start()  # the outbound-socket port: a clear error if it is taken
         from ivr.dialer.demo import prerender
@@ -167,6 +172,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-stale", action="store_true",
                    help="start even when the last accounts or payments import is older than "
                         "eligibility.max_data_age_hours (logged and written to the audit log)")
+    p.add_argument("--node", default="", metavar="NAME",
+                   help="this dialer's node name, as `ivr status` shows it (default HOSTNAME-PID; a fixed name per "
+                        "machine, e.g. systemd's %%H, lets a restarted process take over its own earlier calls)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",

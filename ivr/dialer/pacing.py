@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import peewee as pw
 
@@ -201,15 +202,22 @@ class Pacer:
             log.info("event=congestion_recovery rate=%.2f factor=%.3f", self.rate, self.factor)
 
 
-def claim_slots(cap: int, rows: list[dict]) -> list[Attempt]:
+def claim_slots(cap: int, rows: list[dict], lease: Any = None) -> list[Attempt]:
     """Insert as many of `rows` (Attempt field dicts, state 'created') as the shared cap allows.
 
     Counting and inserting happen in one serialized write transaction, so the rows returned hold real slots; the
-    caller sends their originates only after this returns (the row is always written first).
+    caller sends their originates only after this returns (the row is always written first). With `lease`
+    (ivr.dialer.lease) the same transaction checks the node still holds it (a takeover fences under the same
+    lock): a fenced node gets nothing, and its lease is marked lost.
     """
     if not rows:
         return []
+    from ivr.dialer.lease import lose, still_holds
+
     with slot_transaction():
+        if lease is not None and not still_holds(lease):
+            lose(lease, "fenced (found at a slot claim)")
+            return []
         free = cap - count_in_flight()
         take = rows[:max(0, free)]
         if take:

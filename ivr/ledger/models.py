@@ -188,7 +188,8 @@ class Attempt(BaseModel):
     account = pw.ForeignKeyField(Account, backref="attempts", on_delete="CASCADE")
     accounts = pw.CharField(max_length=400, default="")  # all account numbers whose message this call carried
     e164 = pw.CharField(max_length=20, index=True)
-    node = pw.CharField(max_length=64, default="")  # which dialer process placed it
+    node = pw.CharField(max_length=64, default="")  # which dialer process owns it (placed it, or took it over)
+    epoch = pw.IntegerField(default=0)  # the owner's lease epoch: writes of the call's results check node AND epoch
     state = pw.CharField(max_length=16, default="created", index=True)
     outcome = pw.CharField(max_length=32, default="", index=True)
     created_at = pw.DateTimeField(default=utcnow, index=True)
@@ -248,7 +249,10 @@ class Control(BaseModel):
 
 
 class DialerNode(BaseModel):
-    """A running dialer process and what it last reported (for `ivr status`)."""
+    """A running dialer process and what it last reported (for `ivr status`), and its lease (ivr.dialer.lease).
+
+    `epoch` goes up at every (re)start under this name; a heartbeat renews the lease only while `epoch` is the
+    process's own and `fenced_at` is empty. Another process that takes the node's calls over sets `fenced_at`."""
 
     name = pw.CharField(max_length=64, primary_key=True)
     started_at = pw.DateTimeField(default=utcnow)
@@ -257,6 +261,9 @@ class DialerNode(BaseModel):
     esl_state = pw.CharField(max_length=32, default="")
     rate = pw.FloatField(default=0.0)  # current effective calls per second after congestion back-off
     stats = pw.TextField(default="{}")  # JSON snapshot: outcomes, errors, reconnects
+    epoch = pw.IntegerField(default=0)
+    fenced_at = pw.DateTimeField(null=True)  # when another process took this node's calls over (lease lost)
+    fenced_by = pw.CharField(max_length=64, default="")
 
 
 class Message(BaseModel):

@@ -84,6 +84,7 @@ class Call:
         self._far_end: gevent.Greenlet | None = None
         self._result_sent = False
         self._menu_pressed = False
+        self._playbacks = 0  # PLAYBACK_STARTs so far (Debtor.hangup_in_playback counts them)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def fire(self, name: str, extra=None, pre=None, to_session: bool = True) -> None:
@@ -254,12 +255,12 @@ class Call:
         d = self.debtor
         t = 0.0
         for digit, at in sorted(d.presses, key=lambda p: p[1]):
-            if at >= d.hangup_at():
+            if at >= d.hangup_at(self.server.script.listen_cap_s):
                 break
             self.clock.sleep(at - t)
             t = at
             self.far_end_dtmf(digit)
-        self.clock.sleep(max(0.0, d.hangup_at() - t))
+        self.clock.sleep(max(0.0, d.hangup_at(self.server.script.listen_cap_s) - t))
         self.hangup("NORMAL_CLEARING", "recv_bye")
 
     def _park_app(self, app: str, arg: str) -> None:
@@ -396,7 +397,15 @@ class Call:
         ch = self.chan
         ch.unset_var("playback_terminator_used")
         self.fire("PLAYBACK_START", extra=[("Playback-File-Path", m.path)])
-        status, elapsed, digit = self.wait(m.ms / 1000.0, (lambda d: d in terminators) if terminators else None)
+        self._playbacks += 1
+        length = m.ms / 1000.0
+        cut = self.debtor.hangup_in_playback
+        cut_at = cut[1] if cut is not None and cut[0] == self._playbacks and cut[1] < length else None
+        status, elapsed, digit = self.wait(length if cut_at is None else cut_at,
+                                           (lambda d: d in terminators) if terminators else None)
+        if cut_at is not None and status == "done":  # the debtor hangs up right there, in media time
+            self.hangup("NORMAL_CLEARING", "recv_bye")
+            status, elapsed = "hangup", cut_at
         ch.set_vars(media.playback_vars(m, None if status == "done" else elapsed, in_menu))
         if status == "dtmf" and not in_menu:
             ch.set_var("playback_terminator_used", digit)
@@ -624,7 +633,7 @@ class BridgeLeg:
         call.fire("CHANNEL_BRIDGE", pre=bridge_hdrs)
         a.set_vars([("last_bridge_to", c.uuid), ("bridge_channel", c.name), ("bridge_uuid", c.uuid),
                     ("last_bridge_role", "originator")])
-        status, _, _ = call.wait(d.hangup_at())
+        status, _, _ = call.wait(d.hangup_at(call.server.script.listen_cap_s))
         self._end("NORMAL_CLEARING", True)
         a.set_var("bridge_hangup_cause", "NORMAL_CLEARING")
         call.fire("CHANNEL_UNBRIDGE", pre=bridge_hdrs)

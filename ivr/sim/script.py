@@ -39,6 +39,9 @@ class Debtor:
     # A digit pressed when the menu prompt (play_and_get_digits) starts, as a debtor reacting to what they hear
     # does; unlike `presses`, it does not depend on how long the greeting and message took to play.
     menu_press: str = ""
+    # (n, seconds): hang up that many media-seconds into the n-th playback of the call (1 = the first). Tied to
+    # what is played, not to the clock, so "left 1 s into the message" holds however slowly the flow runs.
+    hangup_in_playback: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,6 +53,10 @@ class Debtor:
                 raise ValueError(f"press time must be >= 0, got {at}")
         if self.menu_press and (len(self.menu_press) != 1 or self.menu_press not in "0123456789*#ABCD"):
             raise ValueError(f"invalid DTMF digit {self.menu_press!r}")
+        if self.hangup_in_playback is not None:
+            n, at = self.hangup_in_playback
+            if int(n) < 1 or float(at) < 0:
+                raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
 
     @property
     def answers(self) -> bool:
@@ -59,19 +66,21 @@ class Debtor:
     def failure_cause(self) -> str | None:
         return FAILURES.get(self.kind)
 
-    def hangup_at(self) -> float:
+    def hangup_at(self, listen_cap: float = LISTEN_CAP_S) -> float:
         if self.hangup_after is not None:
             return self.hangup_after
-        return 40.0 if self.kind == "machine" else LISTEN_CAP_S
+        return 40.0 if self.kind == "machine" else listen_cap
 
     # Constructors named after the behaviours.
     @classmethod
     def answer(cls, hangup_after: float | None = None, press: tuple[str | int, float] | None = None,
-               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "") -> Debtor:
+               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "",
+               hangup_in_playback: tuple[int, float] | None = None) -> Debtor:
         all_presses = [(str(d), float(t)) for d, t in presses]
         if press is not None:
             all_presses.append((str(press[0]), float(press[1])))
-        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press))
+        cut = None if hangup_in_playback is None else (int(hangup_in_playback[0]), float(hangup_in_playback[1]))
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut)
 
     @classmethod
     def listen(cls, ring: float = 0.0) -> Debtor:
@@ -115,6 +124,9 @@ EXTRA_BEHAVIOURS = ("press3", "press8", "press9")
 class Script:
     debtors: dict[str, Debtor] = field(default_factory=dict)
     default: Debtor = field(default_factory=lambda: Debtor("answer", 0.0, 120.0))
+    # how long a listening debtor stays on the line before hanging up himself (call-seconds); tests on a scaled
+    # clock raise it, so that a slow machine stretching a call never turns a listener into an early hang-up
+    listen_cap_s: float = LISTEN_CAP_S
 
     def add(self, number: str, debtor: Debtor) -> Script:
         self.debtors[number_key(number)] = debtor
@@ -204,6 +216,8 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["press"] = [[digit, at] for digit, at in d.presses]
     if d.menu_press:
         spec["menu_press"] = d.menu_press
+    if d.hangup_in_playback is not None:
+        spec["hangup_in_playback"] = list(d.hangup_in_playback)
     return spec
 
 
@@ -216,15 +230,19 @@ def _debtor_from(spec, where: str) -> Debtor:
                 return Debtor.machine()
             return Debtor(spec)
         if isinstance(spec, dict):
-            allowed = {"kind", "ring", "hangup_after", "press", "menu_press"}
+            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
             kind = spec.get("kind", "answer")
             presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
             hangup = spec.get("hangup_after")
+            cut = spec.get("hangup_in_playback")
+            if cut is not None:
+                n, at = cut
+                cut = (int(n), float(at))
             return Debtor(kind, float(spec.get("ring", 0.0)),
-                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")))
+                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")

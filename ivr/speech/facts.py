@@ -1,8 +1,9 @@
 """What one debtor's message says (MessageFacts) and how to build it from the ledger for a given day.
 
 The amount said is what is still owed today: the latest balance on or before the day minus the payments booked
-since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`). `ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it;
-`_remaining_debt` below is the same rule for when it does not (yet).
+since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`).
+`ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it; `_remaining_debt` below is the
+same rule for when it does not (yet).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ class MessageFacts:
     company: str
     office_phone: str
     lang: str
+
+
+def company_name(cfg: Config, lang: str) -> str:
+    """The company as said in `lang`: company.names[lang], else company.name."""
+    return cfg.company.names.get(lang) or cfg.company.name
 
 
 def _remaining_debt(account, day: date, same_day_included: bool = False) -> Decimal:
@@ -79,7 +85,7 @@ def facts_for_account(cfg: Config, account, day: date, amount: Decimal | None = 
         currency=(bal.currency if bal is not None and bal.currency else cfg.locale.currency),
         overdue_months=months_between(due, day) if due else 0,
         due_date=due,
-        company=cfg.company.name,
+        company=company_name(cfg, account.language or cfg.locale.language),
         office_phone=cfg.company.phone,
         lang=account.language or cfg.locale.language,
     )

@@ -161,6 +161,14 @@ class CallSession:
     def close(self) -> None:
         self._conn.close("session closed")
 
+    def let_go(self, timeout: float = 2.0) -> None:
+        """Send `exit` (bounded wait for its reply) and close, whatever state the call is in: another process owns
+        it now (ivr.dialer.lease). FreeSWITCH then ends the socket application."""
+        if not self._conn.closed and self.disconnect_notice is None:
+            with contextlib.suppress(EslError):
+                self._conn.command("exit", min(self.command_timeout, timeout))
+        self.close()
+
     # -- commands --------------------------------------------------------------------------------------------
     def execute(self, app: str, arg: str = "", timeout: float | None = None) -> ExecResult:
         """Run `app arg` and wait for that execution to end (or the channel to go). Raises EslTimeout when
