@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 
 import peewee as pw
 
-from ivr.campaign import rules
+from ivr.campaign import holdout, rules
 from ivr.campaign.windows import CallWindows, as_zone, aware_utc
 from ivr.clock import Clock
 from ivr.config import Config
@@ -169,6 +169,12 @@ def _close_many(items: Iterable[tuple[int, str, str]], now: datetime) -> int:
     return n
 
 
+def _closing(entry_id: int, account_id: int, not_eligible: dict, held: set[int]) -> tuple[int, str, str]:
+    if account_id in held:
+        return entry_id, "held_out", "held out this evening (hold-out group)"
+    return entry_id, "not_eligible", _why(not_eligible.get(account_id))
+
+
 def _why(verdict) -> str:
     return "; ".join(verdict.reasons) if verdict is not None and verdict.reasons else "no longer eligible"
 
@@ -180,7 +186,10 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
 
     Eligible accounts without an entry get one (priority 0, first number); waiting entries whose account is no
     longer eligible are closed (given_up, outcome 'not_eligible', reason from eligibility); entries already done
-    stay done. Waiting entries of earlier campaigns are carried over (see the module docstring).
+    stay done. Waiting entries of earlier campaigns are carried over (see the module docstring). Before anyone is
+    queued, the evening's hold-out group is drawn and recorded (ivr.campaign.holdout, `campaign.holdout_share`):
+    those accounts get no entry, and a carried-over entry of theirs is closed with outcome 'held_out'.
+    `eligible_count` counts the accounts to contact (held-out ones are in `holdout_count`).
     """
     now = _naive(clock.now())
     db = models.database.obj
@@ -192,7 +201,6 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
         if not created:
             camp.status, camp.status_reason, camp.finished_at = "running", "", None
             camp.started_at = camp.started_at or now
-        camp.eligible_count = len(eligible)
         camp.save()
     _configs[camp.id] = cfg
     release_orphans(None, clock)
@@ -200,20 +208,26 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     # Entries already in this campaign (a resumed evening). One write transaction taken up-front, so two
     # dialer processes starting at once build the queue one after the other.
     with _write_lock(db):
-        carried_n, closed_n = _refresh(camp, day, eligible, not_eligible, now, db)
-    log.info("campaign=%s day=%s eligible=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
-             len(eligible), carried_n, closed_n)
+        # the hold-out group is drawn (once per evening) and recorded before anyone is queued
+        held = holdout.draw(cfg, camp, eligible, now)
+        to_contact = {a: v for a, v in eligible.items() if a not in held}
+        carried_n, closed_n = _refresh(camp, day, to_contact, not_eligible, now, db, held)
+        _close_other_channels(cfg, camp, list(to_contact), now)
+        Campaign.update(eligible_count=len(to_contact)).where(Campaign.id == camp.id).execute()
+    camp.eligible_count = len(to_contact)
+    log.info("campaign=%s day=%s eligible=%d held_out=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
+             len(to_contact), len(eligible) - len(to_contact), carried_n, closed_n)
     return camp
 
 
-def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database
-             ) -> tuple[int, int]:
+def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database,
+             held: set[int] = frozenset()) -> tuple[int, int]:
     have: dict[int, tuple[int, str]] = {
         a: (i, s) for i, a, s in QueueEntry.select(QueueEntry.id, QueueEntry.account, QueueEntry.state)
         .where(QueueEntry.campaign == camp).tuples()}
     stale = [i for a, (i, s) in have.items() if s == "waiting" and a not in eligible]
     by_entry = {i: a for a, (i, _s) in have.items()}
-    _close_many(((i, "not_eligible", _why(not_eligible.get(by_entry[i]))) for i in stale), now)
+    _close_many((_closing(i, by_entry[i], not_eligible, held) for i in stale), now)
     # closed earlier this evening as not eligible, eligible again after a fresh import: back in the queue
     back = [i for a, (i, s) in have.items() if s == "given_up" and a in eligible]
     for i in range(0, len(back), _CHUNK):
@@ -231,13 +245,28 @@ def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now:
             for acc_id, e in carried.items() if acc_id in eligible and acc_id not in have]
     # every earlier waiting entry is closed: carried over, or no longer eligible
     _close_many(((e.id, "carried_over", f"carried over to {day}") if e.account_id in eligible
-                 else (e.id, "not_eligible", _why(not_eligible.get(e.account_id)))
+                 else _closing(e.id, e.account_id, not_eligible, held)
                  for e in earlier), now)
     taken = set(have) | {r["account"] for r in rows}
     rows += [{"campaign": camp.id, "account": a, "priority": 0, "not_before": now, "phone_index": 0,
               "updated_at": now} for a in eligible if a not in taken]
     _insert_entries(db, rows)
     return len(rows) - sum(1 for a in eligible if a not in taken), len(stale)
+
+
+def _close_other_channels(cfg: Config, camp: Campaign, account_ids: list[int], now: datetime) -> None:
+    """Entries of debtors whose reminder goes by another channel first (ivr.channels.rules, channels.enabled)
+    are closed at once: they stay in the evening's group (the hold-out comparison counts them) but are not called."""
+    from ivr.channels import rules as channel_rules
+
+    skip = channel_rules.not_by_voice_now(cfg, account_ids, now)
+    if not skip:
+        return
+    listed = sorted(skip)
+    ids = [i for n in range(0, len(listed), _CHUNK) for (i,) in QueueEntry.select(QueueEntry.id).where(
+        QueueEntry.campaign == camp, QueueEntry.state == "waiting",
+        QueueEntry.account.in_(listed[n:n + _CHUNK])).tuples()]
+    _close_many(((i, "other_channel", "another channel first (channels.order)") for i in ids), now)
 
 
 def _insert_entries(db: pw.Database, rows: list[dict]) -> None:

@@ -159,9 +159,19 @@ def _v7(db: pw.Database) -> None:
                         "next_call_at", "closed_by")
 
 
+def _v10(db: pw.Database) -> None:
+    """Channels and the hold-out group: the Message table (SMS, e-mail, letters), Account.email, the hold-out
+    draw on Campaign and the Holdout table."""
+    db.create_tables([models.Holdout, models.Message], safe=True)
+    add_missing_columns(db, models.Account, "email")
+    add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7}
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
+# migration.
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
+                                                       10: _v10}
 LATEST = max(MIGRATIONS)
 
 

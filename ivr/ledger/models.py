@@ -39,6 +39,7 @@ class Account(BaseModel):
     do_not_call = pw.BooleanField(default=False)
     life_support = pw.BooleanField(default=False)
     preferred_channel = pw.CharField(max_length=16, default="voice")  # voice | sms | email | letter
+    email = pw.CharField(max_length=254, default="")  # for the e-mail channel ('' = none known)
     claimed_paid_at = pw.DateTimeField(null=True)  # pressed 3 "already paid"; cleared by the next payments import
     updated_at = pw.DateTimeField(default=utcnow)
     # the latest applied accounts import (ImportRun.id) whose file listed this account; an account missing from
@@ -129,6 +130,25 @@ class Campaign(BaseModel):
     started_at = pw.DateTimeField(null=True)
     finished_at = pw.DateTimeField(null=True)
     eligible_count = pw.IntegerField(default=0)
+    # the hold-out draw (ivr.campaign.holdout), made once when the evening first starts: the share asked for,
+    # the seed of the draw (so it can be re-done and checked) and how many were held out; seed '' = no draw yet
+    holdout_share = pw.FloatField(default=0.0)
+    holdout_seed = pw.CharField(max_length=32, default="")
+    holdout_count = pw.IntegerField(default=0)
+
+
+class Holdout(BaseModel):
+    """A debtor drawn at random into an evening's hold-out group: not contacted that evening by any channel.
+
+    The report compares their payments with those of the contacted debtors: the only comparison that measures
+    the effect of contacting people (the groups differ by chance alone)."""
+
+    campaign = pw.ForeignKeyField(Campaign, backref="holdouts", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, on_delete="CASCADE")
+    drawn_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("campaign", "account"), True),)
 
 
 class QueueEntry(BaseModel):
@@ -252,6 +272,30 @@ class DialerNode(BaseModel):
     fenced_by = pw.CharField(max_length=64, default="")
 
 
+class Message(BaseModel):
+    """One SMS, e-mail or letter sent to a debtor (ivr.channels): where to, what became of it.
+
+    channel: sms | email | letter. status: queued | sent | delivered | failed | bounced | expired | printed.
+    `provider_id` is what the provider answered (SMPP message_id of the first part, SMTP Message-ID); delivery
+    receipts are matched on it. An SMS of several parts keeps every part's id in `detail`.
+    """
+
+    account = pw.ForeignKeyField(Account, backref="messages", on_delete="CASCADE")
+    campaign = pw.ForeignKeyField(Campaign, backref="messages", null=True, on_delete="SET NULL")
+    channel = pw.CharField(max_length=8, index=True)
+    kind = pw.CharField(max_length=32, default="reminder")  # which text (prompts/<lang>/channels.yaml)
+    language = pw.CharField(max_length=8, default="")
+    address = pw.CharField(max_length=400, default="")  # E.164, e-mail address or postal address
+    status = pw.CharField(max_length=16, default="queued", index=True)
+    provider_id = pw.CharField(max_length=200, default="", index=True)
+    parts = pw.SmallIntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    sent_at = pw.DateTimeField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    error = pw.CharField(max_length=400, default="")
+    detail = pw.TextField(default="")
+
+
 class AuditEvent(BaseModel):
     """One change a person made (ivr.ledger.audit): who, when, what, to what."""
 
@@ -319,5 +363,5 @@ class Tally(BaseModel):
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally,
+    Tally, Holdout, Message,
 ]
