@@ -155,8 +155,8 @@ def test_random_mix_is_seeded_and_realistic():
     for d in a.debtors.values():
         if d.kind != "answer":
             kinds[d.kind] += 1
-        elif d.presses:
-            kinds["press" + d.presses[0][0]] += 1
+        elif d.menu_press:
+            kinds["press" + d.menu_press] += 1
         elif d.hangup_after is not None:
             kinds["hangup_early"] += 1
         else:
@@ -172,8 +172,8 @@ def test_random_mix_is_seeded_and_realistic():
 def test_a_mix_and_a_script_can_have_debtors_press_8(tmp_path):
     numbers = [f"+38050{i:07d}" for i in range(50)]
     mix = Script.random_mix(numbers, seed=1, weights={"press8": 1, "listen": 1}, message_s=10.0)
-    pressing = [d for d in mix.debtors.values() if d.presses]
-    assert pressing and all(d.presses[0][0] == "8" and d.presses[0][1] > 10.0 for d in pressing)
+    pressing = [d for d in mix.debtors.values() if d.menu_press]
+    assert pressing and all(d.menu_press == "8" and not d.presses for d in pressing)
     path = tmp_path / "s.yaml"
     path.write_text('numbers:\n  "+380501234504": {press: [[8, 40.0]]}\n', encoding="utf-8")
     assert Script.load(path).for_number("+380501234504").presses == (("8", 40.0),)
