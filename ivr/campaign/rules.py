@@ -132,10 +132,12 @@ def attempts_between(account_id: int, numbers: list[str], start: datetime, end: 
 
 
 def answered_times(account_id: int, numbers: list[str], start: datetime, end: datetime) -> list[datetime]:
-    """When this debtor's calls were answered within [start, end) (naive UTC)."""
+    """When this debtor's calls were answered within [start, end) (naive UTC); an answering machine is no
+    contact with the debtor."""
     cond, params = _concerns(account_id, numbers)
     rows = Attempt.raw(sql(f"SELECT id, answered_at FROM attempt WHERE {cond} AND answered_at IS NOT NULL "
-                           "AND answered_at >= ? AND answered_at < ? AND kind <> 'test'"), *params, start, end)
+                           "AND answered_at >= ? AND answered_at < ? AND kind <> 'test' AND outcome <> 'machine'"),
+                       *params, start, end)
     return [r.answered_at for r in rows]
 
 

@@ -54,14 +54,14 @@ LABELS: dict[str, str] = {
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
     "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
     "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
-    "in_progress": "in progress", "not_called": "not called",
+    "in_progress": "in progress", "not_called": "not called", "machine": "answering machine",
 }
 # the order labels are listed in (tables and charts)
 LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out", "heard", "hung up early",
-               "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
+               "answering machine", "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
 # an account's final word for the evening: the first of these among its attempts' outcomes
 FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
-                    "not_heard", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
+                    "not_heard", "machine", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
                     "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",

@@ -12,6 +12,8 @@ seeded, realistic evening for demos and benchmarks; `Script.load` reads the YAML
       "+380501234503": {press: [[1, 8.0]], ring: 3}     # digit 1 at second 8 after answer
       "+380501234504": {press: [[8, 40.0]]}             # 8 in the menu: "do not call this number again"
       "+380501234505": {menu_press: 2}  # digit 2 as soon as the menu prompt starts playing
+      "+380501234506": {kind: machine, greeting: 12, beep: true}   # 12 s greeting, then the beep
+      "+380501234507": {greeting: 0, replies: true}   # says nothing until spoken to
     random_mix: {seed: 7, numbers: ["+380501230000", ...]}   # optional, merged under `numbers`
 """
 
@@ -39,6 +41,13 @@ class Debtor:
     # A digit pressed when the menu prompt (play_and_get_digits) starts, as a debtor reacting to what they hear
     # does; unlike `presses`, it does not depend on how long the greeting and message took to play.
     menu_press: str = ""
+    # What the far end says (the answering-machine detectors listen to it; see Call._speech in call.py):
+    # `greeting_s` seconds of speech as soon as the call-flow starts (None = 0.8 s "Алло?" for a person, 8 s of
+    # greeting for a machine; 0 = says nothing), whether it replies to a prompt (None = a person does, a machine
+    # does not), and whether a machine's greeting ends in a beep (mod_avmd's cue).
+    greeting_s: float | None = None
+    replies: bool | None = None
+    beep: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -50,6 +59,16 @@ class Debtor:
                 raise ValueError(f"press time must be >= 0, got {at}")
         if self.menu_press and (len(self.menu_press) != 1 or self.menu_press not in "0123456789*#ABCD"):
             raise ValueError(f"invalid DTMF digit {self.menu_press!r}")
+
+    @property
+    def opening_s(self) -> float:
+        if self.greeting_s is not None:
+            return self.greeting_s
+        return 8.0 if self.kind == "machine" else 0.8
+
+    @property
+    def talks_back(self) -> bool:
+        return self.replies if self.replies is not None else self.kind != "machine"
 
     @property
     def answers(self) -> bool:
@@ -94,8 +113,9 @@ class Debtor:
         return cls("rejected", ring)
 
     @classmethod
-    def machine(cls, ring: float = 0.0, listen_s: float = 40.0) -> Debtor:
-        return cls("machine", ring, listen_s)
+    def machine(cls, ring: float = 0.0, listen_s: float = 40.0, greeting_s: float | None = None,
+                beep: bool = True) -> Debtor:
+        return cls("machine", ring, listen_s, greeting_s=greeting_s, beep=beep)
 
 
 def number_key(number: str) -> str:
@@ -132,6 +152,7 @@ class Script:
         if unknown:
             raise ValueError(f"unknown behaviour(s) in weights: {', '.join(sorted(unknown))}")
         rng = random.Random(seed)
+        speech_rng = random.Random(seed * 7919 + 17)  # its own stream: the behaviours stay what they were per seed
         names = list(w)
         cum = list(w.values())
         script = cls()
@@ -153,7 +174,7 @@ class Script:
             else:
                 digit = kind[-1]
                 d = Debtor.answer(press=(digit, round(message_s + rng.uniform(0.5, 3.0), 1)), ring=ring)
-            script.add(number, d)
+            script.add(number, _with_speech(d, speech_rng))
         return script
 
     def dump(self, path: str | Path) -> Path:
@@ -195,6 +216,28 @@ class Script:
         return script
 
 
+# What people and machines say when they answer (an assumption, not a measurement: no recordings of real
+# answers were available). People: "Алло?" 0.3-2 s; 8 % say nothing until spoken to; 4 % talk on for 4-7 s.
+# Machines: greetings of 2-20 s (a quarter under 4 s: "Залиште повідомлення"); 10 % without a beep.
+def _with_speech(d: Debtor, rng: random.Random) -> Debtor:
+    import dataclasses
+
+    if d.kind == "machine":
+        short = rng.random() < 0.25
+        greeting = round(rng.uniform(2.0, 4.0) if short else rng.uniform(4.0, 20.0), 1)
+        return dataclasses.replace(d, greeting_s=greeting, beep=rng.random() >= 0.10)
+    if d.kind != "answer":
+        return d
+    roll = rng.random()
+    if roll < 0.08:
+        greeting = 0.0
+    elif roll < 0.12:
+        greeting = round(rng.uniform(4.0, 7.0), 1)
+    else:
+        greeting = round(rng.uniform(0.3, 2.0), 1)
+    return dataclasses.replace(d, greeting_s=greeting)
+
+
 def _debtor_spec(d: Debtor) -> dict:
     """The YAML form of one debtor: what _debtor_from reads back."""
     spec: dict = {"kind": d.kind, "ring": d.ring_s}
@@ -204,6 +247,12 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["press"] = [[digit, at] for digit, at in d.presses]
     if d.menu_press:
         spec["menu_press"] = d.menu_press
+    if d.greeting_s is not None:
+        spec["greeting"] = d.greeting_s
+    if d.replies is not None:
+        spec["replies"] = d.replies
+    if not d.beep:
+        spec["beep"] = False
     return spec
 
 
@@ -216,15 +265,23 @@ def _debtor_from(spec, where: str) -> Debtor:
                 return Debtor.machine()
             return Debtor(spec)
         if isinstance(spec, dict):
-            allowed = {"kind", "ring", "hangup_after", "press", "menu_press"}
+            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "greeting", "replies", "beep"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
             kind = spec.get("kind", "answer")
             presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
             hangup = spec.get("hangup_after")
+            greeting = spec.get("greeting")
+            replies = spec.get("replies")
+            if replies is not None and not isinstance(replies, bool):
+                raise ValueError(f"replies must be true or false, got {replies!r}")
+            beep = spec.get("beep", True)
+            if not isinstance(beep, bool):
+                raise ValueError(f"beep must be true or false, got {beep!r}")
             return Debtor(kind, float(spec.get("ring", 0.0)),
-                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")))
+                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")),
+                          None if greeting is None else float(greeting), replies, beep)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")
