@@ -326,6 +326,14 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class InboundConfig:
+    recent_days: int = _opt(7, "a caller whose number got a message tonight or within this many days hears it "
+                            "again when calling back", min=0, max=90)
+    fallback_transfer: str = _opt("office XML ivr_office", "where an unknown caller is transferred: "
+                                  "'EXTENSION DIALPLAN CONTEXT'", check=_check_transfer)
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     locale: LocaleConfig = field(default_factory=LocaleConfig)
@@ -337,6 +345,7 @@ class Config:
     eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     imports: ImportConfig = field(default_factory=ImportConfig, metadata={"key": "import"})
     report: ReportConfig = field(default_factory=ReportConfig)

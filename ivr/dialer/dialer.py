@@ -381,6 +381,14 @@ class Dialer:
     # --- one answered call ---------------------------------------------------------------------------------------
 
     def _on_session(self, session: Any) -> None:
+        from ivr.dialer import inbound
+
+        if inbound.is_inbound(session):  # a debtor calling back (freeswitch/dialplan/ivr_inbound.xml)
+            try:
+                inbound.handle(self, session)
+            except Exception as exc:
+                log.exception("event=inbound_error call=%s error=%s", session.uuid, exc)
+            return
         flight = self.tracker.flights.get(session.uuid or "")
         if flight is None or str(session.variable("ivr_attempt_id") or "") != str(flight.attempt_id):
             log.warning("event=unknown_session uuid=%s; hanging up", session.uuid)

@@ -193,6 +193,18 @@ class SimServer:
         Call(self, orig, result_cb).start()
         self.peak = max(self.peak, len(self.calls))
 
+    def callback(self, caller: str, did: str, socket_host: str, socket_port: int, at=None) -> None:
+        """A debtor calls `did` (the caller-ID number) back from `caller`, now or at `at` (a datetime on this
+        server's clock, e.g. 19:40 of the evening); the inbound dialplan sends it to the call-flow socket."""
+        from ivr.sim.callback import place_callback
+
+        def later() -> None:
+            if at is not None:
+                self.clock.sleep(max(0.0, (at - self.clock.now()).total_seconds()))
+            place_callback(self, caller, did, socket_host, socket_port)
+
+        gevent.spawn(later)
+
     def _invalid_gateway(self, uuid: str) -> None:
         # inbound_originate_failures: no CREATE/HANGUP, only a bare CHANNEL_DESTROY with Channel-Name N/A.
         import uuid as uuidlib
