@@ -334,6 +334,21 @@ class InboundConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    bind: str = _opt("127.0.0.1", "address the staff console (`ivr web`) listens on", check=_check_host)
+    port: int = _opt(8080, "port of the staff console", min=1, max=65535)
+    secret_key: str = _opt("", "session signing key ('' = generated once into secret_key_file; env "
+                               "IVR_WEB_SECRET_KEY overrides)")
+    secret_key_file: str = _opt("data/web-secret.key", "where the generated session key is kept (mode 600)")
+    session_minutes: int = _opt(60, "a console session ends after this many minutes without a request",
+                                min=1, max=7 * 24 * 60)
+    login_attempts: int = _opt(5, "wrong passwords in a row that block a login name", min=1, max=100)
+    login_block_minutes: int = _opt(15, "how long a blocked login name waits", min=1, max=24 * 60)
+    upload_dir: str = _opt("data/uploads", "where billing files uploaded on the Import page are kept")
+    cookie_secure: bool = _opt(False, "send the session cookie over HTTPS only (true behind a TLS reverse proxy)")
+
+
+@dataclass(frozen=True)
 class Config:
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     locale: LocaleConfig = field(default_factory=LocaleConfig)
@@ -351,6 +366,7 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
 
     def path(self, value: str) -> Path:

@@ -4,12 +4,15 @@
 # Run as root or as a user with sudo. Quiet, with one progress line per step.
 #   --postgres   also install Debian's PostgreSQL server (scripts/test.sh uses it for a throwaway test cluster;
 #                no cluster of ours runs as a system service)
+#   --browser    also install Debian's chromium and chromium-driver (the console's browser tests)
 set -euo pipefail
 
 WITH_POSTGRES=0
+WITH_BROWSER=0
 for arg in "$@"; do
     case "$arg" in
         --postgres) WITH_POSTGRES=1 ;;
+        --browser) WITH_BROWSER=1 ;;
         -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) printf 'setup: unknown option %s (see --help)\n' "$arg" >&2; exit 2 ;;
     esac
@@ -46,6 +49,10 @@ pick_python() {
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+if [ "$WITH_BROWSER" -eq 1 ]; then
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+fi
 if [ ! -x "$VENV/bin/python" ]; then
     PY="$(pick_python || true)"
     if [ -z "$PY" ] || ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then
@@ -64,7 +71,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    say "Debian packages present (espeak-ng, sox, python venv$([ "$WITH_POSTGRES" -eq 1 ] && echo ', postgresql'))"
+    say "Debian packages present (espeak-ng, sox, python venv$([ "$WITH_POSTGRES" -eq 1 ] && echo ', postgresql')$([ "$WITH_BROWSER" -eq 1 ] && echo ', chromium, chromium-driver'))"
 fi
 
 # 2. The virtualenv.
@@ -81,7 +88,7 @@ fi
 # 3. The package and its pinned dependencies; skipped when nothing they depend on changed since last time.
 want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/ivr" ] &&
-   "$VENV/bin/python" -c 'import ivr, peewee, phonenumbers, greenswitch, psycopg2' >/dev/null 2>&1; then
+   "$VENV/bin/python" -c 'import ivr, peewee, phonenumbers, greenswitch, psycopg2, flask, argon2' >/dev/null 2>&1; then
     say "package installed and up to date"
 else
     say "installing the package and its dependencies into .venv (pip; this takes a minute the first time)"

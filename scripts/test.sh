@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install everything (scripts/setup.sh --postgres, idempotent) and run the checks: ruff, then the whole pytest
+# Install everything (scripts/setup.sh --postgres --browser, idempotent) and run the checks: ruff, then the whole pytest
 # suite, every ledger test on SQLite and on a throwaway PostgreSQL cluster (started by the tests in a temporary
 # folder below, on a free port; stopped and removed at the end, also when the run fails or is interrupted).
 # Fails when any check fails, when PostgreSQL cannot run, and when pytest finds no tests at all (exit status 5).
@@ -34,10 +34,11 @@ if [ "$beside" -eq 1 ] && [ "$repeat" -eq 0 ]; then
     exit 2
 fi
 
-bash scripts/setup.sh --postgres
+bash scripts/setup.sh --postgres --browser
 
-# The [pg] variants must run here, not skip: a missing PostgreSQL is a failure in CI.
+# The [pg] variants and the browser tests must run here, not skip: a missing PostgreSQL or Chromium is a failure.
 export IVR_TEST_REQUIRE_PG=1
+export IVR_TEST_REQUIRE_BROWSER=1
 IVR_TEST_PG_DIR="$(mktemp -d -t ivr-test-pg.XXXXXX)"
 export IVR_TEST_PG_DIR
 chmod 755 "$IVR_TEST_PG_DIR"

@@ -21,6 +21,7 @@ import peewee as pw
 
 from ivr.admin.control import read_state
 from ivr.config import Config
+from ivr.errors import IvrError
 from ivr.ledger.freshness import held_import, import_ages
 from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
 
@@ -195,6 +196,65 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
         attempts=sum(outcomes.values()), esl_state=esl_state, esl_reconnects=sum(n.reconnects for n in nodes),
         error_count=error_count, errors=errors, nodes=nodes,
     )
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The campaign's state in words, as a code and its facts (the console words it per language).
+
+    code: no_campaign | no_dialer | waiting_window | calling | paused | stopping | stopped | done
+    A dead dialer is never "calling": when the campaign says running/paused but no dialer has a fresh
+    heartbeat, the code is no_dialer with the minutes since the last one (None when none ever ran).
+    """
+
+    code: str
+    by: str = ""  # who paused/stopped (from the audit log), '' when unknown
+    at: datetime | None = None  # aware, locale.timezone: when paused/stopped, or when the window opens
+    reason: str = ""  # the campaign's status_reason (a trunk fault, ...)
+    minutes: int | None = None  # no_dialer: minutes since the last heartbeat
+
+
+def headline(cfg: Config, snap: Snapshot) -> Headline:
+    """What the campaign is doing now, in one code (see Headline); reads the audit log for who paused."""
+    from zoneinfo import ZoneInfo
+
+    from ivr.admin.control import last_command_change
+    from ivr.campaign.windows import CallWindows
+
+    tz = ZoneInfo(cfg.locale.timezone)
+    status = snap.campaign_status
+    if snap.campaign_day is None:
+        return Headline("no_campaign")
+    if status in ("done", "stopped"):
+        return Headline(status, reason=snap.campaign_reason)
+    alive = [n for n in snap.nodes if n.alive]
+    if not alive:
+        ages = [n.heartbeat_age_s for n in snap.nodes]
+        return Headline("no_dialer", minutes=int(min(ages) // 60) if ages else None, reason=snap.campaign_reason)
+    change = last_command_change()
+    if snap.command == "stop":
+        return Headline("stopping", by=change.actor if change and change.command == "stop" else "",
+                        at=_local(change.at, tz) if change and change.command == "stop" else None)
+    if status == "paused" or snap.command == "pause":
+        by_command = snap.command == "pause" and change is not None and change.command == "pause"
+        return Headline("paused", by=change.actor if by_command else "",
+                        at=_local(change.at, tz) if by_command else None,
+                        reason="" if by_command else snap.campaign_reason)
+    # the dialers' own clock (a demo runs a scaled one) decides whether a window is open
+    clocks = [n.clock_now for n in alive if n.clock_now is not None]
+    ref = (max(clocks) if clocks else snap.at.astimezone(UTC).replace(tzinfo=None)).replace(tzinfo=UTC)
+    windows = CallWindows(cfg)
+    if snap.channels_in_use == 0 and not windows.is_open(tz, ref):
+        try:
+            opens = windows.next_open(tz, ref)
+        except IvrError:  # no window within the search horizon: say waiting without a time
+            opens = None
+        return Headline("waiting_window", at=opens.astimezone(tz) if opens else None)
+    return Headline("calling")
+
+
+def _local(at: datetime, tz: Any) -> datetime:
+    return at.replace(tzinfo=UTC).astimezone(tz)
 
 
 def to_json(snap: Snapshot) -> str:

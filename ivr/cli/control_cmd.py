@@ -28,7 +28,8 @@ def cmd_set_channels(args: argparse.Namespace) -> int:
     from ivr.admin import control
     control.parse_channels(args.value)  # a bad value is reported before touching the database
     load(args)
-    value = control.set_channels(args.value)
+    from ivr.ledger.audit import cli_actor
+    value = control.set_channels(args.value, cli_actor())
     print(f"channels set to {value}; {_dialer_note()}")
     return 0
 
@@ -37,16 +38,28 @@ def cmd_set_cps(args: argparse.Namespace) -> int:
     from ivr.admin import control
     control.parse_cps(args.value)
     load(args)
-    value = control.set_cps(args.value)
+    from ivr.ledger.audit import cli_actor
+    value = control.set_cps(args.value, cli_actor())
     print(f"cps set to {value:g} new calls per second; {_dialer_note()}")
+    return 0
+
+
+def cmd_set_defaults(args: argparse.Namespace) -> int:
+    from ivr.admin import control
+    from ivr.ledger.audit import cli_actor
+    cfg, _db = load(args)
+    control.reset_pacing(cli_actor())
+    print(f"channels and cps back to config.yaml ({cfg.pacing.channels} channels, {cfg.pacing.cps:g} calls/s); "
+          f"{_dialer_note()}")
     return 0
 
 
 def _command(name: str, what: str):
     def run(args: argparse.Namespace) -> int:
         from ivr.admin import control
+        from ivr.ledger.audit import cli_actor
         load(args)
-        getattr(control, name)()
+        getattr(control, name)(cli_actor())
         print(f"{what}; {_dialer_note()}")
         return 0
     return run
@@ -115,6 +128,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             ("stop", "end the evening's campaign: no new calls; calls in progress finish", "stop requested")):
         x = sub.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
         x.set_defaults(func=_command(name, what))
+
+    x = ssub.add_parser("defaults", help="forget live channels/cps: back to config.yaml's pacing values",
+                        description="Remove the live channels and cps settings, so running dialers go back to "
+                                    "config.yaml's pacing.channels and pacing.cps within a second.")
+    x.set_defaults(func=cmd_set_defaults)
 
     m = sub.add_parser("metrics", help="serve Prometheus metrics alone (ivr run serves them when metrics.port>0)",
                        description="Serve /metrics for Prometheus from the database until Ctrl-C.")

@@ -350,6 +350,13 @@ class Dialer:
             Attempt.update(detail=f"refused: {exc}"[:400]).where(Attempt.id == flight.attempt_id).execute()
             self.tracker.job_result(flight, "-ERR INVALID_NUMBER_FORMAT")
             return
+        if not self.esl_connected:
+            # the connection dropped between the claim and this greenlet's turn: nothing is sent; the slot is
+            # settled by reconciliation after the reconnect, like a send that failed
+            log.warning("event=originate_not_sent attempt=%s reason=event_socket_down", flight.uuid)
+            self.stats.originate_errors += 1
+            self._need_reconcile = True
+            return
         try:
             job = self.esl.bgapi(f"originate {cmd}")
         except Exception as exc:

@@ -109,9 +109,17 @@ def _v4(db: pw.Database) -> None:
     models.Attempt._schema.create_indexes(safe=True)
 
 
+def _v7(db: pw.Database) -> None:
+    """The staff console: its users, the login throttle, and the callback worklist (who took a request, its
+    results, a second call, who closed it)."""
+    db.create_tables([models.WebUser, models.LoginThrottle, models.CallbackNote], safe=True)
+    add_missing_columns(db, models.CallbackRequest, "taken_by", "taken_at", "result", "promised_on",
+                        "next_call_at", "closed_by")
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4}
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 7: _v7}
 LATEST = max(MIGRATIONS)
 
 

@@ -326,3 +326,64 @@ def _account_id(account: Account | int | str) -> int:
     if acc is None:
         raise LookupError(f"no account {account!r}")
     return acc.id
+
+
+@dataclass(slots=True)
+class ListedVerdict:
+    """A verdict with what a person needs to recognise the account (the console's lists)."""
+
+    verdict: Verdict
+    name: str
+    district: str
+
+
+@dataclass(slots=True)
+class Listing:
+    rows: list[ListedVerdict]
+    total: int  # rows matching the filters, over every page
+
+
+def matching(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+             amount_min: Decimal | None = None, amount_max: Decimal | None = None) -> list[Verdict]:
+    """The eligible verdicts (or, with `excluded`, those who owe but are not called, as `ivr eligible
+    --excluded`), filtered by district, a word in the reasons and the remaining debt, in account order. A
+    district filter narrows the ledger read to that district's accounts."""
+    ids = None
+    if district:
+        ids = [i for (i,) in Account.select(Account.id).where(Account.district == district).tuples()]
+    facts = _gather(day, ids)
+    needle = reason.strip().lower()
+    matched = []
+    for acc in facts.accounts:
+        v = _verdict(cfg, day, facts, acc)
+        if excluded == v.eligible or (excluded and v.remaining <= 0):
+            continue
+        if amount_min is not None and v.remaining < amount_min:
+            continue
+        if amount_max is not None and v.remaining > amount_max:
+            continue
+        if needle and not any(needle in r.lower() for r in v.reasons):
+            continue
+        matched.append(v)
+    return matched
+
+
+def page_of(matched: list[Verdict], offset: int = 0, limit: int = 50) -> Listing:
+    """One page of `matching`'s verdicts with each account's name and district."""
+    page = matched[offset:offset + limit]
+    names = {i: (n, d) for i, n, d in Account.select(Account.id, Account.name, Account.district)
+             .where(Account.id.in_([v.account_id for v in page])).tuples()} if page else {}
+    return Listing([ListedVerdict(v, *names.get(v.account_id, ("", ""))) for v in page], len(matched))
+
+
+def listing(cfg: Config, day: date, *, excluded: bool = False, district: str = "", reason: str = "",
+            amount_min: Decimal | None = None, amount_max: Decimal | None = None, offset: int = 0,
+            limit: int = 50) -> Listing:
+    """One page of `matching` (the console's Who will be called list)."""
+    return page_of(matching(cfg, day, excluded=excluded, district=district, reason=reason, amount_min=amount_min,
+                            amount_max=amount_max), offset, limit)
+
+
+def districts() -> list[str]:
+    """Every district named on an account, sorted."""
+    return sorted(d for (d,) in Account.select(Account.district).distinct().tuples())

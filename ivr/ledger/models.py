@@ -187,12 +187,34 @@ class Attempt(BaseModel):
 
 
 class CallbackRequest(BaseModel):
+    """A debtor pressed 2: an operator calls back. Open until a person closes it (handled_at, closed_by);
+    the worklist (ivr.ledger.callbacks) keeps who took it, the last result and any second call planned."""
+
     account = pw.ForeignKeyField(Account, backref="callbacks", on_delete="CASCADE")
     attempt = pw.ForeignKeyField(Attempt, null=True, on_delete="SET NULL")
     e164 = pw.CharField(max_length=20)
     district = pw.CharField(max_length=100, default="", index=True)
     created_at = pw.DateTimeField(default=utcnow)
     handled_at = pw.DateTimeField(null=True)
+    taken_by = pw.CharField(max_length=100, default="")  # the operator working it ('' = nobody)
+    taken_at = pw.DateTimeField(null=True)
+    result = pw.CharField(max_length=32, default="")  # the last result recorded (ivr.ledger.callbacks.RESULTS)
+    promised_on = pw.DateField(null=True)  # "promised to pay by DATE"
+    next_call_at = pw.DateTimeField(null=True)  # a second call planned (naive UTC)
+    closed_by = pw.CharField(max_length=100, default="")
+
+
+class CallbackNote(BaseModel):
+    """One result an operator recorded on a callback request (its history, oldest first)."""
+
+    request = pw.ForeignKeyField(CallbackRequest, backref="notes", on_delete="CASCADE")
+    at = pw.DateTimeField(default=utcnow)
+    actor = pw.CharField(max_length=100)
+    result = pw.CharField(max_length=32)
+    promised_on = pw.DateField(null=True)
+    next_call_at = pw.DateTimeField(null=True)
+    note = pw.CharField(max_length=500, default="")
+    closed = pw.BooleanField(default=False)
 
 
 class Control(BaseModel):
@@ -247,7 +269,28 @@ class DncEntry(BaseModel):
     removed_reason = pw.CharField(max_length=400, default="")
 
 
+class WebUser(BaseModel):
+    """A person who may use the staff console (ivr.admin.users). role: admin | manager | operator."""
+
+    name = pw.CharField(max_length=64, unique=True)
+    role = pw.CharField(max_length=16)
+    password_hash = pw.CharField(max_length=200)  # argon2id, never the password
+    active = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    disabled_at = pw.DateTimeField(null=True)
+    last_login_at = pw.DateTimeField(null=True)
+
+
+class LoginThrottle(BaseModel):
+    """Wrong passwords in a row per login name (known or not, so blocking tells nothing about who exists)."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    failures = pw.IntegerField(default=0)
+    last_failure_at = pw.DateTimeField(null=True)
+    blocked_until = pw.DateTimeField(null=True)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
-    Attempt, CallbackRequest, Control, DialerNode, AuditEvent, DncEntry,
+    Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
 ]

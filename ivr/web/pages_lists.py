@@ -1,0 +1,166 @@
+"""Read-only lists for managers and admins: the audit log, who will be called (eligibility), the reports.
+
+Each reads through its domain module (ivr.ledger.audit, ivr.ledger.eligibility, ivr.report) and pages
+its rows, so no page grows with the ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, current_app, g, render_template, request
+
+from ivr.ledger import audit
+from ivr.web.app import requires
+
+bp = Blueprint("lists", __name__)
+PAGE_SIZE = 50
+
+
+def page_number() -> int:
+    try:
+        return max(1, int(request.args.get("page", "1")))
+    except ValueError:
+        return 1
+
+
+@bp.route("/audit")
+@requires("admin", "manager")
+def audit_log() -> Any:
+    page = page_number()
+    who = request.args.get("actor", "").strip()
+    action = request.args.get("action", "").strip()
+    rows = audit.recent(PAGE_SIZE + 1, (page - 1) * PAGE_SIZE, action_prefix=action, actor=who)
+    return render_template("audit.html", rows=rows[:PAGE_SIZE], page=page, more=len(rows) > PAGE_SIZE,
+                           actor=who, action=action)
+
+
+def _day_arg(name: str = "day") -> date | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _amount(name: str) -> Decimal | None:
+    text = request.args.get(name, "").strip().replace(",", ".").replace(" ", "")
+    if not text:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not an amount") from None
+
+
+@bp.route("/eligible")
+@requires("admin", "manager")
+def eligible() -> Any:
+    from ivr.ledger import eligibility
+    day = _day_arg() or datetime.now(ZoneInfo(g.cfg.locale.timezone)).date()
+    page = page_number()
+    excluded = request.args.get("list") == "excluded"
+    district = request.args.get("district", "")
+    reason = request.args.get("reason", "")
+    error = ""
+    try:
+        lo, hi = _amount("min"), _amount("max")
+    except ValueError as exc:
+        error, lo, hi = str(exc), None, None
+    key = ("eligible", day, excluded, district, reason.strip().lower(), lo, hi)
+    matched = _cached(key, lambda: eligibility.matching(g.cfg, day, excluded=excluded, district=district,
+                                                         reason=reason, amount_min=lo, amount_max=hi))
+    result = eligibility.page_of(matched, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    pages = max(1, -(-result.total // PAGE_SIZE))
+    return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
+                           reason=reason, districts=eligibility.districts(), page=page, pages=pages,
+                           more=page < pages, error=error)
+
+
+# A morning report or an eligibility pass over a large ledger takes seconds: the pages of one list, and the CSV,
+# reuse one build for a minute (per application), so paging through it does not rebuild it each time.
+CACHE_TTL_SECONDS = 60.0
+CACHE_ENTRIES = 4
+
+
+def _cached(key: tuple, build: Any) -> Any:
+    cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault("ivr_page_cache", {})
+    hit = cache.get(key)
+    if hit and time.monotonic() - hit[0] < CACHE_TTL_SECONDS:
+        return hit[1]
+    value = build()
+    if len(cache) >= CACHE_ENTRIES:
+        cache.pop(min(cache, key=lambda k: cache[k][0]))
+    cache[key] = (time.monotonic(), value)
+    return value
+
+
+def _report(day: date) -> Any:
+    from ivr.report.data import build_report
+    return _cached(("report", day), lambda: build_report(g.cfg, day))
+
+
+def _charts(day: date, data: Any) -> list[str]:
+    from ivr.report.html import chart_money, chart_outcomes
+    return _cached(("charts", day), lambda: [c for c in (chart_outcomes(data), chart_money(data)) if c])
+
+
+def _campaign_days() -> list[date]:
+    from ivr.ledger.models import Campaign
+    return [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(60)]
+
+
+@bp.route("/reports")
+@requires("admin", "manager")
+def reports() -> Any:
+    from ivr.errors import IvrError
+    from ivr.report.html import percent, ratio
+    days = _campaign_days()
+    day = _day_arg() or (days[0] if days else None)
+    if day is None:
+        return render_template("reports.html", days=days, day=None, data=None, rows=[], error="")
+    try:
+        data = _report(day)
+    except IvrError as exc:
+        return render_template("reports.html", days=days, day=day, data=None, rows=[], error=str(exc)), 404
+    q = request.args.get("q", "").strip().lower()
+    people = data.people
+    if q:
+        people = [p for p in people if q in p.account.lower() or q in p.name.lower() or q in p.district.lower()
+                  or q in p.number_masked]
+    page = page_number()
+    pages = max(1, -(-len(people) // PAGE_SIZE))
+    rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+    charts = _charts(day, data) if page == 1 and not q else []
+    return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
+                           more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
+                           error="")
+
+
+@bp.route("/reports/<day>.csv")
+@requires("admin", "manager")
+def report_csv(day: str) -> Any:
+    from ivr.errors import IvrError
+    from ivr.report.csvout import REPORT_COLUMNS, report_rows, safe_cell
+    try:
+        data = _report(date.fromisoformat(day))
+    except (ValueError, IvrError):
+        abort(404)
+    buf = io.StringIO()
+    buf.write("\ufeff")  # a spreadsheet then reads the names' Cyrillic as UTF-8
+    w = csv.writer(buf)
+    w.writerow(REPORT_COLUMNS)
+    for row in report_rows(data):
+        # account, name, district come from billing: a cell like '=HYPERLINK(...)' must stay text
+        row[1:4] = [safe_cell(c) for c in row[1:4]]
+        w.writerow(row)
+    return Response(buf.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="report-{data.day}.csv"'})

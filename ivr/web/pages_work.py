@@ -1,0 +1,97 @@
+"""The callback worklist (operators, managers, admins): the web side of ivr.ledger.callbacks.
+
+The only page where an operator sees full phone numbers: they dial them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+
+from ivr.ledger import callbacks
+from ivr.web.app import ALL_ROLES, _, actor, requires
+
+bp = Blueprint("work", __name__)
+
+
+def _local_to_utc(text: str) -> datetime | None:
+    """A datetime-local field (YYYY-MM-DDTHH:MM, locale.timezone) as naive UTC; '' = None."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        local = datetime.fromisoformat(text)
+    except ValueError:
+        raise callbacks.CallbackError(f"{text!r} is not a date and time (YYYY-MM-DD HH:MM)") from None
+    return local.replace(tzinfo=ZoneInfo(g.cfg.locale.timezone)).astimezone(UTC).replace(tzinfo=None)
+
+
+def _date(text: str) -> date | None:
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise callbacks.CallbackError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+@bp.route("/callbacks", endpoint="callbacks")
+@requires(*ALL_ROLES)
+def callbacks_list() -> Any:
+    district = request.args.get("district", "")
+    items = callbacks.worklist(district or None)
+    return render_template("callbacks.html", items=items, districts=callbacks.districts(), district=district,
+                           error=session.pop("work_error", ""), me=g.user.name)
+
+
+
+@bp.route("/callbacks/<int:rid>")
+@requires(*ALL_ROLES)
+def callback_detail(rid: int) -> Any:
+    try:
+        item = callbacks.get(rid)
+    except callbacks.CallbackError:
+        return render_template("error.html", message=_("Page not found.")), 404
+    return render_template("callback.html", item=item, notes=callbacks.history(rid), results=callbacks.RESULTS,
+                           error=session.pop("work_error", ""), me=g.user.name)
+
+
+@bp.route("/callbacks/<int:rid>/take", methods=["POST"])
+@requires(*ALL_ROLES)
+def take(rid: int) -> Any:
+    try:
+        callbacks.take(rid, actor())
+    except callbacks.CallbackError as exc:
+        session["work_error"] = str(exc)
+        return redirect(url_for("work.callbacks"))
+    return redirect(url_for("work.callback_detail", rid=rid))
+
+
+@bp.route("/callbacks/<int:rid>/release", methods=["POST"])
+@requires(*ALL_ROLES)
+def release(rid: int) -> Any:
+    try:
+        callbacks.release(rid, actor())
+    except callbacks.CallbackError as exc:
+        session["work_error"] = str(exc)
+    return redirect(url_for("work.callbacks"))
+
+
+@bp.route("/callbacks/<int:rid>/result", methods=["POST"])
+@requires(*ALL_ROLES)
+def record(rid: int) -> Any:
+    form = request.form
+    try:
+        callbacks.record(rid, actor(), form.get("result", ""), promised_on=_date(form.get("promised_on", "")),
+                         next_call_at=_local_to_utc(form.get("next_call_at", "")), note=form.get("note", ""),
+                         close=form.get("close") == "1")
+    except callbacks.CallbackError as exc:
+        session["work_error"] = str(exc)
+        return redirect(url_for("work.callback_detail", rid=rid))
+    if form.get("close") == "1":
+        return redirect(url_for("work.callbacks"))
+    return redirect(url_for("work.callback_detail", rid=rid))

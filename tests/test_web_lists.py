@@ -1,0 +1,113 @@
+"""Who will be called (filters, paging), the reports page (paged, searchable, CSV) and the audit log page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from decimal import Decimal
+
+import factories as f
+import pytest
+from argon2 import PasswordHasher
+from web_support import add_users, login, make_app
+
+from ivr.admin import users
+from ivr.ledger import audit, eligibility
+from ivr.ledger.models import Account
+
+DAY = date(2026, 11, 23)
+
+
+@pytest.fixture(autouse=True)
+def fast_hashes(monkeypatch):
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def client(cfg, db):
+    add_users()
+    return make_app(cfg).test_client()
+
+
+@pytest.fixture
+def ledger(db):
+    north = [f.account(name=f"North {i}", district="North", debt=str(200 + i * 100)) for i in range(3)]
+    center = f.account(name="Center owes", district="Center", debt="900.00")
+    dnc = f.account(name="Asked not to be called", district="Center", debt="700.00")
+    Account.update(do_not_call=True).where(Account.id == dnc.id).execute()
+    small = f.account(name="Owes little", district="Center", debt="20.00")
+    return north, center, dnc, small
+
+
+def test_listing_filters_and_pages(cfg, ledger):
+    north, center, dnc, small = ledger
+    everyone = eligibility.listing(cfg, DAY)
+    assert everyone.total == 4 and {r.name for r in everyone.rows} == {"North 0", "North 1", "North 2",
+                                                                         "Center owes"}
+    assert [r.name for r in eligibility.listing(cfg, DAY, district="North").rows] == ["North 0", "North 1",
+                                                                                      "North 2"]
+    page2 = eligibility.listing(cfg, DAY, offset=2, limit=2)
+    assert page2.total == 4 and len(page2.rows) == 2
+    rich = eligibility.listing(cfg, DAY, amount_min=Decimal("350"), amount_max=Decimal("800"))
+    assert [r.name for r in rich.rows] == ["North 2"]
+    excluded = eligibility.listing(cfg, DAY, excluded=True)
+    assert [r.name for r in excluded.rows] == ["Asked not to be called", "Owes little"]
+    assert [r.name for r in eligibility.listing(cfg, DAY, excluded=True, reason="do-not-call").rows] == [
+        "Asked not to be called"]
+    assert eligibility.districts() == ["Center", "North"]
+
+
+def test_eligible_page_for_managers_only(client, ledger):
+    login(client, "olga")
+    assert client.get("/eligible").status_code == 403
+    login(client, "max")
+    html = client.get(f"/eligible?day={DAY}&district=North").get_data(as_text=True)
+    assert "North 1" in html and "Center owes" not in html
+    html = client.get(f"/eligible?day={DAY}&list=excluded").get_data(as_text=True)
+    assert "Asked not to be called" in html and "do-not-call" in html and "North 1" not in html
+    html = client.get(f"/eligible?day={DAY}&min=abc").get_data(as_text=True)
+    assert "&#39;abc&#39; is not an amount" in html
+
+
+def test_reports_page_pages_and_searches_the_person_table(client, db):
+    camp = f.campaign(DAY, eligible_count=60)
+    for i in range(60):
+        acc = f.account(name=f"Person {i:02d}", district="North" if i % 2 else "South")
+        f.enqueue(camp, acc, outcome="heard")
+        f.attempt(camp, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    login(client, "max")
+    html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
+    assert html.count('<td class="name">') == 50 and 'id="next"' in html
+    html2 = client.get(f"/reports?day={DAY}&page=2").get_data(as_text=True)
+    assert html2.count('<td class="name">') == 10 and 'id="next"' not in html2
+    found = client.get(f"/reports?day={DAY}&q=person 07").get_data(as_text=True)
+    assert found.count('<td class="name">') == 1 and "Person 07" in found
+    assert client.get("/reports?day=2020-01-01").status_code == 404
+
+
+def test_report_csv_download_is_bom_utf8_and_safe_for_spreadsheets(client, db):
+    camp = f.campaign(DAY)
+    acc = f.account(name="=HYPERLINK(\"http://x\")", district="North")
+    f.enqueue(camp, acc, outcome="heard")
+    f.attempt(camp, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    login(client, "max")
+    resp = client.get(f"/reports/{DAY}.csv")
+    assert resp.status_code == 200 and resp.mimetype == "text/csv"
+    text = resp.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0][:3] == ["date", "account", "name"]
+    assert rows[1][2] == "'=HYPERLINK(\"http://x\")"
+    login(client, "olga")
+    assert client.get(f"/reports/{DAY}.csv").status_code == 403
+
+
+def test_audit_page_lists_and_filters(client, db):
+    audit.record("anna", "control.pause", "pause", {})
+    audit.record("cli:root", "user.add", "ivan", {"role": "operator"})
+    login(client, "anna")
+    html = client.get("/audit").get_data(as_text=True)
+    assert "control.pause" in html and "user.add" in html
+    html = client.get("/audit?action=control.").get_data(as_text=True)
+    assert "control.pause" in html and "user.add" not in html
