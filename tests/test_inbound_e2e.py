@@ -4,13 +4,17 @@ Same world as test_dialer_e2e (real dialer, queue, call flow, speech with a fake
 
 from __future__ import annotations
 
+from datetime import UTC, date
+from zoneinfo import ZoneInfo
+
+import gevent
 import pytest
 from test_dialer_e2e import attempts_of, debtor, world  # noqa: F401  (world is a fixture)
-from waiting import wait_until
+from waiting import join, wait_until
 
 from ivr.campaign import rules
 from ivr.ledger.models import Attempt
-from ivr.sim.script import Debtor
+from ivr.sim.script import CallBackPlan, Debtor
 
 pytestmark = pytest.mark.slow
 DID = "+380441234567"  # the caller-ID number the dialer calls from
@@ -66,3 +70,16 @@ def test_caller_number_is_validated_before_any_lookup(world):  # noqa: F811
     assert caller_e164(S("0501119001"), "UA") == "+380501119001"
     for bad in ("", "anonymous", "123'; DROP", "+38050\n111", "1" * 30, "sip:evil@x"):
         assert caller_e164(S(bad), "UA") == ""
+
+
+def test_scripted_debtor_calls_back_at_its_time(world):  # noqa: F811
+    w = world(max_attempts_per_day=1)
+    acc = debtor("+380501119002", Debtor.no_answer(), w)  # misses the call; the same phone calls back and listens
+    d = w.dialer()
+    w.sim.schedule_callback(CallBackPlan("+380501119002", "18:05", "Europe/Kyiv"))
+    join(gevent.spawn(d.run, w.campaign()), "the campaign to finish")
+    wait_until(lambda: [a.outcome for a in callback_attempts(acc)] == ["heard"], "the 18:05 callback's result")
+    assert [a.outcome for a in attempts_of(acc) if a.kind == "campaign"] == ["no_answer"]
+    (cb,) = callback_attempts(acc)
+    local = cb.created_at.replace(tzinfo=UTC).astimezone(ZoneInfo("Europe/Kyiv"))
+    assert (local.date(), local.hour, local.minute) == (date(2026, 11, 23), 18, 5)

@@ -15,6 +15,8 @@ seeded, realistic evening for demos and benchmarks; `Script.load` reads the YAML
       "+380501234506": {kind: machine, greeting: 12, beep: true}   # 12 s greeting, then the beep
       "+380501234507": {greeting: 0, replies: true}   # says nothing until spoken to
     random_mix: {seed: 7, numbers: ["+380501230000", ...]}   # optional, merged under `numbers`
+    callbacks:                       # debtors who call the caller-ID number back (as its `numbers` entry behaves)
+      - {number: "+380501234502", at: "19:40", timezone: Europe/Kyiv}
 """
 
 from __future__ import annotations
@@ -131,10 +133,31 @@ DEFAULT_WEIGHTS = {  # a realistic evening (issue 3): shares of each behaviour
 EXTRA_BEHAVIOURS = ("press3", "press8", "press9")
 
 
+@dataclass(frozen=True)
+class CallBackPlan:
+    """A debtor who calls the dialer's caller-ID number back at a local time of the evening ("19:40")."""
+
+    number: str
+    at: str          # HH:MM, local time in `timezone`
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        import re
+        from zoneinfo import ZoneInfo
+
+        if not re.fullmatch(r"\+?[0-9]{5,15}", self.number):
+            raise ValueError(f"callback number {self.number!r} is not a phone number (digits, optional +)")
+        m = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])", self.at)
+        if not m:
+            raise ValueError(f"callback time {self.at!r} is not HH:MM")
+        ZoneInfo(self.timezone)  # raises on an unknown zone
+
+
 @dataclass
 class Script:
     debtors: dict[str, Debtor] = field(default_factory=dict)
     default: Debtor = field(default_factory=lambda: Debtor("answer", 0.0, 120.0))
+    callbacks: list[CallBackPlan] = field(default_factory=list)  # debtors who call back (SimServer schedules)
 
     def add(self, number: str, debtor: Debtor) -> Script:
         self.debtors[number_key(number)] = debtor
@@ -182,6 +205,8 @@ class Script:
         path = Path(path)
         data = {"default": _debtor_spec(self.default),
                 "numbers": {number: _debtor_spec(d) for number, d in self.debtors.items()}}
+        if self.callbacks:
+            data["callbacks"] = [{"number": c.number, "at": c.at, "timezone": c.timezone} for c in self.callbacks]
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
         return path
 
@@ -213,6 +238,14 @@ class Script:
             if not num.lstrip("+").isdigit():
                 raise IvrError(f"{path}: numbers: {num!r} is not a phone number (digits, optional +)")
             script.add(num, _debtor_from(spec, f"{path}: number {num}"))
+        for i, item in enumerate(data.get("callbacks") or []):
+            if not isinstance(item, dict) or set(item) - {"number", "at", "timezone"}:
+                raise IvrError(f"{path}: callbacks item {i + 1}: expected {{number, at, timezone}}, got {item!r}")
+            try:
+                script.callbacks.append(CallBackPlan(str(item.get("number", "")), str(item.get("at", "")),
+                                                     str(item.get("timezone", "UTC"))))
+            except (ValueError, KeyError) as exc:
+                raise IvrError(f"{path}: callbacks item {i + 1}: {exc}") from exc
         return script
 
 
