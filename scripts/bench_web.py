@@ -59,6 +59,7 @@ def main() -> None:
     from ivr.web.app import create_app
     app = create_app(cfg, "b" * 64)
     app.config["WTF_CSRF_ENABLED"] = False  # logging in by a plain post: the timings are of the pages
+    app.config["IVR_OFFLOAD"] = True  # as `ivr web` serves it
     client = app.test_client()
     assert client.post("/login", data={"name": "anna", "password": "bench password 1"}).status_code == 302
     acc = Account.select().order_by(Account.id.desc()).first()

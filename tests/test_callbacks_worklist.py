@@ -128,3 +128,16 @@ def test_worklist_page_refuses_taking_someone_elses_request(cfg, db, three):
     post(client, f"/callbacks/{req.id}/take", {}, page="/callbacks")
     assert "taken by olga" in client.get("/callbacks").get_data(as_text=True)
     assert CallbackRequest.get_by_id(req.id).taken_by == "olga"
+
+
+def test_the_worklist_pages(cfg, db):
+    for i in range(105):
+        request_for(f"Person {i:03d}", "East", datetime(2026, 11, 23, 17, 0) + timedelta(seconds=i))
+    add_users()
+    client = make_app(cfg).test_client()
+    login(client, "olga")
+    html = client.get("/callbacks?district=East").get_data(as_text=True)
+    assert 'id="open-count">105<' in html and html.count('class="take"') == 100 and "Person 000" in html
+    html = client.get("/callbacks?district=East&page=2").get_data(as_text=True)
+    assert html.count('class="take"') == 5 and "Person 104" in html and "Person 000" not in html
+    assert callbacks.count_open("East") == 105 and callbacks.count_open("Nowhere") == 0

@@ -28,10 +28,9 @@ LENGTHS_MS = {"greeting": 500, "message": 3000, "menu": 1500, "invalid": 500, "p
               "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "optout_confirmed": 500,
               "no_input": 500,
               "goodbye": 500, "right_party": 1000}
-# call-seconds after the answer: greeting 0-0.5, message 0.5-3.5, menu 3.5-5.0; keys come after a prompt ends,
-# so scheduling jitter on a loaded machine cannot move them into the wrong step
+# call-seconds after the answer: greeting 0-0.5, message 0.5-3.5, menu 3.5-5.0
 LISTEN, HANG_UP_EARLY, PRESS_1, PRESS_2 = "+380501230001", "+380501230002", "+380501230003", "+380501230004"
-CONFIRMS = "+380501230005"  # presses 1 after the right-party question (greeting 0-0.5, question 0.5-1.5)
+CONFIRMS = "+380501230005"  # presses 1 at the right-party question
 OPTS_OUT = "+380501230006"  # presses 8 (callflow.optout_key) in the menu
 
 
@@ -59,11 +58,13 @@ def rig(request, tmp_path, cfg):
                                        duration_ms=LENGTHS_MS["message"])
     script = (Script()
               .add(LISTEN, Debtor.listen())
-              .add(HANG_UP_EARLY, Debtor.answer(hangup_after=1.5))
-              .add(PRESS_1, Debtor.answer(press=("1", 5.0)))
-              .add(PRESS_2, Debtor.answer(press=("2", 5.0), hangup_after=30))
-              .add(CONFIRMS, Debtor.answer(press=("1", 2.0), hangup_after=30))
-              .add(OPTS_OUT, Debtor.answer(press=("8", 5.0), hangup_after=30)))
+              .add(HANG_UP_EARLY, Debtor.answer(hangup_in_playback=(2, 1.0)))  # 1 s into the message
+              # keys go in when the menu (or the right-party question) starts, as a listener's would: not at a
+              # call-second, which scheduling delay on a loaded machine can move out of the menu
+              .add(PRESS_1, Debtor.answer(menu_press="1"))
+              .add(PRESS_2, Debtor.answer(menu_press="2"))
+              .add(CONFIRMS, Debtor.answer(menu_press="1"))
+              .add(OPTS_OUT, Debtor.answer(menu_press="8")))
     clock = ScaledClock(start=datetime(2026, 11, 23, 17, 0, tzinfo=UTC), scale=SCALE)
     sim = SimServer(clock=clock, script=script).start()
     results: dict[str, AsyncResult] = {}

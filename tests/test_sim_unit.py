@@ -142,6 +142,8 @@ def test_debtor_rejects_bad_values():
         Debtor.answer(press=("1", -1.0))
     with pytest.raises(ValueError):
         Debtor.answer(menu_press="12")
+    with pytest.raises(ValueError):
+        Debtor.answer(hangup_in_playback=(0, 1.0))
 
 
 def test_random_mix_is_seeded_and_realistic():
@@ -257,7 +259,9 @@ def test_script_dump_reads_back_the_same_debtors(tmp_path):
     mix = Script.random_mix([f"+38050{i:07d}" for i in range(200)], seed=5, message_s=8.0)
     mix.default = Debtor.listen()
     mix.add("+380509999999", Debtor.answer(menu_press="2", ring=1.5))
+    mix.add("+380509999998", Debtor.answer(hangup_in_playback=(2, 1.25)))
     back = Script.load(mix.dump(tmp_path / "debtors.yaml"))
     assert back.for_number("+380509999999").menu_press == "2"
+    assert back.for_number("+380509999998").hangup_in_playback == (2, 1.25)
     assert back.debtors == mix.debtors and back.default == mix.default
     assert {d.kind for d in back.debtors.values()} >= {"answer", "busy", "no_answer"}

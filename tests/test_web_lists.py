@@ -111,3 +111,75 @@ def test_audit_page_lists_and_filters(client, db):
     assert "control.pause" in html and "user.add" in html
     html = client.get("/audit?action=control.").get_data(as_text=True)
     assert "control.pause" in html and "user.add" not in html
+
+
+def test_trends_over_evenings(client, db):
+    from datetime import timedelta
+
+    from ivr.report.trends import trends
+    first, second = f.campaign(DAY, eligible_count=3), f.campaign(DAY + timedelta(days=1), eligible_count=2)
+    a, b, c = f.account(), f.account(), f.account()
+    f.attempt(first, a, datetime(2026, 11, 23, 16, 0), "heard")
+    f.attempt(first, b, datetime(2026, 11, 23, 16, 5), "no_answer")
+    f.attempt(first, b, datetime(2026, 11, 23, 17, 5), "early_hangup")
+    f.attempt(first, c, datetime(2026, 11, 23, 16, 9), "busy")
+    f.attempt(second, c, datetime(2026, 11, 24, 16, 9), "pay_now")
+    f.payment(a, "100.00", DAY + timedelta(days=2))
+    f.payment(a, "50.00", DAY + timedelta(days=9))  # outside the 7 days
+    f.payment(c, "70.00", DAY + timedelta(days=3))  # c was not reached on the first evening
+    rows = trends()
+    assert [(e.day, e.eligible, e.called, e.reached, e.heard, e.paid_accounts, e.paid) for e in rows] == [
+        (DAY + timedelta(days=1), 2, 1, 1, 1, 1, Decimal("70.00")),
+        (DAY, 3, 3, 2, 1, 1, Decimal("100.00"))]
+    login(client, "max")
+    html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
+    assert 'id="trends"' in html and "100.00" in html
+
+
+def test_report_csv_for_excel_uses_semicolons_and_a_decimal_comma(client, db):
+    camp = f.campaign(DAY)
+    acc = f.account(name="Шевченко Тарас", debt="1234.50")
+    f.enqueue(camp, acc, outcome="heard")
+    f.attempt(camp, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    login(client, "max")
+    text = client.get(f"/reports/{DAY}.csv?excel=1").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    head = rows[0]
+    assert rows[1][head.index("name")] == "Шевченко Тарас"
+    assert rows[1][head.index("debt")] == "1234,50"
+    assert rows[1][head.index("paid_since_first_call")] == "0,00"
+
+
+def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
+    """With the builds offloaded (as `ivr web` does), Tonight answers while an evening's report is being built."""
+    import threading
+    import time
+
+    import gevent
+
+    from ivr.report import data as report_data
+    add_users()
+    app = make_app(cfg)
+    app.config["IVR_OFFLOAD"] = True
+    f.campaign(DAY)
+    started, release = threading.Event(), threading.Event()
+    real = report_data.build_report
+
+    def slow_build(*args, **kwargs):
+        started.set()
+        assert release.wait(60), "never released"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_data, "build_report", slow_build)
+    reader, other = app.test_client(), app.test_client()
+    login(reader, "max")
+    login(other, "olga")
+    pending = gevent.spawn(reader.get, f"/reports?day={DAY}")
+    deadline = time.monotonic() + 60
+    while not started.is_set():  # the build has begun in its thread; this greenlet is free meanwhile
+        assert time.monotonic() < deadline, "the report build never started"
+        gevent.sleep(0.01)
+    assert other.get("/tonight").status_code == 200
+    assert not pending.ready()
+    release.set()
+    assert pending.get(timeout=60).status_code == 200

@@ -16,15 +16,10 @@ from ivr.cli import main
 from ivr.ledger.models import AuditEvent, Control
 from ivr.web.i18n import gettext
 
-NOW = datetime.now(UTC)
 
-
-@pytest.fixture(autouse=True)
-def _now_is_when_the_test_starts():
-    """Heartbeats are compared with the real time the page reads: take "now" per test, not at import (a long
-    suite reaches these tests many minutes after collecting them)."""
-    global NOW
-    NOW = datetime.now(UTC)
+def now() -> datetime:
+    """The real time now (heartbeat ages are measured against it; never a value fixed at import)."""
+    return datetime.now(UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +49,7 @@ def test_no_campaign(cfg, db):
 
 def test_a_dead_dialer_is_never_shown_as_calling(cfg, db):
     f.campaign(date(2026, 11, 23), status="running")
-    f.node("node-1", heartbeat_at=NOW - timedelta(minutes=3, seconds=10), stats=dialer_clock(IN_WINDOW))
+    f.node("node-1", heartbeat_at=now() - timedelta(minutes=3, seconds=10), stats=dialer_clock(IN_WINDOW))
     h = headline(cfg, snapshot(cfg))
     assert (h.code, h.minutes) == ("no_dialer", 3)
 
@@ -67,14 +62,14 @@ def test_no_dialer_ever_ran(cfg, db):
 
 def test_calling_when_a_live_dialer_is_inside_the_window(cfg, db):
     camp = f.campaign(date(2026, 11, 23), status="running")
-    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(IN_WINDOW))
-    f.attempt(camp, f.account(), NOW, "", state="answered")
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(IN_WINDOW))
+    f.attempt(camp, f.account(), now(), "", state="answered")
     assert headline(cfg, snapshot(cfg)).code == "calling"
 
 
 def test_waiting_for_the_window_says_when_it_opens(cfg, db):
     f.campaign(date(2026, 11, 23), status="running")
-    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(BEFORE_WINDOW))
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(BEFORE_WINDOW))
     h = headline(cfg, snapshot(cfg))
     assert h.code == "waiting_window"
     assert h.at.strftime("%H:%M") == "18:00" and h.at.date() == date(2026, 11, 23)
@@ -82,7 +77,7 @@ def test_waiting_for_the_window_says_when_it_opens(cfg, db):
 
 def test_paused_by_a_person_names_them_and_the_time(cfg, db):
     f.campaign(date(2026, 11, 23), status="paused")
-    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(IN_WINDOW))
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(IN_WINDOW))
     control.pause("anna")
     h = headline(cfg, snapshot(cfg))
     assert (h.code, h.by) == ("paused", "anna")
@@ -93,17 +88,17 @@ def test_paused_by_a_trunk_fault_gives_the_reason(cfg, db):
     camp = f.campaign(date(2026, 11, 23), status="paused")
     camp.status_reason = "GATEWAY_DOWN: gateway 'trunk' is down"
     camp.save()
-    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(IN_WINDOW))
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(IN_WINDOW))
     h = headline(cfg, snapshot(cfg))
     assert (h.code, h.by, h.reason) == ("paused", "", "GATEWAY_DOWN: gateway 'trunk' is down")
 
 
 def test_tonight_page_shows_state_channels_queue_and_nodes(client, cfg):
     camp = f.campaign(date(2026, 11, 23), status="running")
-    f.node("node-1", heartbeat_at=NOW, stats=dialer_clock(IN_WINDOW))
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(IN_WINDOW))
     acc = f.account()
     f.enqueue(camp, acc, state="waiting")
-    f.attempt(camp, acc, NOW, "", state="answered")
+    f.attempt(camp, acc, now(), "", state="answered")
     login(client, "olga")
     html = client.get("/tonight").get_data(as_text=True)
     assert gettext("Calling", "uk") in html
@@ -116,7 +111,7 @@ def test_tonight_page_shows_state_channels_queue_and_nodes(client, cfg):
 
 def test_tonight_page_says_no_dialer_alive(client):
     f.campaign(date(2026, 11, 23), status="running")
-    f.node("node-1", heartbeat_at=NOW - timedelta(minutes=2, seconds=5))
+    f.node("node-1", heartbeat_at=now() - timedelta(minutes=2, seconds=5))
     login(client, "olga")
     html = client.get("/lang/en", follow_redirects=True).get_data(as_text=True)
     assert "No dialer alive for 2 min" in html
@@ -158,3 +153,26 @@ def test_cli_controls_are_audited_with_the_unix_user(cfg, db, tmp_path):
     events = [(e.actor.split(":")[0], e.action) for e in AuditEvent.select().order_by(AuditEvent.id)]
     assert events == [("cli", "control.channels"), ("cli", "control.pause"), ("cli", "control.reset")]
     assert Control.get_or_none(Control.key == "channels") is None
+
+
+def test_the_tonight_panel_costs_the_database_what_ivr_status_does(client, cfg, monkeypatch):
+    """Its queries: one `snapshot` (as `ivr status`), the user's session check and the audit read for who paused."""
+    from ivr.ledger import models
+    camp = f.campaign(date(2026, 11, 23), status="paused")
+    f.node("node-1", heartbeat_at=now(), stats=dialer_clock(IN_WINDOW))
+    f.enqueue(camp, f.account(), state="waiting")
+    control.pause("anna")
+    login(client, "olga")
+    seen: list[str] = []
+    real = models.database.obj.execute_sql
+
+    def counting(sql, params=None, *args, **kwargs):
+        seen.append(sql)
+        return real(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(models.database.obj, "execute_sql", counting)
+    snapshot(cfg)
+    status_queries = len(seen)
+    seen.clear()
+    assert client.get("/tonight/panel").status_code == 200
+    assert status_queries >= 5 and len(seen) <= status_queries + 2, seen

@@ -23,8 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List who qualifies for a reminder call: remaining debt (latest balance minus "
                                    "payments since) above eligibility.threshold, or owed and overdue at least "
                                    "eligibility.overdue_months calendar months; minus do-not-call, accounts "
-                                   "without a valid number, installment plans kept up to date and 'already "
-                                   "paid' claims made since the last payments import.")
+                                   "without a valid (or allowed: dialing.allowed_countries/number_types) number, "
+                                   "installment plans kept up to date, 'already paid' claims made since the last "
+                                   "payments import and accounts missing from the latest full accounts export.")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the day to judge (default: today, local)")
     p.add_argument("--why", metavar="ACCOUNT", help="explain one account's verdict")
     p.add_argument("--excluded", action="store_true",

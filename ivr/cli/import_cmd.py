@@ -18,8 +18,9 @@ HELD_EXIT = 5  # an accounts export held by the anomaly guard: nothing applied
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("import", help="load billing exports (accounts, payments) or write sample files",
                        description="Load CSV exports from billing into the ledger. Bad rows are reported by line "
-                                   "and written to a rejects file; every good row still loads; importing the same "
-                                   "file again changes nothing.")
+                                   "and written to a rejects file in the input's own format (fix it and import it "
+                                   "as it is); every good row still loads; importing the same file again changes "
+                                   "nothing. An accounts export far from the previous one is held (exit 5).")
     isub = p.add_subparsers(dest="import_command", metavar="WHAT", required=True)
     for kind, text in (("accounts", "accounts with phone numbers and balances"),
                        ("payments", "payments (clears 'already paid' claims of the accounts named)")):

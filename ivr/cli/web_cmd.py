@@ -85,9 +85,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Who may use the staff console, and in which role. Every change is audited.")
     usub = u.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     a = usub.add_parser("add", help="add a user (password asked twice, or read from --password-stdin)",
-                        description="Add a console user. Roles: admin (everything, controls, users), manager "
-                                    "(reports, lists, audit log, callbacks), operator (tonight, callbacks).")
-    a.add_argument("name", metavar="NAME")
+                        description="Add a console user. Roles: operator (Tonight, the callback worklist, "
+                                    "debtors' pages with masked numbers); manager (also who will be called, "
+                                    "reports, import, messages, the audit log); admin (also live controls and "
+                                    "users).")
+    a.add_argument("name", metavar="NAME", help="login name: 2-64 letters, digits, '_', '.', '@', '-'")
     a.add_argument("--role", required=True, choices=("admin", "manager", "operator"))
     a.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     a.set_defaults(func=cmd_user_add)

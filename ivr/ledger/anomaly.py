@@ -25,8 +25,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-import peewee as pw
-
 from ivr.config import Config
 from ivr.ledger.csvread import CsvFile, parse_amount
 from ivr.ledger.models import Account, Balance, ImportRun
@@ -93,19 +91,23 @@ class _Comparer:
         batch, self.pending = self.pending, []
         if not batch:
             return
-        rows = list(Account.select(Account.id, Account.number, Account.seen_run)
-                    .where(Account.number.in_([n for n, _ in batch])).tuples())
+        # plain SQL: peewee would spend longer building these IN (…) lists than SQLite spends answering them
+        db = Account._meta.database
+        marks = ", ".join([db.param] * len(batch))
+        acc_t, bal_t = Account._meta.table_name, Balance._meta.table_name
+        rows = db.execute_sql(f"SELECT id, number, seen_run FROM {acc_t} WHERE number IN ({marks})",
+                              [n for n, _ in batch]).fetchall()
         if not rows:
             return
         by_number = {number: (acc_id, seen) for acc_id, number, seen in rows}
         if self.previous_id is not None:
             self.scan.listed_before += sum(1 for _, seen in by_number.values()
                                            if seen is not None and seen >= self.previous_id)
-        latest = (Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("d"))
-                  .where(Balance.account.in_([r[0] for r in rows])).group_by(Balance.account).alias("latest"))
-        old = {acc: Decimal(str(amount)).quantize(_CENT) for acc, amount in
-               Balance.select(Balance.account, Balance.amount)
-               .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.d))).tuples()}
+        ids = [r[0] for r in rows]
+        old = {acc: Decimal(str(amount)).quantize(_CENT) for acc, amount in db.execute_sql(
+            f"SELECT b.account_id, b.amount FROM {bal_t} b JOIN (SELECT account_id AS acc, MAX(as_of) AS d "
+            f"FROM {bal_t} WHERE account_id IN ({', '.join([db.param] * len(ids))}) GROUP BY account_id) l "
+            "ON b.account_id = l.acc AND b.as_of = l.d", ids).fetchall()}
         for number, amount in batch:
             acc = by_number.get(number)
             before = old.get(acc[0]) if acc else None

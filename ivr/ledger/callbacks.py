@@ -57,7 +57,7 @@ def districts() -> list[str]:
     return sorted(r[0] or "" for r in rows)
 
 
-def _items(cond: pw.Expression, order: list, limit: int | None = None) -> list[WorkItem]:
+def _items(cond: pw.Expression, order: list, limit: int | None = None, offset: int = 0) -> list[WorkItem]:
     district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
     q = (CallbackRequest.select(CallbackRequest.id, district_of, Account.id, Account.number, Account.name,
                                 CallbackRequest.e164, Account.address, CallbackRequest.created_at,
@@ -66,7 +66,7 @@ def _items(cond: pw.Expression, order: list, limit: int | None = None) -> list[W
                                 CallbackRequest.handled_at, CallbackRequest.closed_by)
          .join(Account).where(cond).order_by(*order))
     if limit:
-        q = q.limit(limit)
+        q = q.limit(limit).offset(offset)
     items = []
     for (rid, dist, aid, number, name, e164, address, created, taken_by, taken_at, result, promised, next_at,
          handled, closed_by) in q.tuples():
@@ -97,13 +97,21 @@ def _attach_money(items: list[WorkItem]) -> None:
         i.paid_since = sum((a for d, a in payments.get(i.account_id, []) if d >= since), Decimal("0.00"))
 
 
-def worklist(district: str | None = None, limit: int = 500) -> list[WorkItem]:
-    """Open requests, by district then oldest first (a planned second call waits until its time comes)."""
+def _open_cond(district: str | None) -> pw.Expression:
     district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
     cond = CallbackRequest.handled_at.is_null()
-    if district:
-        cond &= district_of == district
-    return _items(cond, [district_of, CallbackRequest.created_at, CallbackRequest.id], limit)
+    return cond & (district_of == district) if district else cond
+
+
+def worklist(district: str | None = None, limit: int = 500, offset: int = 0) -> list[WorkItem]:
+    """Open requests, by district then oldest first (`limit` of them from `offset`)."""
+    district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
+    return _items(_open_cond(district), [district_of, CallbackRequest.created_at, CallbackRequest.id], limit,
+                  offset)
+
+
+def count_open(district: str | None = None) -> int:
+    return CallbackRequest.select().join(Account).where(_open_cond(district)).count()
 
 
 def get(request_id: int) -> WorkItem:

@@ -81,3 +81,22 @@ def write_callback_lists(rows: list[CallbackRow], folder: Path) -> dict[str, Pat
                             r.requested_at.strftime("%Y-%m-%d %H:%M"), f"{r.debt:.2f}"])
         written[district] = path
     return written
+
+
+MONEY_COLUMNS = ("debt", "paid_since_first_call")
+BILLING_TEXT_COLUMNS = ("account", "name", "district")
+
+
+def spreadsheet_rows(rows: Iterable[list[str]], decimal_comma: bool) -> Iterable[list[str]]:
+    """Report rows for a spreadsheet opened by double-click: billing text made formula-safe, and money written
+    with a decimal comma where the locale writes one (Excel in uk/ru/bg reads '12.50' as text or a date)."""
+    money = [REPORT_COLUMNS.index(c) for c in MONEY_COLUMNS]
+    text = [REPORT_COLUMNS.index(c) for c in BILLING_TEXT_COLUMNS]
+    for row in rows:
+        row = list(row)
+        for i in text:
+            row[i] = safe_cell(row[i])
+        if decimal_comma:
+            for i in money:
+                row[i] = row[i].replace(".", ",")
+        yield row

@@ -96,6 +96,7 @@ class Call:
         self._avmd_beeped = False
         self._avmd_started = 0.0
         self._avmd_g: gevent.Greenlet | None = None
+        self._playbacks = 0  # PLAYBACK_STARTs so far (Debtor.hangup_in_playback counts them)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def fire(self, name: str, extra=None, pre=None, to_session: bool = True) -> None:
@@ -411,7 +412,15 @@ class Call:
         ch = self.chan
         ch.unset_var("playback_terminator_used")
         self.fire("PLAYBACK_START", extra=[("Playback-File-Path", m.path)])
-        status, elapsed, digit = self.wait(m.ms / 1000.0, (lambda d: d in terminators) if terminators else None)
+        self._playbacks += 1
+        length = m.ms / 1000.0
+        cut = self.debtor.hangup_in_playback
+        cut_at = cut[1] if cut is not None and cut[0] == self._playbacks and cut[1] < length else None
+        status, elapsed, digit = self.wait(length if cut_at is None else cut_at,
+                                           (lambda d: d in terminators) if terminators else None)
+        if cut_at is not None and status == "done":  # the debtor hangs up right there, in media time
+            self.hangup("NORMAL_CLEARING", "recv_bye")
+            status, elapsed = "hangup", cut_at
         ch.set_vars(media.playback_vars(m, None if status == "done" else elapsed, in_menu))
         if status == "dtmf" and not in_menu:
             ch.set_var("playback_terminator_used", digit)

@@ -43,6 +43,9 @@ class Debtor:
     # A digit pressed when the menu prompt (play_and_get_digits) starts, as a debtor reacting to what they hear
     # does; unlike `presses`, it does not depend on how long the greeting and message took to play.
     menu_press: str = ""
+    # (n, seconds): hang up that many media-seconds into the n-th playback of the call (1 = the first). Tied to
+    # what is played, not to the clock, so "left 1 s into the message" holds however slowly the flow runs.
+    hangup_in_playback: tuple[int, float] | None = None
     # What the far end says (the answering-machine detectors listen to it; see Call._speech in call.py):
     # `greeting_s` seconds of speech as soon as the call-flow starts (None = 0.8 s "Алло?" for a person, 8 s of
     # greeting for a machine; 0 = says nothing), whether it replies to a prompt (None = a person does, a machine
@@ -61,6 +64,10 @@ class Debtor:
                 raise ValueError(f"press time must be >= 0, got {at}")
         if self.menu_press and (len(self.menu_press) != 1 or self.menu_press not in "0123456789*#ABCD"):
             raise ValueError(f"invalid DTMF digit {self.menu_press!r}")
+        if self.hangup_in_playback is not None:
+            n, at = self.hangup_in_playback
+            if int(n) < 1 or float(at) < 0:
+                raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
 
     @property
     def opening_s(self) -> float:
@@ -88,11 +95,13 @@ class Debtor:
     # Constructors named after the behaviours.
     @classmethod
     def answer(cls, hangup_after: float | None = None, press: tuple[str | int, float] | None = None,
-               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "") -> Debtor:
+               presses: tuple = (), ring: float = 0.0, menu_press: str | int = "",
+               hangup_in_playback: tuple[int, float] | None = None) -> Debtor:
         all_presses = [(str(d), float(t)) for d, t in presses]
         if press is not None:
             all_presses.append((str(press[0]), float(press[1])))
-        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press))
+        cut = None if hangup_in_playback is None else (int(hangup_in_playback[0]), float(hangup_in_playback[1]))
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut)
 
     @classmethod
     def listen(cls, ring: float = 0.0) -> Debtor:
@@ -286,6 +295,8 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["replies"] = d.replies
     if not d.beep:
         spec["beep"] = False
+    if d.hangup_in_playback is not None:
+        spec["hangup_in_playback"] = list(d.hangup_in_playback)
     return spec
 
 
@@ -298,13 +309,18 @@ def _debtor_from(spec, where: str) -> Debtor:
                 return Debtor.machine()
             return Debtor(spec)
         if isinstance(spec, dict):
-            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "greeting", "replies", "beep"}
+            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback", "greeting",
+                       "replies", "beep"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
             kind = spec.get("kind", "answer")
             presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
             hangup = spec.get("hangup_after")
+            cut = spec.get("hangup_in_playback")
+            if cut is not None:
+                n, at = cut
+                cut = (int(n), float(at))
             greeting = spec.get("greeting")
             replies = spec.get("replies")
             if replies is not None and not isinstance(replies, bool):
@@ -313,7 +329,7 @@ def _debtor_from(spec, where: str) -> Debtor:
             if not isinstance(beep, bool):
                 raise ValueError(f"beep must be true or false, got {beep!r}")
             return Debtor(kind, float(spec.get("ring", 0.0)),
-                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")),
+                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut,
                           None if greeting is None else float(greeting), replies, beep)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc

@@ -76,7 +76,8 @@ def eligible() -> Any:
     except ValueError as exc:
         error, lo, hi = str(exc), None, None
     key = ("eligible", day, excluded, district, reason.strip().lower(), lo, hi)
-    matched = _cached(key, lambda: eligibility.matching(g.cfg, day, excluded=excluded, district=district,
+    cfg = g.cfg  # the build may run in a worker thread, outside the request's context
+    matched = _cached(key, lambda: eligibility.matching(cfg, day, excluded=excluded, district=district,
                                                          reason=reason, amount_min=lo, amount_max=hi))
     result = eligibility.page_of(matched, (page - 1) * PAGE_SIZE, PAGE_SIZE)
     pages = max(1, -(-result.total // PAGE_SIZE))
@@ -91,12 +92,28 @@ CACHE_TTL_SECONDS = 60.0
 CACHE_ENTRIES = 4
 
 
+def offload(build: Any) -> Any:
+    """Run a build of seconds in gevent's thread pool, so `ivr web` (one thread, not monkey-patched) answers the
+    other pages meanwhile; the worker thread opens its own database connection and closes it when done."""
+    import gevent
+
+    from ivr.ledger import models
+
+    def job() -> Any:
+        try:
+            return build()
+        finally:
+            if not models.database.is_closed():
+                models.database.close()  # this thread's connection only (peewee keeps one per thread)
+    return gevent.get_hub().threadpool.spawn(job).get()
+
+
 def _cached(key: tuple, build: Any) -> Any:
     cache: dict[tuple, tuple[float, Any]] = current_app.extensions.setdefault("ivr_page_cache", {})
     hit = cache.get(key)
     if hit and time.monotonic() - hit[0] < CACHE_TTL_SECONDS:
         return hit[1]
-    value = build()
+    value = offload(build) if current_app.config.get("IVR_OFFLOAD") else build()
     if len(cache) >= CACHE_ENTRIES:
         cache.pop(min(cache, key=lambda k: cache[k][0]))
     cache[key] = (time.monotonic(), value)
@@ -105,7 +122,8 @@ def _cached(key: tuple, build: Any) -> Any:
 
 def _report(day: date) -> Any:
     from ivr.report.data import build_report
-    return _cached(("report", day), lambda: build_report(g.cfg, day))
+    cfg = g.cfg
+    return _cached(("report", day), lambda: build_report(cfg, day))
 
 
 def _charts(day: date, data: Any) -> list[str]:
@@ -140,27 +158,30 @@ def reports() -> Any:
     pages = max(1, -(-len(people) // PAGE_SIZE))
     rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     charts = _charts(day, data) if page == 1 and not q else []
+    from ivr.report.trends import PAID_DAYS, trends
+    evenings = _cached(("trends",), trends) if page == 1 and not q else []
     return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
                            more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
-                           error="")
+                           error="", evenings=evenings, paid_days=PAID_DAYS)
 
 
 @bp.route("/reports/<day>.csv")
 @requires("admin", "manager")
 def report_csv(day: str) -> Any:
+    """The report as CSV (`ivr report --format csv`'s rows). UTF-8 with a BOM; `?excel=1`: ';'-separated with
+    a decimal comma when locale.language writes one (every language here but English)."""
     from ivr.errors import IvrError
-    from ivr.report.csvout import REPORT_COLUMNS, report_rows, safe_cell
+    from ivr.report.csvout import REPORT_COLUMNS, report_rows, spreadsheet_rows
     try:
         data = _report(date.fromisoformat(day))
     except (ValueError, IvrError):
         abort(404)
+    excel = request.args.get("excel") == "1"
     buf = io.StringIO()
     buf.write("\ufeff")  # a spreadsheet then reads the names' Cyrillic as UTF-8
-    w = csv.writer(buf)
+    w = csv.writer(buf, delimiter=";" if excel else ",")
     w.writerow(REPORT_COLUMNS)
-    for row in report_rows(data):
-        # account, name, district come from billing: a cell like '=HYPERLINK(...)' must stay text
-        row[1:4] = [safe_cell(c) for c in row[1:4]]
-        w.writerow(row)
+    w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=excel and g.cfg.locale.language != "en"))
+    suffix = "-excel" if excel else ""
     return Response(buf.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="report-{data.day}.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="report-{data.day}{suffix}.csv"'})

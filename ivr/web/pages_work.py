@@ -15,6 +15,7 @@ from ivr.ledger import callbacks
 from ivr.web.app import ALL_ROLES, _, actor, requires
 
 bp = Blueprint("work", __name__)
+PAGE_SIZE = 100
 
 
 def _local_to_utc(text: str) -> datetime | None:
@@ -42,10 +43,15 @@ def _date(text: str) -> date | None:
 @bp.route("/callbacks", endpoint="callbacks")
 @requires(*ALL_ROLES)
 def callbacks_list() -> Any:
+    from ivr.web.pages_lists import page_number
     district = request.args.get("district", "")
-    items = callbacks.worklist(district or None)
+    page = page_number()
+    total = callbacks.count_open(district or None)
+    pages = max(1, -(-total // PAGE_SIZE))
+    items = callbacks.worklist(district or None, PAGE_SIZE, (page - 1) * PAGE_SIZE)
     return render_template("callbacks.html", items=items, districts=callbacks.districts(), district=district,
-                           error=session.pop("work_error", ""), me=g.user.name)
+                           error=session.pop("work_error", ""), me=g.user.name, total=total, page=page,
+                           pages=pages, more=page < pages)
 
 
 

@@ -48,6 +48,7 @@ def make_server(cfg: Config, bind: str | None = None, port: int | None = None): 
     from ivr.web.app import create_app
 
     app = create_app(cfg, secret_key(cfg))
+    app.config["IVR_OFFLOAD"] = True  # long list builds go to a worker thread: see pages_lists.offload
     bind = bind or cfg.web.bind
     port = cfg.web.port if port is None else port
     server = WSGIServer((bind, port), app, log=None, error_log=logging.getLogger("ivr.web.server"))

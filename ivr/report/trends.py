@@ -1,0 +1,58 @@
+"""Trends over evenings: per campaign, how many were eligible, called, reached and heard, and what the reached
+debtors paid within 7 days of the evening — a few aggregate queries for all evenings at once.
+
+A coarser cut than the morning report (data.py), which anchors each debtor's money on their own first heard
+call: here every reached debtor's window starts on the campaign day, so evenings compare on one rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+import peewee as pw
+
+from ivr.ledger.models import Attempt, Campaign, Payment
+
+PAID_DAYS = 7
+ANSWERED = ("heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid", "wrong_number")
+
+
+@dataclass
+class Evening:
+    day: date
+    status: str
+    eligible: int
+    called: int
+    reached: int
+    heard: int
+    paid_accounts: int  # reached debtors who paid anything within PAID_DAYS of the evening
+    paid: Decimal
+
+
+def trends(limit: int = 14) -> list[Evening]:
+    """The latest `limit` evenings, newest first."""
+    camps = list(Campaign.select().order_by(Campaign.day.desc()).limit(limit))
+    if not camps:
+        return []
+    ids = [c.id for c in camps]
+    answered = Attempt.answered_at.is_null(False) | Attempt.outcome.in_(ANSWERED)
+    heard = (Attempt.heard == True) | (Attempt.outcome == "heard")  # noqa: E712
+    agg = {cid: (called, reached, heard_n) for cid, called, reached, heard_n in (
+        Attempt.select(Attempt.campaign, pw.fn.COUNT(Attempt.account.distinct()),
+                       pw.fn.COUNT(pw.Case(None, [(answered, Attempt.account)]).distinct()),
+                       pw.fn.COUNT(pw.Case(None, [(heard, Attempt.account)]).distinct()))
+        .where(Attempt.campaign.in_(ids)).group_by(Attempt.campaign).tuples())}
+    out = []
+    for c in camps:
+        reached_ids = (Attempt.select(Attempt.account).distinct()
+                       .where((Attempt.campaign == c.id) & answered))
+        paid_n, paid_sum = (Payment.select(pw.fn.COUNT(Payment.account.distinct()),
+                                           pw.fn.COALESCE(pw.fn.SUM(Payment.amount), 0))
+                            .where(Payment.account.in_(reached_ids), Payment.paid_on >= c.day,
+                                   Payment.paid_on <= c.day + timedelta(days=PAID_DAYS)).tuples().get())
+        called, reached, heard_n = agg.get(c.id, (0, 0, 0))
+        out.append(Evening(c.day, c.status, c.eligible_count, called, reached, heard_n, paid_n,
+                           Decimal(str(paid_sum)).quantize(Decimal("0.01"))))
+    return out
