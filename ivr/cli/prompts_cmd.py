@@ -61,6 +61,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     speech = _speech(cfg)
     langs = speech.check()
     print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each) in {speech.prompts_dir}")
+    for lang in sorted(speech.recorded):
+        print(f"{lang}: recorded voice; `ivr voice check --lang {lang}` lists missing or bad recordings")
     return 0
 
 
@@ -102,7 +104,7 @@ def _today(cfg) -> date:
 def eligible_facts(cfg, day: date) -> list:
     """MessageFacts of the day's eligible accounts (ivr.ledger.eligibility when present)."""
     from ivr.ledger.models import Account, Balance
-    from ivr.speech.facts import MessageFacts, facts_for_account, remaining_debt
+    from ivr.speech.facts import MessageFacts, company_name, facts_for_account, remaining_debt
 
     try:
         from ivr.ledger.eligibility import evaluate
@@ -119,8 +121,8 @@ def eligible_facts(cfg, day: date) -> list:
             out.append(MessageFacts(
                 name=acc.name, account=acc.number, amount=max(Decimal(v.remaining), Decimal("0.00")),
                 currency=currency.get(acc.id) or cfg.locale.currency, overdue_months=v.overdue_months,
-                due_date=v.overdue_since, company=cfg.company.name, office_phone=cfg.company.phone,
-                lang=acc.language or cfg.locale.language))
+                due_date=v.overdue_since, company=company_name(cfg, acc.language or cfg.locale.language),
+                office_phone=cfg.company.phone, lang=acc.language or cfg.locale.language))
         return out
     for acc in Account.select().where(Account.do_not_call == False):  # noqa: E712 (peewee expression)
         amount = remaining_debt(acc, day, cfg)

@@ -81,6 +81,18 @@ class PromptCache:
         return self._get(key, lambda: self.root / "seg" / key[:2] / f"{key}.wav",
                          lambda tmp: self._render(text, voice, tmp))
 
+    def built(self, key: str, make: Callable[[Path], None]) -> Segment:
+        """Audio made by `make(path)` (recorded clips converted or glued), cached under `key` (which must change
+        whenever the inputs do: ivr.speech.recorded keys by the source files' size and mtime)."""
+        key = hashlib.sha256(f"{RENDER_VERSION}\0{key}".encode()).hexdigest()
+        return self._get("rec-" + key, lambda: self.root / "rec" / key[:2] / f"{key}.wav", make)
+
+    def segment_with(self, engine: tts.Engine, text: str, voice: str) -> Segment:
+        """`segment` by another engine than the cache's own (a language voiced by another engine)."""
+        key = segment_key(engine.name, voice, text)
+        return self._get(key, lambda: self.root / "seg" / key[:2] / f"{key}.wav",
+                         lambda tmp: self._render_with(engine, text, voice, tmp))
+
     def pause(self, ms: int) -> Segment:
         """A fixed silence put between joined segments."""
         key = f"pause-{ms}"
@@ -165,7 +177,10 @@ class PromptCache:
         return Segment(path, frames)
 
     def _render(self, text: str, voice: str, out: Path) -> None:
-        tts.render(self.engine, text, voice, out)
+        self._render_with(self.engine, text, voice, out)
+
+    def _render_with(self, engine: tts.Engine, text: str, voice: str, out: Path) -> None:
+        tts.render(engine, text, voice, out)
         self.renders += 1
 
     def _grew(self, nbytes: int) -> None:

@@ -27,6 +27,11 @@ class MessageFacts:
     lang: str
 
 
+def company_name(cfg: Config, lang: str) -> str:
+    """The company as said in `lang`: company.names[lang], else company.name."""
+    return cfg.company.names.get(lang) or cfg.company.name
+
+
 def _remaining_debt(account, day: date, same_day_included: bool = False) -> Decimal:
     """Latest balance on or before `day` minus payments dated since it (never below zero)."""
     from ivr.ledger.models import Balance, Payment
@@ -79,7 +84,7 @@ def facts_for_account(cfg: Config, account, day: date, amount: Decimal | None = 
         currency=(bal.currency if bal is not None and bal.currency else cfg.locale.currency),
         overdue_months=months_between(due, day) if due else 0,
         due_date=due,
-        company=cfg.company.name,
+        company=company_name(cfg, account.language or cfg.locale.language),
         office_phone=cfg.company.phone,
         lang=account.language or cfg.locale.language,
     )

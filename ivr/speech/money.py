@@ -1,15 +1,16 @@
 """Money in words: the amount with its currency and minor units, grammatically agreed, per language.
 
-`amount_segments` gives the words cut where agreement never crosses the cut (thousands | rest + currency word |
-minor units + their word), so each piece can be rendered and cached alone; `amount_in_words` is the same words
-joined. Currencies: UAH, RUB, BGN, EUR, USD; languages: uk, ru, bg, en.
+`amount_words` gives word tokens (see ivr.speech.words: each names the number-kit clip that says it) cut where agreement never crosses the cut (thousands | rest + currency word |
+minor units + their word), so each piece can be rendered and cached alone; `amount_segments` gives the same
+pieces as texts and `amount_in_words` joins them. Currencies: UAH, RUB, BGN, EUR, USD; languages: uk, ru, bg, en.
 """
 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from ivr.speech.numbers import LANGS, cardinal_split, plural_form
+from ivr.speech.numbers import AND, LANGS, cardinal_split_words, form_word
+from ivr.speech.words import Word, say
 
 CURRENCIES = ("UAH", "RUB", "BGN", "EUR", "USD")
 
@@ -44,7 +45,8 @@ _FORMS: dict[str, dict[str, tuple[tuple[str, str, str], str, tuple[str, str, str
         "USD": (("dollar", "dollars", "dollars"), "m", ("cent", "cents", "cents"), "m"),
     },
 }
-_MINOR_JOIN = {"uk": "", "ru": "", "bg": "и", "en": "and"}
+_MINOR_KEY = {"UAH": "kopiyka", "RUB": "kopek", "BGN": "stotinka", "EUR": "cent", "USD": "cent"}
+_MINOR_JOIN = AND  # bg/en join the minor units with their 'and': "пет лева и пет стотинки"
 
 
 def _check(currency: str, lang: str) -> None:
@@ -66,9 +68,7 @@ def to_cents(amount: Decimal | int | str | float) -> int:
 
 def currency_word(n: int, currency: str, lang: str, minor: bool = False) -> str:
     """The currency noun in the form that follows the number `n` (2 → гривні, 5 → гривень)."""
-    _check(currency, lang)
-    forms, _, minor_forms, _ = _FORMS[lang][currency]
-    return (minor_forms if minor else forms)[plural_form(n, lang)]
+    return money_word(n, currency, lang, minor).text
 
 
 def currency_name(currency: str, lang: str) -> str:
@@ -76,21 +76,38 @@ def currency_name(currency: str, lang: str) -> str:
     return currency_word(5, currency, lang)
 
 
-def amount_segments(amount: Decimal | int | str | float, currency: str, lang: str) -> list[str]:
-    """The amount in words as independent pieces: [thousands and above], rest + currency, [minor + its word]."""
+def money_word(n: int, currency: str, lang: str, minor: bool = False) -> Word:
+    """The currency noun after `n` as a kit word: clip `uah.few` ("гривні"); minor units by their own
+    name, shared by currencies that share the word (`kopiyka.many` "копійок", `cent.one`)."""
+    _check(currency, lang)
+    forms, _, minor_forms, _ = _FORMS[lang][currency]
+    if not minor:
+        return form_word(currency.lower(), forms, n, lang)
+    # one clip per minor-unit word: where two currencies share it (копійка of UAH and RUB) the first names it
+    same = next(c for c in CURRENCIES if _FORMS[lang][c][2] == minor_forms)
+    return form_word(_MINOR_KEY[same], minor_forms, n, lang)
+
+
+def amount_words(amount: Decimal | int | str | float, currency: str, lang: str) -> list[list[Word]]:
+    """The amount as independent pieces of words: [thousands and above], rest + currency, [minor + its word]."""
     _check(currency, lang)
     cents = to_cents(amount)
     major, minor = divmod(cents, 100)
-    forms, gender, minor_forms, minor_gender = _FORMS[lang][currency]
-    high, low = cardinal_split(major, lang, gender)
-    word = forms[plural_form(major, lang)]
+    _, gender, _, minor_gender = _FORMS[lang][currency]
+    high, low = cardinal_split_words(major, lang, gender)
+    word = money_word(major, currency, lang)
     # the currency word goes with the last non-empty part: it agrees with the number said just before it
-    out = ([high] if high else []) + [f"{low} {word}"] if low else [f"{high} {word}"]
+    out = ([high] if high else []) + [low + [word]] if low else [high + [word]]
     if minor:
-        m_high, m_low = cardinal_split(minor, lang, minor_gender)
-        text = f"{m_low} {minor_forms[plural_form(minor, lang)]}"
-        out.append(f"{_MINOR_JOIN[lang]} {text}".strip())
+        _, m_low = cardinal_split_words(minor, lang, minor_gender)
+        join = [_MINOR_JOIN[lang]] if lang in _MINOR_JOIN else []
+        out.append(join + m_low + [money_word(minor, currency, lang, minor=True)])
     return out
+
+
+def amount_segments(amount: Decimal | int | str | float, currency: str, lang: str) -> list[str]:
+    """The amount in words as independent pieces of text (see amount_words)."""
+    return [say(piece) for piece in amount_words(amount, currency, lang)]
 
 
 def amount_in_words(amount: Decimal, currency: str, lang: str) -> str:

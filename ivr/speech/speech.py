@@ -15,18 +15,24 @@ import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
-from ivr.config import Config
+from ivr.config import Config, engine_for, tts_engine_for
 from ivr.errors import IvrError
 from ivr.speech import templates, tts
 from ivr.speech.cache import PromptCache, Segment
-from ivr.speech.dates import say_date, say_months
-from ivr.speech.facts import MessageFacts
-from ivr.speech.money import amount_segments, currency_name
+from ivr.speech.dates import date_words, months_words
+from ivr.speech.facts import MessageFacts, company_name
+from ivr.speech.kit import fixed_parts, hello_word, prompt_clips
+from ivr.speech.money import amount_words, money_word
+from ivr.speech.numbers import LANGS, unit
+from ivr.speech.reading import DIGIT_GENDER, PLUS, account_groups, daypart, phone_groups
+from ivr.speech.recorded import RecordedVoice
 from ivr.speech.templates import Optional, Slot, Template, Text
+from ivr.speech.words import Word, say
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +44,8 @@ DIGIT_MS = 140
 COMMA_MS = 240
 SENTENCE_MS = 480
 
-_DIGITS = {
-    "uk": ["нуль", "один", "два", "три", "чотири", "п'ять", "шість", "сім", "вісім", "дев'ять"],
-    "ru": ["ноль", "один", "два", "три", "четыре", "пять", "шесть", "семь", "восемь", "девять"],
-    "bg": ["нула", "едно", "две", "три", "четири", "пет", "шест", "седем", "осем", "девет"],
-    "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
-}
-_PLUS = {"uk": "плюс", "ru": "плюс", "bg": "плюс", "en": "plus"}
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
-INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key"})
+INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key", "hello"})
 _SENTENCE_END = re.compile(r"[.!?…]")
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 _LEAD = re.compile(r"^[\s.,;:!?…—–-]+")
@@ -65,10 +64,13 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Piece:
-    """One step of a message plan: a text to render, or a pause (text None)."""
+    """One step of a message plan: a text to render, or a pause (text None). For the recorded engine a text may
+    also name its fixed-prompt recording (`clip`) or the number-kit words it is glued from (`words`)."""
 
     text: str | None
     pause_ms: int = 0
+    words: tuple[Word, ...] = ()
+    clip: str = ""
 
 
 def _punct_strength(punct: str) -> int:
@@ -83,24 +85,35 @@ def _present(value: object) -> bool:
     return value is not None and value != ""
 
 
-def spell(text: str, lang: str) -> list[str]:
-    """Account numbers character by character: digits as words, letters as themselves, separators dropped."""
+def spell_words(text: str, lang: str) -> list[Word]:
+    """Account numbers character by character: digits as words, letters as themselves (clip `letter.X`),
+    separators dropped."""
     out = []
     for ch in text:
         if ch.isdigit() and ch.isascii():
-            out.append(_DIGITS[lang][int(ch)])
+            out.append(unit(int(ch), lang, DIGIT_GENDER[lang]))
         elif ch.isalpha():
-            out.append(ch.upper())
+            out.append(Word(f"letter.{ch.upper()}", ch.upper()))
         elif ch == "+":
-            out.append(_PLUS[lang])
+            out.append(Word("plus", PLUS[lang]))
     return out
 
 
+def spell(text: str, lang: str) -> list[str]:
+    return [w.text for w in spell_words(text, lang)]
+
+
 class Speech:
-    def __init__(self, cfg: Config, engine: tts.Engine | None = None, segment_mode: str | None = None) -> None:
+    def __init__(self, cfg: Config, engine: tts.Engine | None = None, segment_mode: str | None = None,
+                 now: Callable[[], datetime] | None = None) -> None:
+        """`engine` (tests, benchmarks) replaces every language's TTS engine, the recorded fallback included;
+        `now` gives the local time {hello} follows (default: the clock in locale.timezone)."""
         self.cfg = cfg
+        self._now = now or (lambda: datetime.now(ZoneInfo(cfg.locale.timezone)))
         self.prompts_dir = self._prompts_dir(cfg)
-        self.engine = engine or tts.make_engine(cfg)
+        self._override = engine
+        self._engines: dict[str, tts.Engine] = {}
+        self.engine = engine or self.engine_for(cfg.locale.language)
         self.segment_mode = segment_mode or getattr(cfg.speech, "segment_mode", "list")
         root = cfg.path(cfg.speech.cache_dir).resolve()
         seen_as = cfg.speech.playback_dir or str(root)
@@ -113,6 +126,19 @@ class Speech:
         self._templates = templates.load_all(self.prompts_dir)
         self._warned: set[str] = set()
         self._inline_memo: dict[tuple, str] = {}  # few distinct values (dates, phone): words computed once
+        self.recorded = {lang: RecordedVoice(self.prompts_dir / lang, self.cache) for lang in LANGS
+                         if engine_for(cfg, lang) == "recorded"}
+        self._clip_texts: dict[str, dict[str, str]] = {}
+        self.fallbacks = 0  # segments a recorded language had to say by TTS (missing clips), this process
+
+    def engine_for(self, lang: str) -> tts.Engine:
+        """The TTS engine of `lang` (for a recorded language: the one saying names and missing clips)."""
+        if self._override is not None:
+            return self._override
+        name = tts_engine_for(self.cfg, lang)
+        if name not in self._engines:
+            self._engines[name] = tts.make_engine(self.cfg, name)
+        return self._engines[name]
 
     @staticmethod
     def _prompts_dir(cfg: Config) -> Path:
@@ -126,13 +152,31 @@ class Speech:
     def check(self) -> list[str]:
         """Reload and validate every message file; raise TemplateError listing all problems. Returns the languages."""
         self._templates = templates.load_all(self.prompts_dir)
+        self._clip_texts = {}
         missing = [lang for lang in self._templates if lang not in self.cfg.speech.voices]
         if missing:
             raise IvrError(f"speech.voices has no voice for: {', '.join(missing)}")
         if self.cfg.locale.language not in self._templates:
             raise IvrError(f"{templates.messages_path(self.prompts_dir, self.cfg.locale.language)}: missing, but "
                            f"locale.language is {self.cfg.locale.language}")
+        if self._override is None:
+            self._check_piper(sorted(self._templates))
         return sorted(self._templates)
+
+    def _check_piper(self, langs: list[str]) -> None:
+        """A language said by piper needs piper-tts installed and its model file there: found before any call."""
+        from ivr.speech import piper
+
+        used = [lang for lang in langs if tts_engine_for(self.cfg, lang) == "piper"]
+        if used and not piper.available():
+            raise IvrError(f"speech: {', '.join(used)} said by piper, but piper-tts is not installed; "
+                           f"{piper.INSTALL_HINT}")
+        for lang in used:
+            model = Path(self.voice(lang))
+            if not model.is_file():
+                raise IvrError(f"speech.piper_models.{lang}: voice model {model} not found")
+            if not Path(f"{model}.json").is_file():
+                raise IvrError(f"speech.piper_models.{lang}: {model}.json (the voice's config) is missing beside it")
 
     def prompt(self, lang: str, key: str, **values: object) -> Rendered:
         """Render (or find in the cache) the message `key` in `lang` with its placeholder values."""
@@ -158,10 +202,17 @@ class Speech:
         return msgs[key]
 
     def plan(self, lang: str, key: str, **values: object) -> list[Piece]:
-        """The message as texts to render and pauses between them, without rendering anything."""
+        """The message as texts to render and pauses between them, without rendering anything.
+
+        For a recorded language every fixed text names its recording (`clip`, see ivr.speech.kit.fixed_parts)
+        and every value is a segment of its own whose `words` name the kit clips; nothing is put inline."""
         tpl = self.template(lang, key)
-        values = {"company": self.cfg.company.name, "office_phone": self.cfg.company.phone,
+        recorded = lang in self.recorded
+        clip_of = {id(text): clip for clip, text in fixed_parts(tpl)} if recorded else {}
+        sp = self.cfg.speech
+        values = {"company": company_name(self.cfg, lang), "office_phone": self.cfg.company.phone,
                   "currency": self.cfg.locale.currency, "optout_key": self.cfg.callflow.optout_key,
+                  "hello": daypart(self._now(), sp.day_from, sp.evening_from),
                   } | {k: v for k, v in values.items() if _present(v)}
         flat: list[Text | Slot] = []
         for part in tpl.parts:
@@ -170,15 +221,16 @@ class Speech:
                     flat.extend(part.parts)
             else:
                 flat.append(part)
-        flat = self._inline(flat, values, lang)
+        if not recorded:
+            flat = self._inline(flat, values, lang)
         pieces: list[Piece] = []
         gap = 0  # pause owed before the next text
 
-        def say(text: str, pause_before: int) -> None:
+        def add(piece: Piece, pause_before: int) -> None:
             nonlocal gap
             if pieces:
                 pieces.append(Piece(None, max(gap, pause_before)))
-            pieces.append(Piece(text))
+            pieces.append(piece)
             gap = 0
 
         for i, part in enumerate(flat):
@@ -191,11 +243,13 @@ class Speech:
                 if not core:
                     continue
                 words = core
-                next_is_slot = i + 1 < len(flat) and isinstance(flat[i + 1], Slot)
-                if trail is None and next_is_slot:
+                nxt = flat[i + 1] if i + 1 < len(flat) else None
+                to_name = isinstance(nxt, Slot) and nxt.name == "name"
+                if trail is None and isinstance(nxt, Slot) and not to_name:
                     words += ","  # continuing intonation: the sentence goes on in the next segment
-                say(words, gap)
-                gap = _punct_strength(trail.group(0)) if trail else WORD_MS
+                add(Piece(words, clip=clip_of.get(id(part), "")), gap)
+                # "Якщо {name} не користується…": the name follows its word without a pause
+                gap = _punct_strength(trail.group(0)) if trail else 0 if to_name else WORD_MS
             else:
                 value = values.get(part.name)
                 if not _present(value):
@@ -203,10 +257,11 @@ class Speech:
                         raise IvrError(f"message {lang}/{key}: no value for {{{part.name}}}")
                     self._warn_once(f"message={lang}/{key} placeholder={{{part.name}}} has no value; left out")
                     continue
-                texts, inner = self._slot_texts(part.name, value, lang, str(values["currency"]))
-                for j, text in enumerate(texts):
-                    say(text, gap if j == 0 else inner)
-                gap = WORD_MS
+                said, inner = self.value_pieces(part.name, value, lang, str(values["currency"]))
+                for j, piece in enumerate(said):
+                    add(piece, gap if j == 0 else inner)
+                # a pause after the amount lets it sink in; the name runs on into its sentence
+                gap = sp.amount_pause_ms if part.name == "amount" else 0 if part.name == "name" else WORD_MS
         return pieces
 
     def _warn_once(self, line: str) -> None:
@@ -228,7 +283,8 @@ class Speech:
                 words = self._inline_memo.get(memo_key)
                 if words is None:
                     texts, _ = self._slot_texts(part.name, value, lang, str(values["currency"]))
-                    words = self._inline_memo[memo_key] = " ".join(texts)
+                    glue = ", " if part.name == "office_phone" else " "  # phone groups: a short pause each
+                    words = self._inline_memo[memo_key] = glue.join(texts)
                 part = Text(words)
             if isinstance(part, Text) and out and isinstance(out[-1], Text):
                 out[-1] = Text(out[-1].text + part.text)
@@ -246,37 +302,87 @@ class Speech:
                 split.append(part)
         return split
 
-    def _slot_texts(self, name: str, value: object, lang: str, currency: str) -> tuple[list[str], int]:
-        """The texts a placeholder value is said with, and the pause between them."""
-        if name == "amount":
-            return amount_segments(Decimal(str(value)), currency, lang), WORD_MS
-        if name == "account":
-            return spell(str(value), lang), DIGIT_MS
-        if name in ("office_phone", "optout_key"):
-            return [" ".join(spell(str(value), lang))], 0
+    def value_pieces(self, name: str, value: object, lang: str, currency: str) -> tuple[list[Piece], int]:
+        """The segments a placeholder value is said in (with the kit words when the grammar gives them), and the
+        pause between them."""
         if name == "name":
-            return str(value).split(), WORD_MS
+            return [Piece(w) for w in str(value).split()], 0
+        if name == "company":
+            return [Piece(" ".join(str(value).split()), clip="company")], 0
+        groups, inner = self._slot_words(name, value, lang, currency)
+        return [Piece(say(g), words=tuple(g)) for g in groups], inner
+
+    def _slot_words(self, name: str, value: object, lang: str, currency: str) -> tuple[list[list[Word]], int]:
+        """The word groups of a value the grammar says (amount, account, phone, date, months, currency, key)."""
+        if name == "amount":
+            return amount_words(Decimal(str(value)), currency, lang), WORD_MS
+        sp = self.cfg.speech
+        if name == "account":
+            return account_groups(str(value), lang, sp.account_reading), sp.account_pause_ms
+        if name == "office_phone":
+            return phone_groups(str(value), lang, self.cfg.locale.country, sp.phone_groups), COMMA_MS
+        if name == "optout_key":
+            return [spell_words(str(value), lang)], 0
+        if name == "hello":
+            return [[hello_word(lang, str(value))]], 0
         if name == "due_date":
             d = value if isinstance(value, date) else date.fromisoformat(str(value))
-            return [say_date(d, lang)], 0
+            return [date_words(d, lang)], 0
         if name == "overdue_months":
-            return [say_months(int(str(value)), lang)], 0
+            return [months_words(int(str(value)), lang)], 0
         if name == "currency":
-            return [currency_name(str(value), lang)], 0
-        return [" ".join(str(value).split())], 0
+            return [[money_word(5, str(value), lang)]], 0
+        raise IvrError(f"no way to say placeholder {{{name}}}")
+
+    def _slot_texts(self, name: str, value: object, lang: str, currency: str) -> tuple[list[str], int]:
+        """The texts a placeholder value is said with, and the pause between them."""
+        said, inner = self.value_pieces(name, value, lang, currency)
+        return [p.text or "" for p in said], inner
 
     # --- rendering ------------------------------------------------------------------------------------------
 
     def voice(self, lang: str) -> str:
+        """The voice the TTS engine of `lang` is given: the piper model file, or speech.voices[lang]."""
+        if self._override is None and tts_engine_for(self.cfg, lang) == "piper":
+            model = self.cfg.speech.piper_models.get(lang)
+            if not model:
+                raise IvrError(f"speech.piper_models has no voice model for {lang!r}")
+            return str(self.cfg.path(model))
         try:
             return self.cfg.speech.voices[lang]
         except KeyError:
             raise IvrError(f"speech.voices has no voice for {lang!r}") from None
 
+    def render_piece(self, lang: str, piece: Piece) -> Segment:
+        """One planned text as audio: from the recordings when the language is recorded and they cover it, else
+        by the language's TTS engine."""
+        if piece.text is None:
+            return self.cache.pause(piece.pause_ms)
+        rec = self.recorded.get(lang)
+        if rec is not None:
+            seg = (rec.prompt(piece.clip, self.clip_texts(lang).get(piece.clip)) if piece.clip
+                   else rec.words(piece.words) if piece.words else None)
+            if seg is not None:
+                return seg
+            if piece.clip or piece.words:  # a recording that should exist does not (names are TTS by design)
+                self.fallbacks += 1
+                self._warn_once(f"event=recording_missing lang={lang} clip={piece.clip or ' '.join(w.key for w in piece.words)} "
+                                "said_by=tts (see ivr voice check)")
+        engine = self.engine_for(lang)
+        if engine is self.cache.engine:
+            return self.cache.segment(piece.text, self.voice(lang))
+        return self.cache.segment_with(engine, piece.text, self.voice(lang))
+
+    def clip_texts(self, lang: str) -> dict[str, str]:
+        """Fixed-prompt clip -> the text it must say now (from messages.yaml and the company name)."""
+        memo = self._clip_texts.get(lang)
+        if memo is None:
+            clips = prompt_clips(self._templates.get(lang, {}), company_name(self.cfg, lang))
+            memo = self._clip_texts[lang] = {c.key: c.text for c in clips}
+        return memo
+
     def render_plan(self, lang: str, plan: list[Piece]) -> Rendered:
-        voice = self.voice(lang)
-        segs: list[Segment] = [self.cache.pause(p.pause_ms) if p.text is None else self.cache.segment(p.text, voice)
-                               for p in plan]
+        segs: list[Segment] = [self.render_piece(lang, p) for p in plan]
         if not segs:
             raise IvrError(f"message in {lang} has nothing to say")
         if self.segment_mode == "joined" and len(segs) > 1:
@@ -296,12 +402,12 @@ class Speech:
         """Render every distinct text of many planned messages in parallel; returns how many were rendered."""
         import os
 
-        distinct = {(p.text, self.voice(lang)) for lang, plan in jobs for p in plan if p.text is not None}
-        todo = sorted(distinct)
+        distinct = {(lang, p) for lang, plan in jobs for p in plan if p.text is not None}
+        todo = sorted(distinct, key=lambda lp: (lp[0], lp[1].text or "", lp[1].clip))
         before = self.cache.renders
         done = 0
         with ThreadPoolExecutor(max_workers=workers or (os.cpu_count() or 1)) as pool:
-            for _ in pool.map(lambda tv: self.cache.segment(*tv), todo):
+            for _ in pool.map(lambda lp: self.render_piece(*lp), todo):
                 done += 1
                 if progress:
                     progress(done, len(todo))

@@ -18,9 +18,9 @@ from ivr.errors import IvrError
 
 LANGS = ("uk", "ru", "bg", "en")
 PLACEHOLDERS = ("name", "account", "amount", "currency", "overdue_months", "due_date", "company", "office_phone",
-                "optout_key")
+                "optout_key", "hello")
 
-_COMMON = frozenset({"name", "company", "office_phone"})
+_COMMON = frozenset({"name", "company", "office_phone", "hello"})
 # key -> (placeholders allowed, placeholders required)
 KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "greeting": (_COMMON, frozenset({"company"})),

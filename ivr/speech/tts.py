@@ -105,9 +105,17 @@ def _run(argv: list[str], stdin: bytes | None, what: str) -> None:
         raise TtsError(f"{what}: exit code {proc.returncode}: {err[-1] if err else 'no message'}")
 
 
-def make_engine(cfg: Config) -> Engine:
-    if cfg.speech.engine == "command":
+def make_engine(cfg: Config, name: str | None = None) -> Engine:
+    """The TTS engine `name` (default: the one of locale.language; a recorded language's fallback engine)."""
+    from ivr.config import tts_engine_for
+
+    name = name or tts_engine_for(cfg, cfg.locale.language)
+    if name == "command":
         return CommandEngine(cfg.speech.command)
+    if name == "piper":
+        from ivr.speech.piper import PiperEngine
+
+        return PiperEngine()
     return EspeakEngine()
 
 
