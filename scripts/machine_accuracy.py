@@ -41,7 +41,7 @@ from ivr.switch.outbound import OutboundServer  # noqa: E402
 
 LENGTHS_MS = {"greeting": 2500, "message": 4000, "menu": 1000, "invalid": 500, "pay_now": 500,
               "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "optout_confirmed": 500,
-              "no_input": 500, "goodbye": 500, "right_party": 1000, "machine_message": 3000, "hello": 1200}
+              "no_input": 500, "goodbye": 500, "right_party": 1000, "machine_message": 3000, "are_you_there": 1200}
 
 
 def _wav(path: Path, ms: int) -> None:

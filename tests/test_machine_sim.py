@@ -26,7 +26,7 @@ SCALE = 20.0
 WAIT_S = 60.0  # real seconds; only a hang would take this long
 LENGTHS_MS = {"greeting": 1000, "message": 3000, "menu": 1500, "invalid": 500, "pay_now": 500,
               "callback_confirmed": 500, "already_paid": 500, "wrong_number": 500, "optout_confirmed": 500,
-              "no_input": 500, "goodbye": 500, "right_party": 1000, "machine_message": 2000, "hello": 800}
+              "no_input": 500, "goodbye": 500, "right_party": 1000, "machine_message": 2000, "are_you_there": 800}
 
 PERSON = "+380501240001"          # "Алло?" 0.8 s, then listens
 SILENT_PERSON = "+380501240002"   # says nothing until asked, then replies
@@ -106,9 +106,9 @@ def test_heuristic_lets_people_hear_the_message(rig, number):
     assert "message.wav" in played(session) and "machine_message.wav" not in played(session)
     assert apps(session).index("wait_for_silence") < apps(session).index("playback")  # listened before speaking
     if number == SILENT_PERSON:
-        assert played(session)[0] == "hello.wav"  # silence: asked, and the reply made it a person
+        assert played(session)[0] == "are_you_there.wav"  # silence: asked, and the reply made it a person
     else:
-        assert "hello.wav" not in played(session)
+        assert "are_you_there.wav" not in played(session)
 
 
 @pytest.mark.parametrize("number, why", [(LONG_MACHINE, "greeting still going"),
@@ -140,7 +140,7 @@ def test_machine_action_hangup_leaves_nothing(rig):
     call, _ = rig
     result, session = call(SILENT_MACHINE, machine_detection="heuristic", machine_action="hangup")
     assert result.outcome == "machine" and "machine_message.wav" not in played(session)
-    assert played(session) == ["hello.wav"]
+    assert played(session) == ["are_you_there.wav"]
 
 
 def test_avmd_beep_marks_a_machine(rig):

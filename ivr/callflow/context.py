@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 PROMPT_KEYS = ("greeting", "right_party", "menu", "invalid", "pay_now", "callback_confirmed", "already_paid",
                "wrong_number", "optout_confirmed", "no_input", "goodbye")
 
-MACHINE_PROMPT_KEYS = ("machine_message", "hello")  # played only with callflow.machine_detection on
+MACHINE_PROMPT_KEYS = ("machine_message", "are_you_there")  # played only with callflow.machine_detection on
 
 
 def prompt_keys(settings: CallflowConfig) -> tuple[str, ...]:

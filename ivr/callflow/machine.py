@@ -21,7 +21,7 @@ answer and before we say anything:
 1. speech that ends within `machine_greeting_ms` ("Алло?") = a person;
    speech for most of that time and still going = a machine's greeting;
    silence = not known yet:
-2. the `hello` prompt ("Алло, ви мене чуєте?"), then listen `machine_reply_ms`: a reply that ends = a person,
+2. the `are_you_there` prompt ("Алло, ви мене чуєте?"), then listen `machine_reply_ms`: a reply that ends = a person,
    no reply (or talk that never stops) = a machine.
 After a machine's greeting the flow waits (bounded) for it to end, so the message lands on the recording.
 The variables are read from the EXECUTE_COMPLETE of that very execution (they persist on the channel, and the
@@ -81,7 +81,7 @@ def heuristic(call: Any) -> Verdict:
     if loud_ms >= s.machine_greeting_ms // 2:
         return Verdict(True, f"a greeting still going after {s.machine_greeting_ms} ms ({loud_ms} ms of speech)",
                        greeting_running=True)
-    call.play("hello")
+    call.play("are_you_there")
     how, loud_ms = _listen(call, s.machine_reply_ms)
     if how == "ended":
         return Verdict(False, "replied to hello")

@@ -36,9 +36,9 @@ KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "no_input": (_COMMON, frozenset()),
     "goodbye": (_COMMON, frozenset()),
     # answering machines (callflow.machine_detection): never the amount or the account, only who called and where
-    # to call back; `hello` is the short question whose missing reply marks a machine (heuristic)
+    # to call back; `are_you_there` is the short question whose missing reply marks a machine (heuristic)
     "machine_message": (_COMMON - {"name"}, frozenset({"company", "office_phone"})),
-    "hello": (_COMMON - {"name"}, frozenset()),
+    "are_you_there": (_COMMON - {"name"}, frozenset()),
     # a caller calling back whose number matches no account with a recent message (before the office transfer)
     "inbound_unknown": (_COMMON - {"name"}, frozenset()),
 }
