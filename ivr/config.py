@@ -22,6 +22,8 @@ import yaml
 
 CONFIG_ENV = "IVR_CONFIG"
 PASSWORD_ENV = "IVR_ESL_PASSWORD"
+NODE_ENV = "IVR_NODE"  # which entry of the config's `nodes:` section applies to this process
+SMPP_PASSWORD_ENV = "IVR_SMPP_PASSWORD"
 DEFAULT_PATH = "config.yaml"
 
 _WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -143,6 +145,8 @@ class FreeswitchConfig:
     outbound_bind_port: int = _opt(8084, "port the call-flow server listens on", min=1, max=65535)
     outbound_advertise_host: str = _opt("127.0.0.1", "address FreeSWITCH connects to in socket(host:port)",
                                         check=_check_host)
+    max_channels: int = _opt(0, "this box's own channel cap, under the shared pacing cap (0 = none)", min=0,
+                             max=10000)
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,8 @@ class DialingConfig:
     caller_id_name: str = _opt("Utility", "caller id name shown to debtors")
     originate_timeout: int = _opt(30, "seconds to ring before NO_ANSWER", min=5, max=120)
     max_call_seconds: int = _opt(300, "hard limit on one call's length", min=30, max=3600)
-    allowed_countries: list[str] = _opt([], "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
+    allowed_countries: list[str] = _opt([],
+                                        "countries whose numbers may be dialled, ISO codes ([] = locale.country only)",
                                         item_check=lambda v: None if re.match(r"^[A-Z]{2}$", v) else
                                         "a two-letter ISO country code such as UA")
     number_types: list[str] = _opt(
@@ -166,6 +171,8 @@ class DialingConfig:
     codec_string: str = _opt("PCMU", "absolute_codec_string: RFC 2833 digits only arrived with PCMU",
                              check=lambda v: None if re.match(r"^[A-Za-z0-9.@_]+(:[A-Za-z0-9.@_]+)*$", v) else
                              "codec names joined by ':' e.g. PCMU or PCMU:PCMA")
+    node_timeout_seconds: float = _opt(30.0, "seconds without a heartbeat before another dialer process takes a "
+                                       "node's calls over (its lease lasts a third of this)", min=3, max=600)
 
 
 @dataclass(frozen=True)
@@ -226,6 +233,95 @@ class RetryConfig:
                                  min=0, max=100)
     contacts_per_week: int = _opt(0, "answered contacts per debtor per week (custom)", min=0, max=100)
     contacts_per_month: int = _opt(0, "answered contacts per debtor per month (custom)", min=0, max=1000)
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    holdout_share: float = _opt(0.0, "share of eligible debtors drawn at random each evening and not contacted by "
+                                     "any channel, to measure the effect (0 = none; e.g. 0.05)", min=0.0, max=0.5)
+
+
+CHANNEL_NAMES = ("voice", "sms", "email", "letter")
+
+
+def _check_order_item(value: str) -> str | None:
+    return None if value in ("preferred", *CHANNEL_NAMES) else "preferred, voice, sms, email or letter"
+
+
+def _check_channel(value: str) -> str | None:
+    return None if value in CHANNEL_NAMES else "voice, sms, email or letter"
+
+
+def _check_link(value: str) -> str | None:
+    if not value:
+        return None
+    if not re.match(r"^https://[^\s{}]+(\{account\}[^\s{}]*)?$", value) or "{account}" not in value:
+        return "'' or an https:// address containing {account}, e.g. https://pay.example.com/?acc={account}"
+    return None
+
+
+@dataclass(frozen=True)
+class ChannelsConfig:
+    enabled: bool = _opt(False, "false: calls only (preferred_channel ignored); true: follow channels.order")
+    order: list[str] = _opt(["preferred", "voice", "sms", "letter"],
+                            "channels tried in turn for a reminder ('preferred' = the account's preferred_channel "
+                            "from billing; a channel not set up is skipped)", item_check=_check_order_item)
+    try_days: dict[str, int] = _opt({"voice": 2, "sms": 1, "email": 2},
+                                    "days a channel is given to reach the debtor before the next one is tried",
+                                    key_check=_check_channel, min=0, max=60)
+    per_week: dict[str, int] = _opt({"sms": 2, "email": 2, "letter": 1},
+                                    "messages per debtor per 7 days, per channel (0 = none)",
+                                    key_check=_check_channel, min=0, max=50)
+    per_day: dict[str, int] = _opt({"sms": 1, "email": 1},
+                                   "messages per debtor per local day, per channel", key_check=_check_channel,
+                                   min=0, max=10)
+    sms_windows: list[str] = _opt(["09:00-20:00"], "when SMS may be sent, every day, debtor's local time",
+                                  item_check=_check_window)
+    payment_link: str = _opt("", "payment link template for {link} in written texts ('' = none)",
+                             check=_check_link)
+    letter_font: str = _opt("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                            "TrueType font with Cyrillic for letters (its -Bold twin is used when present)")
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    host: str = _opt("", "SMSC host for SMPP 3.4 ('' = SMS not set up)", check=lambda v: None if not v else
+                     _check_host(v))
+    port: int = _opt(2775, "SMSC port", min=1, max=65535)
+    system_id: str = _opt("ivr", "SMPP system_id (login)", check=_check_ident)
+    password: str = _opt("", "SMPP password (better: env IVR_SMPP_PASSWORD; never logged)")
+    system_type: str = _opt("", "SMPP system_type, if the provider asks for one", check=_check_ident)
+    bind: str = _opt("transceiver", "transceiver (receipts on the same link) or transmitter (plus a receiver "
+                                    "link for receipts)", choices=("transceiver", "transmitter"))
+    source_addr: str = _opt("IVR", "sender: digits (a number) or up to 11 letters/digits (alphanumeric)",
+                            check=lambda v: None if re.match(r"^(\+?[0-9]{1,15}|[A-Za-z0-9 ._-]{1,11})$", v)
+                            else "a number, or up to 11 letters and digits")
+    max_per_second: float = _opt(10.0, "submit_sm per second (each part counts)", min=0.1, max=1000)
+    receipt_wait_seconds: int = _opt(30, "after sending, how long to keep the link open for delivery receipts",
+                                     min=0, max=3600)
+    enquire_link_seconds: int = _opt(30, "idle seconds between enquire_link keep-alives", min=5, max=600)
+    reconnect_attempts: int = _opt(5, "re-binds tried after the link drops before the run gives up",
+                                   min=0, max=100)
+    timeout_seconds: int = _opt(10, "how long to wait for the SMSC's answer to one PDU", min=1, max=120)
+
+
+@dataclass(frozen=True)
+class EmailConfig:
+    host: str = _opt("", "SMTP server ('' = e-mail not set up); user and password come from env IVR_SMTP_USER "
+                         "and IVR_SMTP_PASSWORD only", check=lambda v: None if not v else _check_host(v))
+    port: int = _opt(587, "SMTP port (587 submission with STARTTLS, 465 TLS)", min=1, max=65535)
+    security: str = _opt("starttls", "starttls (required), tls (port 465) or none (a local relay only)",
+                         choices=("starttls", "tls", "none"))
+    from_address: str = _opt("", "sender address, e.g. billing@example.com",
+                             check=lambda v: None if not v or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)
+                             else "an e-mail address")
+    from_name: str = _opt("", "sender name shown to the debtor ('' = company.name)")
+    reply_to: str = _opt("", "Reply-To address ('' = none)",
+                         check=lambda v: None if not v or re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", v)
+                         else "an e-mail address")
+    ca_file: str = _opt("", "extra CA certificate file trusted for the server ('' = the system's)")
+    timeout_seconds: int = _opt(30, "how long to wait for the SMTP server", min=1, max=300)
+    max_per_second: float = _opt(5.0, "messages per second", min=0.1, max=100)
 
 
 @dataclass(frozen=True)
@@ -308,7 +404,7 @@ class ImportConfig:
         {"account": "account", "name": "name", "phones": "phone", "address": "address", "district": "district",
          "language": "language", "timezone": "timezone", "balance": "balance", "balance_date": "balance_date",
          "overdue_since": "overdue_since", "do_not_call": "do_not_call", "life_support": "life_support",
-         "preferred_channel": "preferred_channel"},
+         "preferred_channel": "preferred_channel", "email": "email"},
         "our field -> column name in the billing export (accounts)")
     payment_columns: dict[str, str] = _opt(
         {"account": "account", "amount": "amount", "date": "date", "reference": "reference"},
@@ -390,6 +486,10 @@ class Config:
     windows: WindowsConfig = field(default_factory=WindowsConfig)
     eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    email: EmailConfig = field(default_factory=EmailConfig)
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
     inbound: InboundConfig = field(default_factory=InboundConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
@@ -540,12 +640,45 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
     if cfg.speech.day_from >= cfg.speech.evening_from:
         problems.append(f"speech.evening_from: {cfg.speech.evening_from!r} must be later than speech.day_from "
                         f"({cfg.speech.day_from!r})")
+    if cfg.email.host and not cfg.email.from_address:
+        problems.append("email.from_address: required when email.host is set (the sender of the reminders)")
     for key in ("account", "name", "phones"):
         if key not in cfg.imports.account_columns:
             problems.append(f"import.account_columns.{key}: required column mapping is missing")
     for key in ("account", "amount", "date", "reference"):
         if key not in cfg.imports.payment_columns:
             problems.append(f"import.payment_columns.{key}: required column mapping is missing")
+
+
+def _select_node(data: Any, node: str | None, problems: list[str]) -> Any:
+    """The document with the `nodes:` section taken out and, when a node is named, its overrides merged in.
+
+    `nodes:` maps a dialer node's name to settings that differ on that node (typically its own FreeSWITCH box:
+    `freeswitch.host`, `outbound_advertise_host`, `max_channels`); everything else is shared."""
+    if not isinstance(data, dict) or ("nodes" not in data and not node):
+        return data
+    data = dict(data)
+    nodes = data.pop("nodes", None) or {}
+    if not isinstance(nodes, dict) or not all(isinstance(v, dict) for v in nodes.values()):
+        problems.append("nodes: expected a mapping of node name -> settings that differ on that node")
+        return data
+    if not node:
+        return data
+    if node not in nodes:
+        # without a nodes: section every node shares one config (a name is then only the node's name, e.g.
+        # systemd's %H); with one, a name it does not list is a typo
+        if nodes:
+            problems.append(f"nodes.{node}: no such node in the config (--node / {NODE_ENV}); known: "
+                            f"{', '.join(sorted(map(str, nodes)))}")
+        return data
+    return _merged(data, nodes[node])
+
+
+def _merged(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
+    return out
 
 
 def engine_for(cfg: Config, lang: str) -> str:
@@ -569,13 +702,17 @@ def speech_engines_in_use(cfg: Config) -> dict[str, str]:
 
 
 def parse_config(data: Any, base_dir: Path = Path("."), env: dict[str, str] | None = None,
-                 source: str = "config") -> Config:
-    """Validate a parsed YAML document; raise ConfigError naming every bad key."""
+                 source: str = "config", node: str | None = None) -> Config:
+    """Validate a parsed YAML document; raise ConfigError naming every bad key. `node` (or env IVR_NODE) picks
+    that node's overrides from the `nodes:` section."""
     problems: list[str] = []
-    cfg = _build(Config, data, "", problems)
     env = os.environ if env is None else env
+    data = _select_node(data, node or env.get(NODE_ENV) or None, problems)
+    cfg = _build(Config, data, "", problems)
     if env.get(PASSWORD_ENV):
         cfg = cfg.replace(freeswitch=dataclasses.replace(cfg.freeswitch, password=env[PASSWORD_ENV]))
+    if env.get(SMPP_PASSWORD_ENV):
+        cfg = cfg.replace(sms=dataclasses.replace(cfg.sms, password=env[SMPP_PASSWORD_ENV]))
     _cross_checks(cfg, problems)
     if problems:
         raise ConfigError(problems, source)
@@ -587,18 +724,20 @@ def config_path(explicit: str | None = None, env: dict[str, str] | None = None) 
     return Path(explicit or env.get(CONFIG_ENV) or DEFAULT_PATH)
 
 
-def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
-    """Read and validate a config file; a missing file gives the defaults only when no path was named."""
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None,
+                node: str | None = None) -> Config:
+    """Read and validate a config file; a missing file gives the defaults only when no path was named. `node`
+    (or env IVR_NODE): apply that node's overrides from the `nodes:` section."""
     p = config_path(str(path) if path else None, env)
     if not p.exists():
         if path is None and (os.environ if env is None else env).get(CONFIG_ENV) is None:
-            return parse_config({}, Path("."), env)
+            return parse_config({}, Path("."), env, node=node)
         raise ConfigError([f"{p}: file not found"], str(p))
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError([f"not valid YAML: {exc}"], str(p)) from None
-    return parse_config(data, p.resolve().parent, env, str(p))
+    return parse_config(data, p.resolve().parent, env, str(p), node=node)
 
 
 def describe_defaults() -> list[tuple[str, Any, str]]:

@@ -10,7 +10,15 @@ FreeSWITCH-side (its own event-socket connection: CHANNEL_CREATE / CHANNEL_HANGU
   divided by that span; peak calls per second in any one second;
 - peak concurrent calls, seen by the simulator (channels created and not yet hung up) and by the dialer;
 - controller CPU seconds per 1,000 calls (resource.getrusage of the controller process: user + system);
-- cap violations: moments the simulator had more live channels than the cap (must be 0).
+- cap violations: moments the simulator had more live channels than the cap (must be 0);
+- channel utilisation (live channels on average over the cap, from the simulator's events), SQL statements and
+  transactions per call (counted in the controller), the controller's memory at the start, peak and after the
+  calls ended.
+
+It exits non-zero with a `BENCH FAILED: ...` line when a call flow failed, an originate could not be sent, an
+attempt never finished, the cap was exceeded, or pay-now / callback outcomes fall below 80 % of the debtors of the
+script's mix who press for them (keys lost by a flow too slow to listen). `--accounts` may be any size (inserts
+are chunked).
 
 Targets for one controller on a 2-core machine: 1,000 concurrent calls, 100 new calls/s sustained, 0 violations.
 Call lengths are shortened (message 5 s, prompts 1 s, menu timeout 2 s, originate timeout 10 s) so the 1,000
@@ -69,6 +77,8 @@ def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
 # --- the controller process ----------------------------------------------------------------------------------
 
 def controller(args: argparse.Namespace) -> int:
+    import gc
+
     import gevent
 
     from ivr.campaign.queue import start_campaign
@@ -76,6 +86,8 @@ def controller(args: argparse.Namespace) -> int:
     from ivr.config import parse_config
     from ivr.dialer.dialer import Dialer
     from ivr.ledger.db import connect
+    from ivr.ledger.models import database
+    from ivr.ledger.sqlcount import StatementCounter
     from ivr.logs import setup_logging
     from ivr.switch.esl import EslClient
 
@@ -91,12 +103,19 @@ def controller(args: argparse.Namespace) -> int:
                     outbound_port=0)
     dialer.start()
     t0 = time.monotonic()
+    rss0 = _rss_kb()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     stop_at = START + timedelta(seconds=args.max_sim_seconds)
     g = gevent.spawn(dialer.run, camp, until=stop_at)
-    g.join()
+    with StatementCounter(database.obj) as counted:
+        g.join()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
+    gc.collect()
     out = {
+        "statements": counted.statements, "transactions": counted.transactions, "kinds": counted.top(12),
+        "rss_start_kb": rss0, "rss_peak_kb": r1.ru_maxrss, "rss_end_kb": _rss_kb(),
+        "in_flight_end": len(dialer.tracker.flights),
+        "setup_failures": dialer._outbound.setup_failures if dialer._outbound is not None else 0,
         "placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes,
         "peak_in_flight": dialer.stats.peak_in_flight, "wall_s": time.monotonic() - t0,
         "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
@@ -122,8 +141,10 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
     db = connect(cfg.database.url, work)
     numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
     with database.atomic():
-        Account.insert_many([{"number": f"BN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                             for i in range(args.accounts)]).execute()
+        accounts = [{"number": f"BN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
+                    for i in range(args.accounts)]
+        for k in range(0, len(accounts), 500):  # one INSERT of every row passes SQLite's bound-variable limit
+            Account.insert_many(accounts[k:k + 500]).execute()
         ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
         rows = [{"account": ids[f"BN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
                 for i, n in enumerate(numbers)]
@@ -138,13 +159,26 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
     return numbers
 
 
-def debtor_script(work: Path, numbers: list[str], message_s: float) -> Path:
+def debtor_script(work: Path, numbers: list[str], message_s: float) -> tuple[Path, dict[str, int]]:
     """The realistic random mix, with early hang-ups and key presses placed for the short message."""
     from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=7, message_s=message_s + 2)
     mix.default = Debtor.listen()
-    return mix.dump(work / "debtors.yaml")
+    return mix.dump(work / "debtors.yaml"), _expected_keys(mix)
+
+
+def _expected_keys(mix) -> dict[str, int]:
+    """How many debtors of the mix press 1 (pay now) and 2 (callback) after the message: the outcomes the
+    evening must show (each of them answers; a flow too slow to listen loses their keys)."""
+    out = {"pay_now": 0, "callback": 0}
+    for d in mix.debtors.values():
+        digits = {str(p[0]) for p in getattr(d, "presses", ())}
+        if "1" in digits:
+            out["pay_now"] += 1
+        elif "2" in digits:
+            out["callback"] += 1
+    return out
 
 
 def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:
@@ -171,9 +205,15 @@ def watch(port: int, cap: int, result: dict) -> None:
     from ivr.switch.esl import EslClient
 
     live: set[str] = set()
-    result.update(peak=0, violations=0, created=0)
+    result.update(peak=0, violations=0, created=0, area=0.0, first=None, last=None)
 
     def on(ev) -> None:
+        now = time.monotonic()
+        if result["last"] is not None:  # channel-seconds (real time), for the utilisation of the cap
+            result["area"] += len(live) * (now - result["last"])
+        result["last"] = now
+        if result["first"] is None:
+            result["first"] = now
         if ev.name == "CHANNEL_CREATE":
             live.add(ev.uuid)
             result["created"] += 1
@@ -234,7 +274,7 @@ def main() -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_campaign_"))
     print(f"preparing {args.accounts} accounts in {work}", flush=True)
     numbers = prepare(work, args)
-    script = debtor_script(work, numbers, args.message_s)
+    script, expected = debtor_script(work, numbers, args.message_s)
     real_start = time.time() + 3.0
     sim, port = start_sim(work, args, script, real_start)
     watched: dict = {}
@@ -265,13 +305,26 @@ def main() -> int:
     r = rates(work, args)
     per_k = res["cpu_s"] / max(1, res["placed"]) * 1000
     print("\nresults")
+    print(f"  the script's mix: {expected['pay_now']} debtors press 1 (pay now), {expected['callback']} press 2 "
+          "(callback)")
     print(f"  accounts {args.accounts}, attempts {r.get('attempts')}, unfinished {r.get('unfinished')}, "
-          f"controller ok {res['ok']}, flow errors {res['flow_errors']}, originate errors {res['originate_errors']}")
+          f"controller ok {res['ok']}, flow errors {res['flow_errors']}, outbound set-up failures "
+          f"{res['setup_failures']}, originate errors {res['originate_errors']}")
     print(f"  outcomes {json.dumps(res['outcomes'], sort_keys=True)}")
     print(f"  sustained new calls/s (sim): {r.get('sustained_cps', 0):.1f}   peak in one second: "
           f"{r.get('peak_cps_1s')}   busy span {r.get('busy_span_s', 0):.0f} s (sim)")
     print(f"  peak concurrent: simulator {watched['peak']}, dialer {res['peak_in_flight']} (cap {args.channels})")
     print(f"  cap violations: {watched['violations']}")
+    span_real = max(1e-9, (watched["last"] or 0) - (watched["first"] or 0))
+    util = watched["area"] / span_real / max(1, args.channels) * 100
+    placed = max(1, res["placed"])
+    print(f"  channel utilisation: {util:.0f} % of the cap on average while calls ran "
+          f"({watched['area'] / span_real:.0f} channels of {args.channels})")
+    print(f"  SQL: {res['statements'] / placed:.1f} statements and {res['transactions'] / placed:.2f} "
+          f"transactions per call ({res['statements']} / {res['transactions']}); top: {res['kinds'][:6]}")
+    print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
+          f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
+          f"({res['in_flight_end']} still tracked)")
     print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
           f"calls ({res['cpu_s'] / max(1e-9, res['wall_s']) * 100:.0f} % of one core); simulator CPU "
           f"{sim_cpu:.1f} s; congestion slow-downs {res['slowdowns']}")
@@ -280,7 +333,44 @@ def main() -> int:
 
         print("\ncontroller profile (top 30 by cumulative time):")
         pstats.Stats(str(work / "controller.prof")).sort_stats("cumulative").print_stats(30)
-    return 0 if watched["violations"] == 0 else 1
+    failures = _failures(res, r, watched, expected)
+    for f in failures:
+        print(f"BENCH FAILED: {f}", flush=True)
+    if not failures:
+        print("bench ok: no flow failures, key outcomes as the script's mix, cap held")
+    return 1 if failures else 0
+
+
+def _failures(res: dict, r: dict, watched: dict, expected: dict[str, int]) -> list[str]:
+    """What makes the run a failure, each in a line a person can act on."""
+    out = []
+    if not res["ok"]:
+        out.append("the controller's dialer loop raised (see controller.log)")
+    if res["flow_errors"]:
+        out.append(f"{res['flow_errors']} call flows failed")
+    if res["setup_failures"]:
+        out.append(f"{res['setup_failures']} outbound sockets failed to set up (their calls got no flow)")
+    if res["originate_errors"]:
+        out.append(f"{res['originate_errors']} originates could not be sent")
+    if r.get("unfinished"):
+        out.append(f"{r['unfinished']} attempts never finished")
+    if watched["violations"]:
+        out.append(f"the cap was exceeded {watched['violations']} times")
+    for key, want in expected.items():
+        got = res["outcomes"].get(key, 0)
+        if want >= 10 and got < 0.8 * want:  # keys lost: the flow did not listen in time
+            out.append(f"{key} collapsed: {got} calls, the script's mix has {want} debtors who press for it")
+    return out
+
+
+def _rss_kb() -> int:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def _proc_cpu(pid: int) -> float:

@@ -83,6 +83,14 @@ def main() -> None:
         print(f"{page[:55]:55} {first:8.0f} {med:8.0f} {max(rest):8.0f}")
         if med > 300:
             slow.append(page)
+    # the Tonight page must cost the database no more than `ivr status`: its snapshot, timed alone
+    from ivr.admin.status import snapshot
+    times = []
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        snapshot(cfg)
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"{'ivr status snapshot alone':55} {'':8} {statistics.median(times):8.0f} {max(times):8.0f}")
     print("pages over 300 ms (median): " + (", ".join(slow) if slow else "none"))
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything the night dialer needs on a fresh Debian machine, idempotently (safe to run again):
-#   Debian packages espeak-ng, sox, python3-venv (only those missing), a virtualenv in .venv, the package.
+#   Debian packages espeak-ng, sox, fonts-dejavu-core, python3-venv (only those missing), a virtualenv in .venv, the package.
 # Run as root or as a user with sudo. Quiet, with one progress line per step.
 #   --postgres   also install Debian's PostgreSQL server (scripts/test.sh uses it for a throwaway test cluster;
 #                no cluster of ours runs as a system service)
@@ -52,6 +52,8 @@ pick_python() {
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+# a TTF font with Cyrillic for the letters' PDF (ivr.channels.letters)
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 if [ "$WITH_BROWSER" -eq 1 ]; then
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
@@ -74,7 +76,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     as_root apt-get update -qq
     as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 else
-    say "Debian packages present (espeak-ng, sox, python venv$([ "$WITH_POSTGRES" -eq 1 ] && echo ', postgresql')$([ "$WITH_BROWSER" -eq 1 ] && echo ', chromium, chromium-driver'))"
+    say "Debian packages present (espeak-ng, sox, fonts-dejavu-core, python venv$([ "$WITH_POSTGRES" -eq 1 ] && echo ', postgresql')$([ "$WITH_BROWSER" -eq 1 ] && echo ', chromium, chromium-driver'))"
 fi
 
 # 2. The virtualenv.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -228,3 +229,38 @@ def test_calls_per_second_follows_a_demo_dialers_scaled_clock(cfg, db):
     db.execute_sql("DELETE FROM dialer_node")
     f.node("real", heartbeat_at=NOW - timedelta(seconds=1), stats=json.dumps({"clock_now": NOW.isoformat()}))
     assert snapshot(cfg, NOW).calls_per_second == 0
+
+
+def test_status_and_metrics_show_a_node_with_a_stale_heartbeat_as_dead(db, cfg, config_file, capsys):
+    """Several dialer nodes: alive, dead (heartbeat older than dialing.node_timeout_seconds) and fenced (its calls
+    taken over, whatever its heartbeat says): `ivr status`, its JSON and the metrics never show a dead node as
+    running, nor count its calls or rate."""
+    now = datetime.now(UTC)
+    timeout = cfg.dialing.node_timeout_seconds
+    f.node("node-live", heartbeat_at=now - timedelta(seconds=1), in_flight=4, rate=2.0)
+    f.node("node-stale", heartbeat_at=now - timedelta(seconds=timeout + 5), in_flight=7, rate=3.0)
+    fenced = f.node("node-fenced", heartbeat_at=now - timedelta(seconds=1), in_flight=2, rate=1.0)
+    fenced.fenced_at, fenced.fenced_by = f.utc(now), "node-live"
+    fenced.save()
+    assert main(["--config", config_file, "status"]) == 0
+    rows = {m[1]: line for line in capsys.readouterr().out.splitlines()
+            if (m := re.search(r"│\s*(node-[a-z]+)\s*│", line))}
+    assert "alive" in rows["node-live"] and "dead" not in rows["node-live"]
+    assert "dead" in rows["node-stale"] and "alive" not in rows["node-stale"]
+    assert "fenced" in rows["node-fenced"] and "alive" not in rows["node-fenced"]
+    assert main(["--config", config_file, "status", "--json"]) == 0
+    nodes = {n["name"]: n for n in json.loads(capsys.readouterr().out)["nodes"]}
+    assert {k: (v["alive"], v["state"]) for k, v in nodes.items()} == {
+        "node-live": (True, "alive"), "node-stale": (False, "dead"), "node-fenced": (False, "fenced")}
+    assert nodes["node-stale"]["in_flight"] == 0 and nodes["node-stale"]["rate"] == 0  # nothing counted as running
+    assert nodes["node-fenced"]["fenced_by"] == "node-live"
+    assert snapshot(cfg).rate_limit == pytest.approx(2.0)
+    server = start_metrics_server(cfg, port=0)
+    try:
+        m = _scrape(server.port)
+    finally:
+        server.stop()
+    assert m['ivr_dialer_up{node="node-live"}'] == 1
+    assert m['ivr_dialer_up{node="node-stale"}'] == 0
+    assert m['ivr_dialer_up{node="node-fenced"}'] == 0
+    assert m['ivr_dialer_heartbeat_age_seconds{node="node-stale"}'] >= timeout + 5

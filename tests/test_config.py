@@ -131,3 +131,29 @@ def test_an_explicit_empty_environment_is_not_mixed_with_the_real_one(tmp_path, 
     assert load_config(None, env={}) == parse_config({}, tmp_path, env={}).replace(base_dir=Path("."))
     with pytest.raises(ConfigError, match="elsewhere.yaml: file not found"):
         load_config(None)  # the real environment names a file that is not there
+
+
+def test_a_node_takes_its_own_box_from_the_nodes_section():
+    data = {"freeswitch": {"host": "10.0.0.10", "password": "s3cret"}, "pacing": {"channels": 900},
+            "nodes": {"box-b": {"freeswitch": {"host": "10.0.0.12", "outbound_advertise_host": "10.0.0.22",
+                                               "max_channels": 400}}}}
+    shared = parse_config(data, env={})
+    assert (shared.freeswitch.host, shared.freeswitch.max_channels) == ("10.0.0.10", 0)
+    b = parse_config(data, env={"IVR_NODE": "box-b"})
+    assert (b.freeswitch.host, b.freeswitch.outbound_advertise_host, b.freeswitch.max_channels) == (
+        "10.0.0.12", "10.0.0.22", 400)
+    assert b.freeswitch.password == "s3cret" and b.pacing.channels == 900  # the rest is shared
+    assert parse_config(data, env={}, node="box-b").freeswitch.host == "10.0.0.12"
+
+
+def test_an_unknown_node_or_a_bad_override_is_reported_by_name():
+    data = {"nodes": {"box-a": {"freeswitch": {"max_channels": -1}}}}
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={"IVR_NODE": "box-z"})
+    assert any("nodes.box-z" in p and "box-a" in p for p in info.value.problems)
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env={}, node="box-a")
+    assert any(p.startswith("freeswitch.max_channels") for p in info.value.problems)
+    with pytest.raises(ConfigError) as info:
+        parse_config({"nodes": ["box-a"]}, env={})
+    assert any(p.startswith("nodes:") for p in info.value.problems)

@@ -1,5 +1,7 @@
 """Schema creation and upgrades are idempotent and recorded (on SQLite and PostgreSQL)."""
 
+import pytest
+
 from ivr.ledger import db as ledger_db
 from ivr.ledger.models import Account, SchemaVersion
 
@@ -75,4 +77,24 @@ def test_v3_adds_the_data_trust_columns_to_an_older_database(tmp_path):
         assert set(columns) <= {c.name for c in database.get_columns(table)}
     acc = Account.get(Account.number == "OLD-1")
     assert acc.name == "kept" and acc.seen_run is None
+    database.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_backend", ["postgres"])
+def test_postgres_connection_comes_back_after_the_server_dropped_it_and_names_its_process(ledger_url):
+    import os
+
+    database = ledger_db.connect(ledger_url)
+    assert database.execute_sql("SHOW application_name").fetchone()[0] == f"ivr-{os.getpid()}"
+    # a frozen process must not hold the locks every dialer node needs: the server ends its idle transaction
+    assert database.execute_sql("SHOW idle_in_transaction_session_timeout").fetchone()[0] == "10s"
+    Account.create(number="ACC-1", name="Test")
+    pid = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+    other = ledger_db.postgres_database(ledger_url)
+    other.connect()
+    assert other.execute_sql("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()[0] is True
+    other.close()
+    assert Account.get(Account.number == "ACC-1").name == "Test"  # reconnected, not "connection closed"
+    assert database.execute_sql("SELECT pg_backend_pid()").fetchone()[0] != pid
     database.close()

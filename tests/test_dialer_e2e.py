@@ -47,13 +47,17 @@ class World:
 
     def __init__(self, cfg, *, start: datetime | None = None, channels: int = 10, cps: float = 20.0,
                  gateway: str = "trunk", scale: float = SCALE, delays: dict[str, int] | None = None,
-                 **retry) -> None:
+                 sessions_per_second: float | None = None, **retry) -> None:
         self.clock = ScaledClock(start=start or local(17, 59, 50), scale=scale)
-        self.script = Script(default=Debtor.listen())
-        self.sim = SimServer(clock=self.clock, script=self.script, trunk=Trunk(gateways={"trunk"})).start()
+        # at x100 a call-second is 10 real ms: a loaded machine can stretch a call past the 300-s listen cap and
+        # the dialer's 300-s call limit, so both are an hour here (they are not what these tests check)
+        self.script = Script(default=Debtor.listen(), listen_cap_s=3600.0)
+        self.sim = SimServer(clock=self.clock, script=self.script, trunk=Trunk(gateways={"trunk"},
+                                                                          sessions_per_second=sessions_per_second)
+                             ).start()
         self.cfg = cfg.replace(
             pacing=dataclasses.replace(cfg.pacing, channels=channels, cps=cps),
-            dialing=dataclasses.replace(cfg.dialing, gateway=gateway),
+            dialing=dataclasses.replace(cfg.dialing, gateway=gateway, max_call_seconds=3600),
             retry=dataclasses.replace(cfg.retry, **{"early_hangup_pause_seconds": 60, **retry},
                                       delays={**cfg.retry.delays, "USER_BUSY": 120, **(delays or {})}),
             freeswitch=dataclasses.replace(cfg.freeswitch, port=self.sim.port, command_timeout=5.0,
@@ -249,6 +253,25 @@ def test_concurrency_cap_never_exceeded_under_random_timings(world):
     assert max(w.samples) >= 3  # the cap was actually reached, so the check means something
     assert not w.overlaps
     assert Attempt.select().where(Attempt.outcome == "").count() == 0
+
+
+def test_switch_rate_refusals_are_retried_at_once_and_never_counted(world):
+    """The switch refuses sessions past its rate before any channel exists (DESTINATION_OUT_OF_ORDER /
+    NORMAL_TEMPORARY_FAILURE): those calls go back at their place, uncounted, while the dialer slows down. With
+    one attempt a day allowed and the 600 s retry delays of those causes, everybody still hears the message
+    this evening only if no refusal was counted or delayed."""
+    w = world(channels=20, cps=40.0, sessions_per_second=4, max_attempts_per_day=1, max_attempts_per_campaign=1)
+    accounts = [debtor(f"+38050118{i:04d}", Debtor.listen(), w) for i in range(25)]
+    d = w.run()
+    refused = Attempt.select().where(Attempt.outcome == "rate_limited")
+    assert refused.count() > 0  # the switch did refuse, so the check means something
+    assert all(x.state == "ended" and x.hangup_cause in ("DESTINATION_OUT_OF_ORDER", "NORMAL_TEMPORARY_FAILURE")
+               for x in refused)
+    assert d.pacer.slowdowns >= 1  # and the rate backed off
+    for acc in accounts:
+        e = entry_of(acc)
+        assert (e.state, e.attempts) == ("done", 1), (acc.number, [x.outcome for x in attempts_of(acc)])
+    assert not w.overlaps
 
 
 def test_invalid_gateway_pauses_campaign(world):

@@ -65,6 +65,7 @@ class FakeEsl:
         self.rows_before_send: list[bool] = []
         self.dialer: Dialer | None = None
         self.held: dict[str, gevent.event.Event] = {}
+        self.killed: list[str] = []
 
     def add_handler(self, fn) -> None:
         self.handlers.append(fn)
@@ -78,6 +79,12 @@ class FakeEsl:
     def api(self, cmd: str) -> str:
         if cmd.startswith("uuid_exists "):
             return "true" if cmd.split()[1] in self.up else "false"
+        if cmd.startswith("uuid_kill "):  # replies as in the inbound_api_channel_control capture
+            if cmd.split()[1] in self.up:
+                self.up.discard(cmd.split()[1])
+                self.killed.append(cmd.split()[1])
+                return "+OK\n"
+            return "-ERR No such channel!\n"  # also right after the originate, before the channel exists
         if cmd == "show channels as json":
             return json.dumps({"row_count": len(self.up), "rows": [{"uuid": u} for u in self.up]})
         return "-ERR"
@@ -242,6 +249,16 @@ def test_cap_never_exceeded(cfg, db):
     assert d.stats.peak_in_flight <= 3
 
 
+def test_this_boxs_own_cap_holds_under_the_shared_cap(cfg, db):
+    import dataclasses
+
+    cfg = cfg.replace(freeswitch=dataclasses.replace(cfg.freeswitch, max_channels=2))
+    d, esl, q, camp = _setup(cfg, {}, n=20, channels=30, cps=1000.0)
+    _run(d, camp)
+    assert len(esl.sent) == 20
+    assert esl.peak <= 2 and d.stats.peak_in_flight == 2  # reached, never passed
+
+
 def test_invalid_gateway_pauses_campaign(cfg, db):
     plan = {f"+3805000000{i:02d}": "gateway" for i in range(5)}
     d, esl, q, camp = _setup(cfg, plan, cps=2.0, scale=1.0)
@@ -278,7 +295,8 @@ def test_pause_and_stop_commands(cfg, db):
 
 
 def test_reconcile_after_crash(cfg, db):
-    """Rows left in flight by a crashed run: a gone channel is re-queued as unknown, a live one is tracked."""
+    """Rows left in flight by a crashed run: a gone channel is re-queued as unknown; a live one (nobody runs its
+    call flow any more) is hung up with uuid_kill and settled at once as an early hang-up."""
     d, esl, q, camp = _setup(cfg, {}, n=3)
     entries = list(QueueEntry.select().order_by(QueueEntry.id))
     gone = Attempt.create(uuid="00000000-0000-0000-0000-000000000001", campaign=camp, account=entries[0].account,
@@ -292,17 +310,18 @@ def test_reconcile_after_crash(cfg, db):
     esl.up.add(alive.uuid)
     d.campaign = camp
     counts = reconcile(d)
-    assert counts["lost"] == 2 and counts["alive"] == 1
+    assert counts["lost"] == 2 and counts["killed"] == 1 and counts["taken"] == 3  # an earlier run's rows
     assert Attempt.get_by_id(gone.id).state == "unknown" and Attempt.get_by_id(gone.id).outcome == "unknown"
     assert Attempt.get_by_id(heard.id).outcome == "heard"
     assert ("ACC-000", "unknown", "") in q.results and ("ACC-002", "heard", "") in q.results
-    assert Attempt.get_by_id(alive.id).outcome == ""
-    assert alive.uuid in d.tracker.flights  # still up: tracked; its slot stays taken
-    esl.up.discard(alive.uuid)
-    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", alive.uuid, **{"Hangup-Cause": "NORMAL_CLEARING"}))
+    assert esl.killed == [alive.uuid] and alive.uuid not in esl.up  # hung up on the switch: nothing lingers
     a = Attempt.get_by_id(alive.id)
-    assert a.state == "ended" and a.outcome == "early_hangup"
+    assert (a.state, a.outcome, a.hangup_cause) == ("ended", "early_hangup", "TAKEN_OVER")
+    assert ("ACC-001", "early_hangup", "") in q.results
     assert not d.tracker.flights
+    # its late HANGUP_COMPLETE changes nothing
+    esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", alive.uuid, **{"Hangup-Cause": "NORMAL_CLEARING"}))
+    assert Attempt.get_by_id(alive.id).outcome == "early_hangup" and len(q.results) == 3
 
 
 def test_late_events_do_not_move_rows_back(cfg, db):
@@ -347,8 +366,9 @@ def test_reconnect_reconcile_spares_calls_whose_originate_may_be_in_transit(cfg,
     d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
     d.campaign = camp
     c = q.cands.pop()
+    lease = d.ensure_lease()
     att = Attempt.create(uuid="00000000-0000-0000-0000-00000000000a", campaign=camp, account=c.account,
-                         e164=c.phone.e164, node="test-node", state="created")
+                         e164=c.phone.e164, node=lease.node, epoch=lease.epoch, state="created")
     flight = dialer_mod.Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
                                entry=c.entry, candidate=c)
     d.tracker.add(flight)
@@ -416,3 +436,38 @@ def test_prompts_that_say_the_name_are_never_shared_between_debtors(cfg, db):
     assert menus[0].playback != menus[1].playback  # each hears their own name
     assert any("Boris" in text for text, _voice in engine.calls)
     assert goodbyes[0] is goodbyes[1]  # a prompt without the name is asked of Speech once per process
+
+
+def test_a_node_fenced_while_it_sends_an_originate_kills_that_call_writes_nothing_and_rejoins(cfg, db):
+    """The one interleaving a lease check before the send cannot close: the process stalls right at the send,
+    past its lease, and another node takes its calls over meanwhile. The check right after the send sees it:
+    the call is hung up at once (uuid_kill), nothing is written for it, and the process rejoins as a new node."""
+    from datetime import timedelta
+
+    from ivr.dialer import lease as leases
+    from ivr.ledger.models import DialerNode, utcnow
+
+    d, esl, q, camp = _setup(cfg, {"+380500000001": "hold"})
+    d.campaign = camp
+    mine = d.ensure_lease()
+    real_bgapi = esl.bgapi
+    taken: list[int] = []
+
+    def stalled_send(cmd):
+        other = leases.register("node-b", d.node_timeout)
+        DialerNode.update(heartbeat_at=utcnow() - timedelta(seconds=d.node_timeout + 5)).where(
+            DialerNode.name == mine.node).execute()
+        taken.extend(leases.take_over(other))
+        mine.valid_until = 0.0  # the stall outlasted the lease
+        return real_bgapi(cmd)
+
+    esl.bgapi = stalled_send
+    assert d._dial_some() == 1
+    wait_until(lambda: esl.killed, "the call sent after the lease was lost to be hung up")
+    att = Attempt.get()
+    assert taken == [att.id] and esl.killed == [att.uuid] and att.uuid not in esl.up
+    # the row belongs to node-b now: this process wrote nothing more (not even 'originated') and recorded nothing
+    assert (att.node, att.state, att.outcome) == ("node-b", "created", "")
+    assert q.results == [] and not d.tracker.flights
+    assert d.node == "test-node-r1" and d.stats.fenced == 1 and d.lease.valid()
+    assert DialerNode.get_by_id("test-node").fenced_by == "node-b"

@@ -11,7 +11,14 @@ import pytest
 
 from ivr.cli import main
 from ivr.ledger import eligibility
-from ivr.ledger.eligibility import add_months, check_account, evaluate, months_overdue, remaining_debt
+from ivr.ledger.eligibility import (
+    add_months,
+    check_account,
+    evaluate,
+    matching,
+    months_overdue,
+    remaining_debt,
+)
 from ivr.ledger.models import (
     Account,
     Balance,
@@ -120,6 +127,9 @@ def test_a_payment_on_the_balance_date_reduces_the_debt_by_default(cfg, db):
     assert v.eligible and v.remaining == Decimal("21.05")
     assert remaining_debt(a, day, included) == Decimal("21.05")
     assert {v.number: v.eligible for v in evaluate(included, day)} == {"SAME": True, "SAME-2": True}
+    # the console's lists follow the same rule as the dialer's verdicts
+    assert [v.number for v in matching(cfg, day)] == ["SAME-2"]
+    assert [v.number for v in matching(included, day)] == ["SAME", "SAME-2"]
 
 
 def test_the_message_says_the_same_amount_as_the_verdict(cfg, db):
@@ -198,6 +208,33 @@ def test_evaluate_and_check_account_agree(cfg, db):
     for v in all_v:
         one = check_account(cfg, v.account_id, DAY)
         assert (one.eligible, one.remaining, one.reasons) == (v.eligible, v.remaining, v.reasons)
+
+
+def test_the_dialers_batch_check_agrees_with_the_one_account_check(cfg, db):
+    """check_accounts (the queue's pre-dial check of a whole claim, with the Account rows it already holds) gives
+    each account the verdict check_account gives it, said-paid claims and plans and the full export included."""
+    ImportRun.create(kind="payments", finished_at=datetime(2026, 11, 22, 8))
+    full = ImportRun.create(kind="accounts", full=True, status="applied", started_at=datetime(2026, 11, 22, 6),
+                            finished_at=datetime(2026, 11, 22, 7), file="accounts.csv")
+    ids = []
+    for i in range(12):
+        a = acct(f"B-{i}", f"{i * 40}.00", overdue=date(2026, 8, 1) if i % 2 else None, do_not_call=(i == 3),
+                 seen_run=full.id if i != 5 else None)
+        if i % 4 == 0:
+            pay(a, "30.00", date(2026, 11, 21))
+        ids.append(a.id)
+    Account.update(claimed_paid_at=datetime(2026, 11, 22, 19, 5)).where(Account.number == "B-6").execute()
+    plan = InstallmentPlan.create(account=ids[9], starts_on=date(2026, 10, 1))
+    InstallmentDue.create(plan=plan, due_on=date(2026, 10, 15), amount=Decimal("100.00"))
+    loaded = list(Account.select().where(Account.id.in_(ids)).order_by(Account.id))
+    batch, _listed = eligibility.check_accounts(cfg, ids, DAY, loaded=loaded)
+    assert set(batch) == set(ids)
+    assert 0 < sum(v.eligible for v in batch.values()) < len(ids)
+    for i in ids:
+        one = check_account(cfg, i, DAY)
+        got = batch[i]
+        assert (got.eligible, got.remaining, got.reasons, got.currency) == (
+            one.eligible, one.remaining, one.reasons, one.currency)
 
 
 @pytest.fixture

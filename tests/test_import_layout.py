@@ -119,7 +119,7 @@ def test_a_bad_pattern_in_config_is_named(tmp_path):
         parse_config({"import": {"account_number_pattern": "[A-"}})
 
 
-def test_the_rejects_file_keeps_the_inputs_format_and_imports_as_it_is_once_fixed(cfg, db, tmp_path):
+def test_the_rejects_file_keeps_the_inputs_format_and_imports_fixed(cfg, db, tmp_path):
     cfg = with_imports(cfg, account_columns={**cfg.imports.account_columns, "account": "Особовий рахунок",
                                              "name": "ПІБ", "phones": "Телефон", "balance": "Борг"})
     text = ("Особовий рахунок;ПІБ;Телефон;Борг\r\n"
@@ -140,7 +140,8 @@ def test_the_rejects_file_keeps_the_inputs_format_and_imports_as_it_is_once_fixe
     fixed.write_bytes(decoded.replace("1O0,50", "100,50").encode("cp1251"))
     again = importer.import_accounts(cfg, fixed, progress=False, export="changes")  # it lists only those rows
     assert (again.loaded, again.rejected) == (1, [])
-    assert balances()["Р-2"] == Decimal("100.50") and Account.get(number="Р-2").name == "Коваль Петро, старший"
+    assert balances()["Р-2"] == Decimal("100.50")
+    assert Account.get(number="Р-2").name == "Коваль Петро, старший"
 
 
 def test_a_rejects_file_keeps_a_utf8_bom_and_tabs(cfg, db, tmp_path):

@@ -176,3 +176,19 @@ def test_slowed_rate_limits_tokens(cfg, db):
         started += n
         clock.advance(0.1)
     assert 45 <= started <= 55  # 5/s, not 10/s
+
+
+def test_live_nodes_share_the_trunks_rate(cfg, db):
+    from datetime import timedelta
+
+    from ivr.ledger.models import DialerNode, utcnow
+
+    clock = ManualClock()
+    p = _pacer(cfg, clock, cps=30.0)
+    p.poll(force=True)
+    assert p.rate == 30.0  # alone (no heartbeat yet counts as one node)
+    for name in ("box-a", "box-b", "box-c"):
+        DialerNode.create(name=name, started_at=utcnow(), heartbeat_at=utcnow())
+    DialerNode.create(name="dead", started_at=utcnow(), heartbeat_at=utcnow() - timedelta(minutes=5))
+    p.poll(force=True)
+    assert p.share == 3 and p.rate == pytest.approx(10.0)  # the dead node's share is not kept

@@ -169,6 +169,25 @@ def test_congestion_and_trunk_errors_are_not_attempts_on_the_debtor(env):
     assert len(take(camp, clock)) == 1  # immediately available again once the trunk is fixed
 
 
+def test_rate_limited_call_goes_back_at_its_place_uncounted(env):
+    """Refused by our own switch for our rate: same place, same number, no delay, no attempt on the debtor."""
+    cfg, clock = env
+    cfg = retry(cfg, max_attempts_per_day=1, max_attempts_per_campaign=1)
+    a = acc(phones=2)
+    b, c = acc(), acc()
+    camp = start_campaign(cfg, DAY, clock)
+    first = take(camp, clock, 1, cfg=cfg)[0]
+    assert first.account.id == a.id
+    before = entry_of(a)
+    place(camp, first, "rate_limited", "DESTINATION_OUT_OF_ORDER", clock, cfg=cfg)
+    e = entry_of(a)
+    assert (e.state, e.attempts, e.priority, e.phone_index) == ("waiting", 0, before.priority, before.phone_index)
+    assert e.not_before == before.not_before  # not pushed back by retry.delays
+    again = take(camp, clock, 3, cfg=cfg)  # still first in line, on the same number, despite the daily cap of 1
+    assert [x.account.id for x in again] == [a.id, b.id, c.id]
+    assert again[0].e164 == first.e164
+
+
 def test_unknown_outcome_is_requeued_at_the_front_and_counted(env):
     cfg, clock = env
     a, b = acc(), acc()

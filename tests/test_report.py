@@ -25,6 +25,7 @@ import factories as f
 import pytest
 
 from ivr.cli import main
+from ivr.ledger.models import Account
 from ivr.report import text_summary
 from ivr.report.csvout import CALLBACK_COLUMNS, REPORT_COLUMNS, safe_cell, write_callback_lists
 from ivr.report.data import build_report, callback_rows
@@ -257,6 +258,15 @@ def test_report_csv_one_row_per_person_attempt(cfg, evening, tmp_path):
     a5 = [r for r in rows if r["account"] == "A5"]
     assert len(a5) == 1 and a5[0]["attempt_uuid"] == "" and a5[0]["final_outcome"] == "not_called"
     assert all("***" in r["number_masked"] for r in rows)
+
+
+def test_report_csv_quotes_billing_text_a_spreadsheet_would_run(cfg, evening, tmp_path):
+    Account.update(name='=HYPERLINK("http://x")', district="+North").where(Account.number == "A1").execute()
+    out = tmp_path / "r.csv"
+    assert main(["--config", _write_config(cfg, tmp_path), "report", "--date", "2026-11-23", "--format", "csv",
+                 "--out", str(out)]) == 0
+    rows = [r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))) if r["account"] == "A1"]
+    assert rows and {(r["name"], r["district"]) for r in rows} == {("'=HYPERLINK(\"http://x\")", "'+North")}
 
 
 def test_export_results_one_row_per_account(cfg, evening, tmp_path):

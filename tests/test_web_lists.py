@@ -150,6 +150,24 @@ def test_report_csv_for_excel_uses_semicolons_and_a_decimal_comma(client, db):
     assert rows[1][head.index("paid_since_first_call")] == "0,00"
 
 
+def test_report_csv_for_excel_keeps_account_numbers_as_text(client, db):
+    camp = f.campaign(DAY)
+    zero = f.account(number="000123", name="Zero")
+    odd = f.account(number="=1+2", name="Odd")
+    for acc in (zero, odd):
+        f.enqueue(camp, acc, outcome="heard")
+        f.attempt(camp, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    login(client, "max")
+    text = client.get(f"/reports/{DAY}.csv?excel=1").get_data(as_text=True)
+    rows = list(csv.reader(io.StringIO(text[1:]), delimiter=";"))
+    by_name = {r[2]: r for r in rows[1:]}
+    assert by_name["Zero"][1] == '="000123"'  # Excel shows 000123, not 123
+    assert by_name["Odd"][1] == "'=1+2"  # billing text is never turned into a formula
+    assert by_name["Zero"][4].startswith('="+') and by_name["Zero"][4].endswith('"')
+    plain = list(csv.reader(io.StringIO(client.get(f"/reports/{DAY}.csv").get_data(as_text=True)[1:])))
+    assert {r[1] for r in plain[1:]} == {"000123", "'=1+2"}  # the plain CSV stays plain for machines
+
+
 def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
     """With the builds offloaded (as `ivr web` does), Tonight answers while an evening's report is being built."""
     import threading

@@ -12,6 +12,9 @@ Metrics (all prefixed `ivr_`):
   ivr_esl_connected                            gauge: 1 when a live dialer is connected to FreeSWITCH
   ivr_errors                                   gauge: errors known now (see `ivr status`)
   ivr_up                                       gauge: 1 when the ledger could be read for this scrape
+  ivr_dialer_up{node}                          gauge per dialer node: 1 alive, 0 dead or fenced (never a dead
+                                               node as running: heartbeat older than dialing.node_timeout_seconds)
+  ivr_dialer_heartbeat_age_seconds{node}       gauge per dialer node: seconds since its last heartbeat
 """
 
 from __future__ import annotations
@@ -76,6 +79,15 @@ class SnapshotCollector:
         yield GaugeMetricFamily("ivr_esl_connected", "1 when a live dialer is connected to FreeSWITCH",
                                 value=1 if snap.esl_state == "connected" else 0)
         yield GaugeMetricFamily("ivr_errors", "errors known now (see ivr status)", value=snap.error_count)
+        up = GaugeMetricFamily("ivr_dialer_up", "1 when the dialer node is alive (fresh heartbeat, not fenced)",
+                               labels=["node"])
+        age = GaugeMetricFamily("ivr_dialer_heartbeat_age_seconds", "seconds since the node's last heartbeat",
+                                labels=["node"])
+        for n in snap.nodes:
+            up.add_metric([n.name], 1 if n.alive else 0)
+            age.add_metric([n.name], round(n.heartbeat_age_s, 1))
+        yield up
+        yield age
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """`ivr status`: the running campaign at a glance, from the ledger alone (works from any shell or machine).
 
-`snapshot(cfg, now)` gathers everything in a few aggregate queries (cheap enough to run every second on a
-campaign of 100,000 accounts); `render(snap)` draws it for people with rich; `to_json(snap)` is for machines.
+`snapshot(cfg, now)` gathers everything in a few indexed reads (the queue and outcome counts are the
+database's running tallies, ivr.ledger.tally: the cost does not grow with the campaign); `render(snap)` draws it for people with rich; `to_json(snap)` is for machines.
 The metrics endpoint (metrics.py) reads the same snapshot.
 
 DialerNode.stats is the dialer's JSON; read here: `reconnects` (int), `errors` (int, list of messages or
@@ -17,18 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePath
 from typing import Any
 
-import peewee as pw
-
 from ivr.admin.control import read_state
 from ivr.config import Config
 from ivr.errors import IvrError
+from ivr.ledger import tally
 from ivr.ledger.freshness import held_import, import_ages
-from ivr.ledger.models import Attempt, Campaign, DialerNode, QueueEntry
+from ivr.ledger.models import Attempt, Campaign, DialerNode
 
 IN_FLIGHT_STATES = ("created", "originated", "answered")
-ALIVE_SECONDS = 30  # a dialer whose heartbeat is older is gone (same rule as the dialer's reconcile)
+ALIVE_SECONDS = 30  # default: a dialer whose heartbeat is older is dead (config dialing.node_timeout_seconds; the
+# same rule other dialer processes use to take a node's calls over)
 RATE_WINDOW_SECONDS = 10
-ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "unknown")
+ERROR_OUTCOMES = ("failed", "trunk_error", "congestion", "rate_limited", "unknown")
 QUEUE_STATES = ("waiting", "dialing", "done", "given_up")
 
 
@@ -45,6 +45,8 @@ class NodeState:
     error_lines: list[str] = field(default_factory=list)
     clock_skew_s: float = 0.0  # the dialer's clock minus its heartbeat time: non-zero for a scaled (demo) clock
     clock_now: datetime | None = None  # naive UTC on the dialer's clock at its last heartbeat
+    state: str = "alive"  # alive | dead (heartbeat older than the node timeout) | fenced (its calls were taken over)
+    fenced_by: str = ""
 
 
 @dataclass
@@ -111,15 +113,21 @@ def _count_errors(stats: dict[str, Any]) -> tuple[int, list[str]]:
     return count, lines
 
 
-def _nodes(now_naive: datetime) -> list[NodeState]:
+def _nodes(now_naive: datetime, timeout_s: float = ALIVE_SECONDS) -> list[NodeState]:
+    """Every dialer node and whether it is alive: a fresh heartbeat AND not fenced. A node another process took
+    over is never shown as running, even if its process came back (it rejoins under a new name)."""
     out = []
     for n in DialerNode.select().order_by(DialerNode.name):
         stats = _stats(n.stats)
         errors, lines = _count_errors(stats)
         age = (now_naive - n.heartbeat_at).total_seconds()
         reconnects = stats.get("reconnects", 0)
-        node = NodeState(n.name, n.esl_state or "unknown", age, age < ALIVE_SECONDS, n.in_flight,
-                         float(n.rate or 0), reconnects if isinstance(reconnects, int) else 0, errors, lines)
+        fenced = getattr(n, "fenced_at", None) is not None
+        alive = age < timeout_s and not fenced
+        node = NodeState(n.name, n.esl_state or "unknown", age, alive, n.in_flight if alive else 0,
+                         float(n.rate or 0) if alive else 0.0, reconnects if isinstance(reconnects, int) else 0,
+                         errors, lines, state="alive" if alive else "fenced" if fenced else "dead",
+                         fenced_by=getattr(n, "fenced_by", "") or "")
         try:
             clock_now = datetime.fromisoformat(str(stats.get("clock_now", "")))
             node.clock_now = clock_now.astimezone(UTC).replace(tzinfo=None) if clock_now.tzinfo else clock_now
@@ -136,7 +144,7 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     now_naive = now.astimezone(UTC).replace(tzinfo=None)
     control = read_state()
     camp = _current_campaign()
-    nodes = _nodes(now_naive)
+    nodes = _nodes(now_naive, float(getattr(cfg.dialing, "node_timeout_seconds", ALIVE_SECONDS)))
     alive = [n for n in nodes if n.alive]
     in_use = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
     # Attempt times are on the dialer's clock: a demo's scaled clock is measured on its own time line
@@ -149,11 +157,9 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     queue: dict[str, int] = dict.fromkeys(QUEUE_STATES, 0)
     outcomes: dict[str, int] = {}
     if camp is not None:
-        for state, n in (QueueEntry.select(QueueEntry.state, pw.fn.COUNT(QueueEntry.id))
-                         .where(QueueEntry.campaign == camp).group_by(QueueEntry.state).tuples()):
-            queue[state] = n
-        for outcome, n in (Attempt.select(Attempt.outcome, pw.fn.COUNT(Attempt.id))
-                           .where(Attempt.campaign == camp).group_by(Attempt.outcome).tuples()):
+        # running counts kept by the database's triggers: no count over the campaign's rows (ivr.ledger.tally)
+        queue.update(tally.counts("queue", camp.id))
+        for outcome, n in tally.counts("outcome", camp.id).items():
             outcomes[outcome or "in_progress"] = n
     errors: list[str] = list(control.problems)
     error_count = len(control.problems)
@@ -313,10 +319,11 @@ def render(snap: Snapshot) -> Any:
     for o, n in sorted(snap.outcomes.items(), key=lambda kv: -kv[1]):
         outcomes.add_row(o, str(n))
     nodes = Table(title="Dialers", header_style="bold")
-    for col in ("name", "FreeSWITCH", "heartbeat", "in flight", "rate"):
+    for col in ("name", "state", "FreeSWITCH", "heartbeat", "in flight", "rate"):
         nodes.add_column(col)
     for n in snap.nodes:
-        nodes.add_row(n.name, n.esl_state, f"{n.heartbeat_age_s:.0f} s ago" + ("" if n.alive else " (gone)"),
+        state = Text("alive", style="green") if n.alive else Text(n.state, style="red")  # fenced_by: --json
+        nodes.add_row(n.name, state, n.esl_state if n.alive else "-", f"{n.heartbeat_age_s:.0f} s ago",
                       str(n.in_flight), f"{n.rate:.2f}/s")
     parts: list[Any] = [head, pace, queue, outcomes]
     if snap.nodes:

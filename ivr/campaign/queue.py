@@ -28,6 +28,7 @@ Choices where the issue was silent (see docs/architecture.md "campaign"):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ from datetime import date, datetime, timedelta
 
 import peewee as pw
 
-from ivr.campaign import rules
+from ivr.campaign import holdout, rules
 from ivr.campaign.windows import CallWindows, as_zone, aware_utc
 from ivr.clock import Clock
 from ivr.config import Config
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 DONE_OUTCOMES = frozenset({"heard", "pay_now", "callback", "already_paid", "opted_out"})
 FRONT_OUTCOMES = frozenset({"early_hangup", "not_heard"})
 TRUNK_OUTCOMES = frozenset({"congestion", "trunk_error"})
+RATE_LIMITED = "rate_limited"  # refused by our own switch/trunk for going past its rate: back at its place
 TRUNK_CAUSES = frozenset({"INVALID_GATEWAY", "GATEWAY_DOWN"})
 IN_FLIGHT = ("created", "originated", "answered")
 FRONT_PRIORITY = -1
@@ -71,6 +73,8 @@ class Candidate:
     phone: Phone
     accounts_sharing_number: list[QueueEntry] = field(default_factory=list)
     window_end: datetime | None = None  # aware UTC end of the debtor's current window (calls may run past it)
+    verdicts: dict = field(default_factory=dict)  # account id -> its eligibility Verdict at the pre-dial check
+    holders: set[int] = field(default_factory=set)  # every account holding this number (claim checks)
 
     @property
     def e164(self) -> str:
@@ -165,6 +169,12 @@ def _close_many(items: Iterable[tuple[int, str, str]], now: datetime) -> int:
     return n
 
 
+def _closing(entry_id: int, account_id: int, not_eligible: dict, held: set[int]) -> tuple[int, str, str]:
+    if account_id in held:
+        return entry_id, "held_out", "held out this evening (hold-out group)"
+    return entry_id, "not_eligible", _why(not_eligible.get(account_id))
+
+
 def _why(verdict) -> str:
     return "; ".join(verdict.reasons) if verdict is not None and verdict.reasons else "no longer eligible"
 
@@ -176,7 +186,10 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
 
     Eligible accounts without an entry get one (priority 0, first number); waiting entries whose account is no
     longer eligible are closed (given_up, outcome 'not_eligible', reason from eligibility); entries already done
-    stay done. Waiting entries of earlier campaigns are carried over (see the module docstring).
+    stay done. Waiting entries of earlier campaigns are carried over (see the module docstring). Before anyone is
+    queued, the evening's hold-out group is drawn and recorded (ivr.campaign.holdout, `campaign.holdout_share`):
+    those accounts get no entry, and a carried-over entry of theirs is closed with outcome 'held_out'.
+    `eligible_count` counts the accounts to contact (held-out ones are in `holdout_count`).
     """
     now = _naive(clock.now())
     db = models.database.obj
@@ -188,7 +201,6 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
         if not created:
             camp.status, camp.status_reason, camp.finished_at = "running", "", None
             camp.started_at = camp.started_at or now
-        camp.eligible_count = len(eligible)
         camp.save()
     _configs[camp.id] = cfg
     release_orphans(None, clock)
@@ -196,20 +208,26 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     # Entries already in this campaign (a resumed evening). One write transaction taken up-front, so two
     # dialer processes starting at once build the queue one after the other.
     with _write_lock(db):
-        carried_n, closed_n = _refresh(camp, day, eligible, not_eligible, now, db)
-    log.info("campaign=%s day=%s eligible=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
-             len(eligible), carried_n, closed_n)
+        # the hold-out group is drawn (once per evening) and recorded before anyone is queued
+        held = holdout.draw(cfg, camp, eligible, now)
+        to_contact = {a: v for a, v in eligible.items() if a not in held}
+        carried_n, closed_n = _refresh(camp, day, to_contact, not_eligible, now, db, held)
+        _close_other_channels(cfg, camp, list(to_contact), now)
+        Campaign.update(eligible_count=len(to_contact)).where(Campaign.id == camp.id).execute()
+    camp.eligible_count = len(to_contact)
+    log.info("campaign=%s day=%s eligible=%d held_out=%d carried_over=%d closed_not_eligible=%d", camp.id, day,
+             len(to_contact), len(eligible) - len(to_contact), carried_n, closed_n)
     return camp
 
 
-def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database
-             ) -> tuple[int, int]:
+def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database,
+             held: set[int] = frozenset()) -> tuple[int, int]:
     have: dict[int, tuple[int, str]] = {
         a: (i, s) for i, a, s in QueueEntry.select(QueueEntry.id, QueueEntry.account, QueueEntry.state)
         .where(QueueEntry.campaign == camp).tuples()}
     stale = [i for a, (i, s) in have.items() if s == "waiting" and a not in eligible]
     by_entry = {i: a for a, (i, _s) in have.items()}
-    _close_many(((i, "not_eligible", _why(not_eligible.get(by_entry[i]))) for i in stale), now)
+    _close_many((_closing(i, by_entry[i], not_eligible, held) for i in stale), now)
     # closed earlier this evening as not eligible, eligible again after a fresh import: back in the queue
     back = [i for a, (i, s) in have.items() if s == "given_up" and a in eligible]
     for i in range(0, len(back), _CHUNK):
@@ -227,13 +245,28 @@ def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now:
             for acc_id, e in carried.items() if acc_id in eligible and acc_id not in have]
     # every earlier waiting entry is closed: carried over, or no longer eligible
     _close_many(((e.id, "carried_over", f"carried over to {day}") if e.account_id in eligible
-                 else (e.id, "not_eligible", _why(not_eligible.get(e.account_id)))
+                 else _closing(e.id, e.account_id, not_eligible, held)
                  for e in earlier), now)
     taken = set(have) | {r["account"] for r in rows}
     rows += [{"campaign": camp.id, "account": a, "priority": 0, "not_before": now, "phone_index": 0,
               "updated_at": now} for a in eligible if a not in taken]
     _insert_entries(db, rows)
     return len(rows) - sum(1 for a in eligible if a not in taken), len(stale)
+
+
+def _close_other_channels(cfg: Config, camp: Campaign, account_ids: list[int], now: datetime) -> None:
+    """Entries of debtors whose reminder goes by another channel first (ivr.channels.rules, channels.enabled)
+    are closed at once: they stay in the evening's group (the hold-out comparison counts them) but are not called."""
+    from ivr.channels import rules as channel_rules
+
+    skip = channel_rules.not_by_voice_now(cfg, account_ids, now)
+    if not skip:
+        return
+    listed = sorted(skip)
+    ids = [i for n in range(0, len(listed), _CHUNK) for (i,) in QueueEntry.select(QueueEntry.id).where(
+        QueueEntry.campaign == camp, QueueEntry.state == "waiting",
+        QueueEntry.account.in_(listed[n:n + _CHUNK])).tuples()]
+    _close_many(((i, "other_channel", "another channel first (channels.order)") for i in ids), now)
 
 
 def _insert_entries(db: pw.Database, rows: list[dict]) -> None:
@@ -277,8 +310,10 @@ def next_candidates(campaign: Campaign, clock: Clock, limit: int = 1, busy_accou
 
     Order: priority (front = lower), then not_before, then id. Skipped: accounts/numbers in `busy_*` or with an
     Attempt in flight. Each candidate is re-checked (window in its time zone, do-not-call flag and list, said-paid,
-    caps, `eligibility.check_account`); entries that fail for good are closed with the reason, entries that must wait
-    get `not_before` moved to when they may be called.
+    caps, eligibility as `eligibility.check_account`); entries that fail for good are closed with the reason,
+    entries that must wait get `not_before` moved to when they may be called. The re-check reads the facts of a
+    whole page of entries with one set of queries (`_Batch`), whatever the page's size; each candidate keeps its
+    verdicts, so the call's message is said from the same facts without reading them again.
     """
     cfg = _cfg_for(campaign.id, cfg)
     windows = _windows_for(cfg)
@@ -295,18 +330,20 @@ def next_candidates(campaign: Campaign, clock: Clock, limit: int = 1, busy_accou
     max_scan = max(200, limit * 20)
     last: tuple[int, datetime, int] | None = None
     while len(picked) < limit and scanned < max_scan:
-        page = _page(campaign.id, now, last, max(limit * 2, 20))
+        page = _page(campaign.id, now, last, max(limit - len(picked) + 2, 4))
         if not page:
             break
-        for e in page:
-            scanned += 1
-            last = (e.priority, e.not_before, e.id)
+        last = (page[-1].priority, page[-1].not_before, page[-1].id)
+        scanned += len(page)
+        todo = [e for e in page if e.id not in taken_entries and e.account_id not in busy_acc]
+        batch = _Batch.load(cfg, windows, todo, now_aware)
+        for e in todo:
             if len(picked) >= limit:
                 break
             if e.id in taken_entries or e.account_id in busy_acc:
                 continue
             cand = _consider(cfg, windows, e, now_aware, busy_acc, busy_num, taken_entries, closes, defers,
-                             closed_tz)
+                             closed_tz, batch)
             if cand is not None:
                 picked.append(cand)
                 taken_entries.update(x.id for x in cand.entries)
@@ -336,8 +373,63 @@ def _page(campaign_id: int, now: datetime, last: tuple[int, datetime, int] | Non
     return entries
 
 
+@dataclass
+class _Batch:
+    """The pre-dial facts of a page of entries, read with a fixed handful of queries (not per entry): every
+    number of their accounts and every other holder of those numbers, the eligibility verdicts and do-not-call
+    entries (`eligibility.check_accounts`), and the attempts the caps count (`rules.calls_concerning`)."""
+
+    phones: dict[int, list[Phone]] = field(default_factory=dict)
+    holders: dict[str, list[Phone]] = field(default_factory=dict)  # e164 -> every Phone row with that number
+    verdicts: dict = field(default_factory=dict)
+    listed: dnc.Listed = field(default_factory=dnc.Listed)
+    calls: dict[int, list[rules.CallRow]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, cfg: Config, windows: CallWindows, entries: list[QueueEntry], now: datetime) -> _Batch:
+        from ivr.ledger import eligibility
+
+        out = cls()
+        ids = list({e.account_id for e in entries})
+        if not ids:
+            return out
+        marks = ", ".join("?" * len(ids))
+        rows = pw.ModelRaw(Phone, rules.sql(
+            f"SELECT * FROM phone WHERE account_id IN ({marks}) OR e164 IN "
+            f"(SELECT e164 FROM phone WHERE account_id IN ({marks}) AND e164 <> '') "
+            "ORDER BY account_id, position"), [*ids, *ids])
+        wanted = set(ids)
+        for p in rows:
+            if p.account_id in wanted:
+                out.phones.setdefault(p.account_id, []).append(p)
+            if p.e164:
+                out.holders.setdefault(p.e164, []).append(p)
+        by_day: dict[date, list[int]] = {}
+        since: datetime | None = None
+        for e in entries:
+            tz = _tz_ok(cfg, e.account)
+            if tz is None:
+                continue
+            by_day.setdefault(windows.local_day(tz, now), []).append(e.account_id)
+            back = rules.caps_reach_back(cfg, tz, now)
+            since = back if since is None else min(since, back)
+        accounts = {e.account_id: e.account for e in entries}
+        for day, group in by_day.items():
+            phone_rows = [(p.account_id, p.e164, p.valid, p.invalid_reason, p.raw)
+                          for a in group for p in out.phones.get(a, [])]
+            verdicts, listed = eligibility.check_accounts(cfg, group, day, phone_rows,
+                                                          [accounts[a] for a in sorted(set(group))])
+            out.verdicts.update(verdicts)
+            out.listed.accounts.update(listed.accounts)
+            out.listed.numbers.update(listed.numbers)
+        if since is not None:
+            out.calls = rules.calls_concerning(
+                {a: [p.e164 for p in out.phones.get(a, []) if p.e164] for a in ids}, since)
+        return out
+
+
 def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, busy_acc: set[int],
-              busy_num: set[str], taken: set[int], closes: list, defers: list, closed_tz: dict
+              busy_num: set[str], taken: set[int], closes: list, defers: list, closed_tz: dict, batch: _Batch
               ) -> Candidate | None:
     acc: Account = e.account
     tz = _tz_ok(cfg, acc)
@@ -346,16 +438,16 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
         return None
     if tz in closed_tz:
         return None
-    all_phones = rules.account_phones(acc.id)
-    phones = rules.callable_phones(acc.id, all_phones, cfg)
+    all_phones = batch.phones.get(acc.id, [])
+    callable_ = phones = rules.callable_phones(acc.id, all_phones, cfg)
     if phones:  # the do-not-call list as it is right now (a debtor may have pressed 8 a minute ago)
-        free = dnc.without_listed(phones, windows.local_day(tz, now))
+        free = [p for p in phones if batch.listed.number(p.e164) is None]
         if not free:
             closes.append((e.id, "not_eligible", "every number on the do-not-call list"))
             return None
         phones = free
     d = rules.may_call_now(cfg, acc, now, windows, entry=e, phones=phones,
-                           numbers=rules.account_numbers(acc.id, all_phones))
+                           numbers=rules.account_numbers(acc.id, all_phones), calls=batch.calls.get(acc.id, []))
     if not d.may_call:
         if d.final:
             closes.append((e.id, _CLOSE_OUTCOME.get(d.code, "not_eligible"), d.reasons[0]))
@@ -368,28 +460,32 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
     assert phone is not None  # may_call_now refused empty phone lists
     if phone.e164 in busy_num:
         return None
-    v = _check(cfg, acc, windows.local_day(tz, now))
+    v = batch.verdicts.get(acc.id) or _check(cfg, acc, windows.local_day(tz, now))
     if not v.eligible:
         closes.append((e.id, "not_eligible", "; ".join(v.reasons) or "no longer eligible"))
         return None
-    sharing = _sharing(cfg, windows, e, phone.e164, now, busy_acc, taken, closes)
-    return Candidate(e, acc, phone, sharing, windows.window_end(tz, now))
+    e.callable_phones = callable_  # record_result's numbers after the call, without reading them again
+    e.all_numbers = rules.account_numbers(acc.id, all_phones)
+    e.calls_before = batch.calls.get(acc.id, [])
+    holders = batch.holders.get(phone.e164, [])
+    sharing, verdicts = _sharing(cfg, windows, e, phone.e164, holders, now, busy_acc, taken, closes)
+    cand = Candidate(e, acc, phone, sharing, windows.window_end(tz, now))
+    cand.verdicts = {acc.id: v, **verdicts}
+    cand.holders = {p.account_id for p in holders} | {acc.id}
+    return cand
 
 
-def _sharing(cfg: Config, windows: CallWindows, e: QueueEntry, e164: str, now: datetime, busy_acc: set[int],
-             taken: set[int], closes: list) -> list[QueueEntry]:
-    """Other waiting entries of this campaign whose account has `e164` as a callable number."""
-    # two indexed look-ups (phone.e164, then queue_entry.account) instead of one sub-select the planner
-    # may answer by scanning the campaign's waiting entries
-    others = [a for a, valid, flagged in models.database.obj.execute_sql(
-        rules.sql("SELECT account_id, valid, flagged_at FROM phone WHERE e164 = ? AND account_id <> ?"),
-        [e164, e.account_id]).fetchall() if valid and flagged is None]
+def _sharing(cfg: Config, windows: CallWindows, e: QueueEntry, e164: str, holders: list[Phone], now: datetime,
+             busy_acc: set[int], taken: set[int], closes: list) -> tuple[list[QueueEntry], dict]:
+    """Other waiting entries of this campaign whose account has `e164` as a callable number (and their
+    verdicts). `holders`: every Phone row with that number (read with the batch)."""
+    others = [p.account_id for p in holders if p.account_id != e.account_id and p.valid and p.flagged_at is None]
     if not others:
-        return []
+        return [], {}
     rows = (QueueEntry.select(QueueEntry, Account).join(Account)
             .where(QueueEntry.campaign == e.campaign_id, QueueEntry.state == "waiting",
                    QueueEntry.account.in_(others)).order_by(QueueEntry.id))
-    out = []
+    out, verdicts = [], {}
     for o in rows:
         if o.id in taken or o.account_id in busy_acc:
             continue
@@ -404,13 +500,16 @@ def _sharing(cfg: Config, windows: CallWindows, e: QueueEntry, e164: str, now: d
             closes.append((o.id, "not_eligible", "; ".join(v.reasons) or "no longer eligible"))
             continue
         out.append(o)
-    return out
+        verdicts[o.account_id] = v
+    return out, verdicts
 
 
 def _apply(campaign: Campaign, cfg: Config, picked: list[Candidate], closes: list, defers: list,
            closed_tz: dict[str, datetime], now: datetime) -> list[Candidate]:
     """One write transaction: closes, deferrals, then the claims. Returns the candidates actually claimed."""
     won: list[Candidate] = []
+    if not (picked or closes or defers or closed_tz):
+        return won
     db = models.database.obj
     with _write_lock(db):
         _close_many(closes, now)
@@ -425,9 +524,8 @@ def _apply(campaign: Campaign, cfg: Config, picked: list[Candidate], closes: lis
             (QueueEntry.update(not_before=_naive(until), updated_at=now)
              .where(QueueEntry.campaign == campaign, QueueEntry.state == "waiting",
                     QueueEntry.not_before < _naive(until), QueueEntry.account.in_(zone_accounts)).execute())
-        for cand in picked:
-            if _claim(cand, now):
-                won.append(cand)
+        if picked:
+            won = _claim(picked, now)
     for cand in won:
         for x in cand.entries:
             x.state = "dialing"
@@ -435,40 +533,57 @@ def _apply(campaign: Campaign, cfg: Config, picked: list[Candidate], closes: lis
     return won
 
 
-def _claim(cand: Candidate, now: datetime) -> bool:
-    """Flip the candidate's entries waiting -> dialing if nothing of theirs is in flight (inside the write lock).
+def _claim(cands: list[Candidate], now: datetime) -> list[Candidate]:
+    """Flip the candidates' entries waiting -> dialing where nothing of theirs is in flight (inside the write
+    lock), with two statements for the whole claim: the live attempts on their numbers and accounts with the
+    'dialing' entries of every holder of their numbers, then the UPDATE of those still waiting (RETURNING which).
 
-    Plain SQL (rules.sql): separate indexed look-ups on attempt.e164, attempt.account, phone.e164 and
-    queue_entry.account, each a few microseconds in the database.
-    """
+    A number is refused while an Attempt to it or to one of its accounts is live, or while any account holding it
+    has a 'dialing' entry (another claim may be about to dial it, or one earlier in this claim will)."""
     db = models.database.obj
-    accounts = [x.account_id for x in cand.entries]
-    ids = [x.id for x in cand.entries]
     live = ", ".join("?" * len(IN_FLIGHT))
+    numbers = list({c.e164 for c in cands})
+    accounts = list({x.account_id for c in cands for x in c.entries})
+    holders = list({h for c in cands for h in c.holders} | set(accounts))
 
-    def one(text: str, params: list) -> tuple | None:
-        return db.execute_sql(rules.sql(text), params).fetchone()
+    def marks(n: int) -> str:
+        return ", ".join("?" * n)
 
-    if one(f"SELECT 1 FROM attempt WHERE e164 = ? AND state IN ({live}) LIMIT 1", [cand.e164, *IN_FLIGHT]):
-        return False
-    if one(f"SELECT 1 FROM attempt WHERE account_id IN ({', '.join('?' * len(accounts))}) "
-           f"AND state IN ({live}) LIMIT 1", [*accounts, *IN_FLIGHT]):
-        return False
-    holders = [r[0] for r in db.execute_sql(rules.sql("SELECT account_id FROM phone WHERE e164 = ?"),
-                                            [cand.e164]).fetchall()]
-    if holders and one(f"SELECT 1 FROM queue_entry WHERE account_id IN ({', '.join('?' * len(holders))}) "
-                       "AND state = 'dialing' LIMIT 1", holders):
-        return False  # another claim may be about to dial this number
-    marks = ", ".join("?" * len(ids))
-    # Inside the write lock nobody else changes these rows between the count and the update.
-    waiting = one(f"SELECT COUNT(*) FROM queue_entry WHERE id IN ({marks}) AND state = 'waiting'", ids)
-    if waiting is None or waiting[0] != len(ids):
-        return False
-    n = db.execute_sql(rules.sql(f"UPDATE queue_entry SET state = 'dialing', updated_at = ? "
-                                 f"WHERE id IN ({marks}) AND state = 'waiting'"), [now, *ids]).rowcount
-    if n != len(ids):  # cannot happen under the lock; refuse rather than risk a double call
-        raise IvrError(f"queue claim lost a race on entries {ids}: is the database shared without locking?")
-    return True
+    busy_n: set[str] = set()
+    busy_a: set[int] = set()
+    dialing: set[int] = set()
+    for what, e164, acc in db.execute_sql(rules.sql(
+            f"SELECT 'a', e164, account_id FROM attempt WHERE state IN ({live}) AND (e164 IN "
+            f"({marks(len(numbers))}) OR account_id IN ({marks(len(accounts))})) UNION ALL SELECT 'q', '', "
+            f"account_id FROM queue_entry WHERE account_id IN ({marks(len(holders))}) AND state = 'dialing'"),
+            [*IN_FLIGHT, *numbers, *accounts, *holders]).fetchall():
+        if what == "a":
+            busy_n.add(e164)
+            busy_a.add(acc)
+        else:
+            dialing.add(acc)
+    won: list[Candidate] = []
+    for c in cands:
+        accs = {x.account_id for x in c.entries}
+        mine = c.holders or accs
+        if c.e164 in busy_n or accs & busy_a or (set(mine) | accs) & dialing:
+            continue
+        won.append(c)
+        dialing |= accs  # claimed now: a later candidate whose number these accounts hold must wait
+    if not won:
+        return won
+    got = [x.id for c in won for x in c.entries]
+    flipped = {r[0] for r in db.execute_sql(rules.sql(
+        f"UPDATE queue_entry SET state = 'dialing', updated_at = ? WHERE id IN ({marks(len(got))}) "
+        "AND state = 'waiting' RETURNING id"), [now, *got]).fetchall()}
+    lost = [c for c in won if any(x.id not in flipped for x in c.entries)]
+    if lost:  # claimed (or closed) elsewhere since the page was read: give back what this claim flipped of them
+        back = [x.id for c in lost for x in c.entries if x.id in flipped]
+        if back:
+            db.execute_sql(rules.sql(f"UPDATE queue_entry SET state = 'waiting' WHERE id IN "
+                                     f"({marks(len(back))}) AND state = 'dialing'"), back)
+        won = [c for c in won if c not in lost]
+    return won
 
 
 def release(entries: Iterable[QueueEntry], clock: Clock) -> int:
@@ -492,7 +607,9 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
 
     heard / pay_now / callback / already_paid / opted_out -> done (opted_out: the dialer has put the number on
     the do-not-call list; other numbers of the account may be called on later evenings). early_hangup / not_heard -> front of the queue after
-    retry.early_hangup_pause_seconds (same number). congestion causes and trunk errors -> back, not counted.
+    retry.early_hangup_pause_seconds (same number). rate_limited (the switch refused the originate for our rate,
+    before any channel existed) -> waiting again at once at its place, same number, not counted. congestion causes
+    and trunk errors -> back, not counted.
     unknown -> front, counted. machine (an answering machine; it heard no message) -> like no answer: the
     NO_ANSWER delay, next number. Causes in invalid_number_causes -> number flagged invalid (for every account that
     has it), next number. never_retry causes -> number flagged, next number. wrong_number -> this account's
@@ -506,13 +623,24 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
     now = _naive(now_aware)
     r = cfg.retry
     cause = (cause or "").upper()
-    with models.database.obj.atomic():
-        e = QueueEntry.get_by_id(entry.id)
-        if e.state not in ("waiting", "dialing"):
-            return e
-        acc = Account.get_by_id(e.account_id)
+    db = models.database.obj
+    # inside the dialer's finalize transaction already: no savepoint (two statements a call)
+    with contextlib.nullcontext() if db.in_transaction() else db.atomic():
+        if entry.state == "dialing" and "account" in entry.__rel__:
+            # our own claim, as this process holds it: nobody else writes a 'dialing' entry, and the write
+            # below is conditional on it still being 'dialing' (else the row as it is now is returned)
+            e = QueueEntry(**entry.__data__)
+            e.account = acc = entry.account
+        else:
+            e = QueueEntry.get_by_id(entry.id)
+            if e.state not in ("waiting", "dialing"):
+                return e
+            acc = Account.get_by_id(e.account_id)
+        expect = e.state
         tz = _tz_ok(cfg, acc) or cfg.locale.timezone
-        phones = rules.callable_phones(acc.id, cfg=cfg)
+        phones = getattr(entry, "callable_phones", None)
+        if phones is None:
+            phones = rules.callable_phones(acc.id, cfg=cfg)
         called = _called_phone(acc.id, phones, e, attempt)
         e.outcome, e.updated_at = outcome, now
         e.reason = f"{outcome} {cause}".strip()[:200]
@@ -525,9 +653,12 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
             e.attempts += 1
             if outcome == "already_paid" and acc.claimed_paid_at is None:
                 Account.update(claimed_paid_at=now).where(Account.id == acc.id).execute()
-            e.save()
-            _sync(entry, e)
-            return e
+            return _save(entry, e, expect)
+        if outcome == RATE_LIMITED:
+            # our own rate was the problem, not the debtor: same place in the queue (priority, not_before, id),
+            # same number, nothing counted; the pacer has slowed the rate down meanwhile
+            e.state = "waiting"
+            return _save(entry, e, expect)
         congestion = cause in cfg.pacing.congestion_causes and outcome not in FRONT_OUTCOMES
         if outcome in TRUNK_OUTCOMES or cause in TRUNK_CAUSES or congestion:
             counted = False  # the trunk's fault, not an attempt on the debtor
@@ -562,26 +693,23 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
         if next_pos is None:
             e.state = "given_up"
             e.reason = f"no callable number left ({outcome} {cause})".strip()[:200]
-            e.save()
-            _sync(entry, e)
-            return e
+            return _save(entry, e, expect)
         e.phone_index = next_pos
         e.state = "waiting"
         if counted and rules.campaign_cap_reached(cfg, e):
             e.state = "given_up"
             e.reason = f"attempt cap for the campaign reached ({e.attempts}/{r.max_attempts_per_campaign})"
-            e.save()
-            _sync(entry, e)
-            return e
+            return _save(entry, e, expect)
         due = now_aware + timedelta(seconds=delay)
-        block = rules.cap_block(cfg, acc.id, tz, due) if counted else None
+        block = None
+        if counted:
+            block = rules.cap_block(cfg, acc.id, tz, due, getattr(entry, "all_numbers", None),
+                                    _calls_with_this_one(cfg, entry, now))
         if block is not None:
             due = max(due, block.until)
             e.reason = block.reason[:200]
         e.not_before = _naive(windows.next_open(tz, due))
-        e.save()
-    _sync(entry, e)
-    return e
+        return _save(entry, e, expect)
 
 
 def record_candidate_result(cand: Candidate, outcome: str, cause: str, clock: Clock,
@@ -590,9 +718,43 @@ def record_candidate_result(cand: Candidate, outcome: str, cause: str, clock: Cl
     return [record_result(x, outcome, cause, clock, attempt, cfg=cfg) for x in cand.entries]
 
 
+_SAVE_SQL = ("UPDATE queue_entry SET state = ?, priority = ?, not_before = ?, attempts = ?, phone_index = ?, "
+             "outcome = ?, reason = ?, updated_at = ? WHERE id = ? AND state = ?")
+
+
+def _save(target: QueueEntry, e: QueueEntry, expect: str) -> QueueEntry:
+    """Write the entry's new state if it is still `expect` (one statement); else it was settled meanwhile (a late
+    duplicate report, or another node took the call over): the row as it is now is returned, unchanged."""
+    n = models.database.obj.execute_sql(rules.sql(_SAVE_SQL), [
+        e.state, e.priority, _naive_value(e.not_before), e.attempts, e.phone_index, e.outcome, e.reason,
+        _naive_value(e.updated_at), e.id, expect]).rowcount
+    if n != 1:
+        e = QueueEntry.get_by_id(e.id)
+    _sync(target, e)
+    return e
+
+
+def _naive_value(at: datetime) -> datetime:
+    return at if at.tzinfo is None else _naive(at)
+
+
+def _calls_with_this_one(cfg: Config, entry: QueueEntry, now: datetime) -> list[rules.CallRow] | None:
+    """The attempts the caps count, from the pre-dial check plus this call, when that is the whole story: no
+    contact caps (they need answer times), and the claim read them (nothing else could call this debtor since:
+    its account and numbers were busy with this call). None: cap_block reads them."""
+    before = getattr(entry, "calls_before", None)
+    lim = rules.contact_limits(cfg)
+    if before is None or lim.per_day or lim.per_week or lim.per_month:
+        return None
+    return [*before, rules.CallRow(now, None, True)]
+
+
 def _called_phone(account_id: int, phones: list[Phone], e: QueueEntry, attempt: Attempt | None) -> Phone | None:
     """The account's Phone this call dialed: the attempt's number if known, else the entry's current number."""
     if attempt is not None and attempt.e164:
+        for p in phones:
+            if p.e164 == attempt.e164:
+                return p
         p = Phone.get_or_none((Phone.account == account_id) & (Phone.e164 == attempt.e164))
         if p is not None:
             return p

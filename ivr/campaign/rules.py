@@ -6,7 +6,7 @@ calendar month (its time zone, DST-exact), so a campaign that spans two local da
 date, are counted right.
 
 An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
-(a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error are the
+(a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error / rate_limited are the
 trunk's fault, not contacts with the debtor, and are not counted; nor are test calls (Attempt.kind 'test', `ivr
 call` to a staff phone) or the debtor's own calls back (kind 'inbound').
 """
@@ -23,7 +23,7 @@ from ivr.config import Config
 from ivr.ledger.models import Account, Attempt, Phone, QueueEntry, database
 from ivr.ledger.phones import dial_policy, dial_refusal
 
-NOT_COUNTED = ("congestion", "trunk_error")  # attempt outcomes that are not the debtor's attempts
+NOT_COUNTED = ("congestion", "trunk_error", "rate_limited")  # attempt outcomes that are not the debtor's attempts
 CONTACT_PRESETS = {"off": (0, 0, 0), "collection": (1, 2, 8)}  # answered contacts per day / ISO week / month
 
 
@@ -146,27 +146,75 @@ def contacts_between(account_id: int, numbers: list[str], start: datetime, end: 
     return len(answered_times(account_id, numbers, start, end))
 
 
+@dataclass(frozen=True, slots=True)
+class CallRow:
+    """What the caps need of one Attempt concerning a debtor (read in bulk by `calls_concerning`)."""
+
+    created_at: datetime
+    answered_at: datetime | None
+    counted: bool  # not a trunk fault / refusal for our rate, not a test call
+
+
+def calls_concerning(accounts: dict[int, list[str]], since: datetime) -> dict[int, list[CallRow]]:
+    """Every Attempt created since `since` (naive UTC) concerning each account (named on the row, or to one of
+    its numbers), in ONE query for the whole batch (the queue's pre-dial re-check of a claim)."""
+    if not accounts:
+        return {}
+    ids = list(accounts)
+    by_number: dict[str, list[int]] = {}
+    for acc_id, nums in accounts.items():
+        for n in nums:
+            by_number.setdefault(n, []).append(acc_id)
+    cond = f"account_id IN ({_marks(len(ids))})"
+    params: list = [*ids]
+    if by_number:
+        cond = f"({cond} OR e164 IN ({_marks(len(by_number))}))"
+        params += list(by_number)
+    rows = database.obj.execute_sql(sql(
+        f"SELECT account_id, e164, created_at, answered_at, outcome, kind FROM attempt WHERE {cond} "
+        "AND created_at >= ?"), [*params, since]).fetchall()
+    out: dict[int, list[CallRow]] = {a: [] for a in ids}
+    conv = Attempt.created_at.python_value
+    for acc_id, e164, created, answered, outcome, kind in rows:
+        if kind == "test":
+            continue
+        row = CallRow(conv(created), conv(answered), outcome not in NOT_COUNTED)
+        seen = set()
+        for a in [acc_id, *by_number.get(e164, ())]:
+            if a in out and a not in seen:
+                seen.add(a)
+                out[a].append(row)
+    return out
+
+
 def cap_block(cfg: Config, account_id: int, tz: str, at_utc: datetime,
-              numbers: list[str] | None = None) -> Block | None:
+              numbers: list[str] | None = None, calls: list[CallRow] | None = None) -> Block | None:
     """The attempt-per-day and answered-contact caps: None when they allow a call at `at_utc`.
 
-    When several caps are hit, the one lifting LAST is returned, so waiting for it satisfies them all.
+    When several caps are hit, the one lifting LAST is returned, so waiting for it satisfies them all. `calls`:
+    this account's attempts already read (`calls_concerning`, reaching back far enough), else they are read here.
     """
-    numbers = account_numbers(account_id) if numbers is None else numbers
     day = aware_utc(at_utc).astimezone(as_zone(tz)).date()
     blocks: list[Block] = []
     d0, d1 = day_range(tz, day)
-    n = attempts_between(account_id, numbers, d0, d1)
-    if n >= cfg.retry.max_attempts_per_day:
-        blocks.append(Block(f"attempt cap for the day reached ({n}/{cfg.retry.max_attempts_per_day})",
-                            d1.replace(tzinfo=UTC)))
     lim = contact_limits(cfg)
     periods = [(cap, rng, what) for cap, rng, what in (
         (lim.per_day, (d0, d1), "day"), (lim.per_week, week_range(tz, day), "week"),
         (lim.per_month, month_range(tz, day), "month")) if cap]
+    if calls is not None:
+        n = sum(1 for c in calls if c.counted and d0 <= c.created_at < d1)
+    else:
+        numbers = account_numbers(account_id) if numbers is None else numbers
+        n = attempts_between(account_id, numbers, d0, d1)
+    if n >= cfg.retry.max_attempts_per_day:
+        blocks.append(Block(f"attempt cap for the day reached ({n}/{cfg.retry.max_attempts_per_day})",
+                            d1.replace(tzinfo=UTC)))
     if periods:  # one query over the widest period, counted per period here
-        times = answered_times(account_id, numbers, min(r[0] for _c, r, _w in periods),
-                               max(r[1] for _c, r, _w in periods))
+        lo, hi = min(r[0] for _c, r, _w in periods), max(r[1] for _c, r, _w in periods)
+        if calls is not None:
+            times = [c.answered_at for c in calls if c.answered_at is not None and lo <= c.answered_at < hi]
+        else:
+            times = answered_times(account_id, numbers or [], lo, hi)
         for cap, (a, b), what in periods:
             c = sum(1 for t in times if a <= t < b)
             if c >= cap:
@@ -175,17 +223,31 @@ def cap_block(cfg: Config, account_id: int, tz: str, at_utc: datetime,
     return max(blocks, key=lambda b: b.until) if blocks else None
 
 
+def caps_reach_back(cfg: Config, tz: str, at_utc: datetime) -> datetime:
+    """The earliest created_at (naive UTC) `cap_block` may look at for a call at `at_utc` (a day of margin:
+    a call answered in the period may have been created just before it)."""
+    day = aware_utc(at_utc).astimezone(as_zone(tz)).date()
+    lo = day_range(tz, day)[0]
+    lim = contact_limits(cfg)
+    if lim.per_week:
+        lo = min(lo, week_range(tz, day)[0])
+    if lim.per_month:
+        lo = min(lo, month_range(tz, day)[0])
+    return lo - timedelta(days=1)
+
+
 def campaign_cap_reached(cfg: Config, entry: QueueEntry) -> bool:
     return entry.attempts >= cfg.retry.max_attempts_per_campaign
 
 
 def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallWindows,
                  entry: QueueEntry | None = None, phones: list[Phone] | None = None,
-                 numbers: list[str] | None = None) -> Decision:
+                 numbers: list[str] | None = None, calls: list[CallRow] | None = None) -> Decision:
     """The cheap rules, in order of finality: do-not-call, said-paid, numbers, campaign cap, window, caps.
 
     Eligibility by debt (paid since, threshold) is `ivr.ledger.eligibility.check_account`; the queue asks both.
-    `phones` = the callable numbers (None: not checked); `numbers` = all the account's numbers (None: read).
+    `phones` = the callable numbers (None: not checked); `numbers` = all the account's numbers (None: read);
+    `calls` = the account's attempts already read in bulk (`calls_concerning`; None: read here).
     """
     if account.do_not_call:
         return Decision(False, "do_not_call", ["do-not-call"], final=True)
@@ -203,7 +265,7 @@ def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallW
         local = opens.astimezone(as_zone(tz))
         return Decision(False, "window", [f"outside the calling window; next opens {local:%Y-%m-%d %H:%M} {tz}"],
                         not_before=opens)
-    block = cap_block(cfg, account.id, tz, at, numbers)
+    block = cap_block(cfg, account.id, tz, at, numbers, calls)
     if block is not None:
         return Decision(False, "cap", [block.reason], not_before=windows.next_open(tz, block.until))
     return Decision(True, "ok", ["may be called now"])

@@ -78,6 +78,10 @@ def render(s: stories.AccountStory) -> str:
                 + (f", until {d.until}" if d.until else "") + f") {d.state}"
                 + (f" by {d.removed_by} {_t(d.removed_at)} UTC {d.removed_reason}".rstrip() if d.removed_at else "")
                 for d in s.dnc]
+    if s.messages:
+        out.append("SMS, e-mail, letters, hold-out evenings (local time):")
+        out += [f"  {_t(m.at)}  {m.channel:<8} {m.status:<10} {m.address}" + (f"  {m.error}" if m.error else "")
+                for m in s.messages]
     if s.queue:
         out.append("Queue:")
         out += [f"  campaign {q.campaign_day}: {q.state} {q.outcome or ''} after {q.attempts} attempt(s)"

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 from ivr.cli.common import iso_date, load
+from ivr.config import NODE_ENV
 from ivr.errors import IvrError
 
 log = logging.getLogger("ivr.cli.campaign")
@@ -63,6 +65,9 @@ def _check_data(cfg, day: date, allow_stale: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
+    import signal
+
+    import gevent
     from rich.console import Console
 
     from ivr.campaign.queue import start_campaign
@@ -77,12 +82,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     speech = Speech(cfg)
     speech.check()
     campaign = start_campaign(cfg, day, clock)
+    box_cap = f" (this box at most {cfg.freeswitch.max_channels})" if cfg.freeswitch.max_channels else ""
     print(f"campaign {day}: {campaign.eligible_count} eligible accounts; FreeSWITCH "
-          f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels, "
+          f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels{box_cap}, "
           f"{cfg.pacing.cps:g} calls/s (ivr set channels|cps to change live)")
     esl = _esl(cfg)
-    dialer = Dialer(cfg, esl, clock, speech)
+    dialer = Dialer(cfg, esl, clock, speech, node=args.node or os.environ.get(NODE_ENV) or None)
     beat = None
+    # systemctl stop (SIGTERM): no new calls, the calls in progress finish, then the process ends
+    gevent.signal_handler(signal.SIGTERM, dialer.finish_and_stop)
     try:
         dialer.start()  # the outbound-socket port: a clear error if it is taken
         from ivr.dialer.demo import prerender
@@ -167,6 +175,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-stale", action="store_true",
                    help="start even when the last accounts or payments import is older than "
                         "eligibility.max_data_age_hours (logged and written to the audit log)")
+    p.add_argument("--node", default="", metavar="NAME",
+                   help="this dialer's node name, as `ivr status` shows it (default: env IVR_NODE, else HOSTNAME-PID; "
+                        "a fixed name per machine, e.g. systemd's %%H, lets a restarted process take over its own "
+                        "earlier calls); when the config has a nodes: section, also that node's overrides there (its "
+                        "own FreeSWITCH box, freeswitch.max_channels)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("demo", help="a whole evening against the simulated FreeSWITCH, in a few minutes",

@@ -13,7 +13,7 @@ from ivr.logs import setup_logging
 
 
 def load(args: argparse.Namespace, with_db: bool = True) -> tuple[Config, pw.Database | None]:
-    cfg = load_config(getattr(args, "config", None))
+    cfg = load_config(getattr(args, "config", None), node=getattr(args, "node", None))
     setup_logging(cfg.logging.level, cfg.logging.mask_numbers, cfg.logging.file)
     db = connect(cfg.database.url, cfg.base_dir) if with_db else None
     return cfg, db

@@ -60,7 +60,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     cfg, _ = load(args, with_db=False)
     speech = _speech(cfg)
     langs = speech.check()
-    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each) in {speech.prompts_dir}")
+    from ivr.channels import texts as written  # SMS, e-mail and letter texts (channels.yaml), same checks
+    from ivr.speech.templates import TemplateError
+
+    if problems := written.check_all(speech.prompts_dir):
+        raise TemplateError(problems)
+    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each, and {written.FILE}) "
+          f"in {speech.prompts_dir}")
     for lang in sorted(speech.recorded):
         print(f"{lang}: recorded voice; `ivr voice check --lang {lang}` lists missing or bad recordings")
     return 0

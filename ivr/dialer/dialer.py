@@ -13,6 +13,12 @@ calls are short and never yield inside a transaction, so greenlets cannot interl
 originate (waiting for its BACKGROUND_JOB) and one per answered call (OutboundServer); an exception in one call
 is logged and finalizes only that call.
 
+Fencing (lease.py): the process holds a lease on its node name, renewed by the heartbeat and by this loop. It
+starts a call only while the lease is valid (checked right before each claim and each originate, and in the
+claim's transaction); every write of a result checks that the call is still its own. When the lease is lost
+(another process took the calls over while this one was frozen or cut off) it stops dialing, forgets those calls
+without writing, sends `exit` on their sockets and rejoins under a new node name.
+
 Control (pacing.py polls the Control table once a second): 'command' pause / resume (or run) / stop, 'channels',
 'cps'. While the ESL connection is down no call is started; after it comes back in-flight calls are reconciled.
 """
@@ -35,6 +41,7 @@ import gevent.event
 
 from ivr.clock import Clock
 from ivr.config import Config
+from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
 from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
 from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
@@ -53,8 +60,34 @@ from ivr.logs import shown_number
 
 log = logging.getLogger("ivr.dialer")
 
-ORPHAN_CHECK_REAL_SECONDS = 5.0  # how often to look for rows of a crashed dialer process to take over
+ORPHAN_CHECK_REAL_SECONDS = 5.0  # how often (at most) to look for a dead dialer process's calls to take over
+DB_ERROR_NAP_REAL_SECONDS = 1.0  # after a database error in the loop (connection dropped …), before trying again
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
+BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
+IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
+MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together
+
+
+def release_memory() -> None:
+    """Give the memory of finished calls back to the system: a cycle collection, then glibc's malloc_trim (freed
+    heap pages stay mapped to the process otherwise; without glibc it is only the collection)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc = None
 
 
 def default_node_name() -> str:
@@ -70,6 +103,9 @@ class DialerStats:
     reconciled_alive: int = 0
     peak_in_flight: int = 0
     trunk_faults: int = 0
+    fenced: int = 0  # times this process lost its lease and rejoined
+    taken_over: int = 0  # calls of other (dead) processes this one took over and settled
+    db_errors: int = 0
     started_mono: float = 0.0
     outcomes: dict[str, int] = field(default_factory=dict)
 
@@ -115,6 +151,9 @@ class Dialer:
         self.clock = clock
         self.speech = speech
         self.node = node or default_node_name()
+        self.base_node = self.node
+        self.lease: leases.Lease | None = None
+        self.node_timeout = float(getattr(cfg.dialing, "node_timeout_seconds", 30.0))
         self.queue = queue if queue is not None else CampaignQueue(cfg)
         if run_call is None:
             from ivr.callflow.flow import run_call as real_run_call
@@ -124,6 +163,7 @@ class Dialer:
         self.context_factory = context_factory or self._context
         self.pacer = Pacer(cfg.pacing, clock)
         self.tracker = Tracker(clock, self.pacer, self._finalize, self._trunk_fault)
+        self.tracker.on_write_failed = lambda: self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
         self.stats = DialerStats()
         self.campaign: Campaign | None = None
         self.paused = False
@@ -155,7 +195,7 @@ class Dialer:
         self.attach_esl()
 
     def attach_esl(self) -> None:
-        self.esl.add_handler(self.tracker.handle_event)
+        self.esl.add_handler(self._handle_event)
         self.esl.on_state(self._on_esl_state)
         if hasattr(self.esl, "subscribe"):
             try:
@@ -165,6 +205,71 @@ class Dialer:
         if getattr(self.esl, "state", "") == "connected":
             self._esl_up.set()
 
+    # --- the lease ---------------------------------------------------------------------------------------------
+
+    def ensure_lease(self) -> leases.Lease:
+        """Register this process's node (a new epoch) once; every flight is written under it."""
+        if self.lease is None:
+            self.lease = leases.register(self.node, self.node_timeout, self._started_at)
+            self.tracker.owner = (self.lease.node, self.lease.epoch)
+        return self.lease
+
+    def lease_ok(self) -> bool:
+        """May a call start now? Valid by the monotonic clock, else renewed now; a lost lease rejoins."""
+        lease = self.ensure_lease()
+        if lease.valid():
+            return True
+        if not lease.lost:
+            try:
+                leases.renew(lease)
+            except Exception as exc:
+                log.warning("event=lease_renew_failed node=%s error=%s", self.node, exc)
+                return False
+        if lease.lost:
+            self.on_lease_lost()
+            return False
+        return lease.valid()
+
+    _renew_at = 0.0
+
+    def _renew_if_due(self) -> None:
+        """Renew from the loop as well as from the heartbeat (which callers may not run)."""
+        now = time.monotonic()
+        if self.lease is None or now < self._renew_at:
+            return
+        self._renew_at = now + self.lease.seconds / 4
+        if not leases.renew(self.lease):
+            self.on_lease_lost()
+
+    def on_lease_lost(self) -> None:
+        """Another process owns our calls now: drop them unwritten, let go of their sockets, rejoin as a new node."""
+        lease = self.lease
+        if lease is None or not lease.lost:
+            return
+        dropped = self.tracker.drop_all()
+        self.stats.fenced += 1
+        mine = {f.uuid for f in dropped}
+        if self._outbound is not None:
+            for session in list(self._outbound.sessions):
+                if session.uuid in mine:
+                    gevent.spawn(_let_go, session)
+        old = self.node
+        self.node = f"{self.base_node}-r{self.stats.fenced}"[:64]
+        self.lease = None
+        self.ensure_lease()
+        log.error("event=node_rejoined old=%s new=%s dropped_calls=%d why=%s", old, self.node, len(dropped),
+                  lease.lost_reason)
+
+    def finish_and_stop(self) -> None:
+        """A graceful stop (SIGTERM from systemd): start no new call, let the calls in progress finish."""
+        log.warning("event=stopping reason=signal in_flight=%d; calls in progress finish first",
+                    len(self.tracker.flights))
+        self.stopping = True
+        self._stopped_by_signal = True  # the campaign is not over: its status is left as it is
+        self._wake.set()
+
+    _stopped_by_signal = False
+
     def stop(self) -> None:
         self.stopping = True
         self._wake.set()
@@ -172,6 +277,16 @@ class Dialer:
             self._outbound.stop()
         for g in self._greenlets:
             g.kill(block=False)
+
+    def _handle_event(self, ev: Any) -> None:
+        """Every ESL event; a failed database write (a dropped connection) leaves the call to reconciliation."""
+        try:
+            self.tracker.handle_event(ev)
+        except Exception as exc:
+            self.stats.db_errors += 1
+            log.error("event=event_write_failed event_name=%s error=%s: %s; reconciling", getattr(ev, "name", "?"),
+                      type(exc).__name__, str(exc).strip()[:200])
+            self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
 
     def reconcile_later(self, real_seconds: float) -> None:
         """Ask for another reconciliation pass once `real_seconds` have passed."""
@@ -208,70 +323,104 @@ class Dialer:
 
         self.campaign = campaign
         self.stats.started_mono = self.clock.monotonic()
+        self.ensure_lease()
         self._set_status("running", "")
         if self.esl_connected:
             reconcile(self)
         while not self.stopping:
-            self.pacer.poll()
-            self._apply_command()
-            if self.stopping:
-                break
-            if self.on_tick:
-                self.on_tick(self)
-            if until is not None and self.clock.now() >= until:
-                break
-            if not self.esl_connected:
-                self._nap(0.2)
-                continue
-            if self._need_reconcile and time.monotonic() >= self._reconcile_at:
-                self._need_reconcile = False
-                reconcile(self)
-            self._take_over_dead_nodes()
-            if self.paused:
-                self._nap(0.2)
-                continue
-            started = self._dial_some()
-            if started == 0:
-                if not self.tracker.flights and self._evening_over() and not self._others_unsettled():
+            try:
+                if self._step(until) == "break":
                     break
-                if self._token_bound:  # wake for the next token, not a fixed nap (a scaled clock runs fast)
-                    self._nap(max(0.001, min(IDLE_REAL_SECONDS, self.clock.real_seconds(self.pacer.wait_hint()))))
-                else:
-                    self._nap()
+            except Exception as exc:
+                # a dropped database connection (or a busy one) must not end the evening: try again shortly
+                self.stats.db_errors += 1
+                log.error("event=loop_error error=%s: %s; retrying", type(exc).__name__, str(exc).strip()[:200])
+                self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
+                self._nap(DB_ERROR_NAP_REAL_SECONDS)
         self._drain()
-        if self.campaign is not None and not self.paused:
+        release_memory()
+        if self.campaign is not None and not self.paused and not self._stopped_by_signal:
             final = "stopped" if self._stopped_by_command else "done"
             self._set_status(final, "" if final == "done" else "stopped by command")
         return self.stats
+
+    def _step(self, until: datetime | None) -> str:
+        """One turn of the loop: 'break' when the evening is over for this process."""
+        from ivr.dialer.reconcile import reconcile
+
+        self._renew_if_due()
+        self.pacer.poll()
+        self._apply_command()
+        if self.stopping:
+            return "break"
+        if self.on_tick:
+            self.on_tick(self)
+        if until is not None and self.clock.now() >= until:
+            return "break"
+        if not self.esl_connected:
+            self._nap(0.2)
+            return ""
+        if self._need_reconcile and time.monotonic() >= self._reconcile_at:
+            self._need_reconcile = False
+            reconcile(self)
+        self._take_over_dead_nodes()
+        if self.paused:
+            self._nap(0.2)
+            return ""
+        started = self._dial_some()
+        if started:
+            # let tokens and freed slots gather for a moment: a claim of several calls costs the database
+            # about what a claim of one does (the rate is kept: the bucket holds a quarter second)
+            self._nap(BATCH_REAL_SECONDS)
+        else:
+            if not self.tracker.flights and self._evening_over() and not self._others_unsettled():
+                return "break"
+            if self._token_bound:  # wake for the next token, not a fixed nap (a scaled clock runs fast)
+                self._nap(max(BATCH_REAL_SECONDS,
+                              min(IDLE_REAL_SECONDS, self.clock.real_seconds(self.pacer.wait_hint()))))
+            else:
+                self._nap()
+        return ""
 
     _stopped_by_command = False
     _orphan_check_at = 0.0
     _others_wait_until: float | None = None
 
     def _take_over_dead_nodes(self) -> None:
-        """A dialer restarted after a crash runs under a new node name, and the dead process's heartbeat only goes
-        stale DEAD_NODE_SECONDS later: reconciliation at start-up cannot take its rows yet. Look again now and
-        then, so those calls are settled (and their accounts re-queued) in this run, not at the next start."""
-        from ivr.dialer.reconcile import orphaned_rows, reconcile
+        """Now and then: take over the calls of processes whose heartbeat stopped (lease.take_over fences them
+        first), and of our own name's earlier incarnation once its lease has run out; give back queue claims a
+        crashed process left without a call. Reconciliation at start-up cannot do all of it: a dead process's
+        heartbeat only goes stale node_timeout_seconds later."""
+        from ivr.campaign.queue import release_orphans
+        from ivr.dialer.reconcile import reconcile
 
         if time.monotonic() < self._orphan_check_at:
             return
-        self._orphan_check_at = time.monotonic() + ORPHAN_CHECK_REAL_SECONDS
-        if orphaned_rows(self.node):
+        self._orphan_check_at = time.monotonic() + min(ORPHAN_CHECK_REAL_SECONDS, self.node_timeout / 2)
+        lease = self.ensure_lease()
+        if leases.stale_nodes(self.node, self.node_timeout) or leases.earlier_incarnation_takeable(lease):
             reconcile(self)
+        if self.campaign is not None and isinstance(self.queue, CampaignQueue):
+            release_orphans(self.campaign, self.clock)
 
     def _others_unsettled(self) -> bool:
         """Whether to keep the evening open for calls of other processes still unsettled in this campaign (a
-        crashed one's re-queue the account when taken over). Bounded: a node that is alive settles its own, and
-        one that died is taken over within DEAD_NODE_SECONDS."""
-        from ivr.dialer.reconcile import DEAD_NODE_SECONDS, foreign_unsettled
+        crashed one's re-queue the account when taken over). While their owner is a registered node the wait is
+        open-ended (it settles them, or dies and they are taken over here); rows of unknown owners get a
+        bounded wait."""
+        from ivr.dialer.reconcile import foreign_owners, foreign_unsettled
 
-        if not foreign_unsettled(self.node, self.campaign.id if self.campaign is not None else None):
+        camp_id = self.campaign.id if self.campaign is not None else None
+        if not foreign_unsettled(self.ensure_lease(), camp_id):
             self._others_wait_until = None
             return False
+        if foreign_owners(self.ensure_lease(), camp_id):
+            # a registered node still owns calls of tonight: it settles them, or its heartbeat stops and they
+            # are taken over here (the orphan check runs on every turn of this loop): no deadline needed
+            return True
         now = time.monotonic()
         if self._others_wait_until is None:
-            self._others_wait_until = now + DEAD_NODE_SECONDS + 3 * ORPHAN_CHECK_REAL_SECONDS
+            self._others_wait_until = now + self.node_timeout + 3 * ORPHAN_CHECK_REAL_SECONDS
             log.warning("event=waiting_for_other_nodes; calls of another dialer process are not settled yet")
         return now < self._others_wait_until
 
@@ -296,41 +445,94 @@ class Dialer:
                         len(self.tracker.flights))
 
     _token_bound = False
+    _in_flight_at = 0.0
+    _others_in_flight = 0
+    _claimed_at = 0.0
 
     def _dial_some(self) -> int:
         local = len(self.tracker.flights)
         self._token_bound = False
-        if self.pacer.allowance(local) <= 0:
-            self._token_bound = local < self.pacer.channels
+        box = self.cfg.freeswitch.max_channels  # this node's own box: its calls are this process's flights
+        if self.pacer.allowance(local) <= 0 or (box and local >= box):
+            self._token_bound = local < self.pacer.channels and not (box and local >= box)
             return 0
-        self._in_flight_db = count_in_flight()
-        n = self.pacer.allowance(max(local, self._in_flight_db))
+        if not self.lease_ok():
+            return 0
+        now = time.monotonic()
+        if now >= self._in_flight_at:  # other nodes' calls (the cap itself is enforced inside claim_slots)
+            self._in_flight_at = now + IN_FLIGHT_REFRESH_REAL_SECONDS
+            self._others_in_flight = max(0, count_in_flight() - local)
+        self._in_flight_db = local + self._others_in_flight
+        n = self.pacer.allowance(self._in_flight_db)
+        if box:
+            n = min(n, box - local)
         if n <= 0:
             return 0
+        # with every channel busy, slots free one call at a time: wait (briefly) for a few, so one claim's
+        # queries serve several calls (a 2,000-channel cap waits for 40 free, about 2 % of the cap)
+        want = max(1, min(self.pacer.channels // 50, 40))
+        wait = min(MAX_BATCH_WAIT_REAL_SECONDS, self.clock.real_seconds(MAX_BATCH_WAIT_REAL_SECONDS))
+        if n < want and local and now - self._claimed_at < wait:  # (a time-compressed evening waits less)
+            return 0
+        self._claimed_at = now
         cands = self.queue.next_candidates(self.campaign, self.clock, n, set(self.tracker.busy_accounts),
                                            set(self.tracker.busy_numbers))
         if not cands:
             return 0
         rows = []
+        lease = self.ensure_lease()
         for c in cands:
             rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
-                         "node": self.node, "created_at": clock_utc(self.clock), "kind": self.attempt_kind})
-        attempts = claim_slots(self.pacer.channels, rows)
+                         "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock),
+                         "kind": self.attempt_kind})
+        attempts = claim_slots(self.pacer.channels, rows, lease)
+        if lease.lost:
+            # fenced between the queue claim and the slot claim: those claims are released by whoever owns the
+            # evening now (release_orphans); this process rejoins and writes nothing more for them
+            self.on_lease_lost()
+            return 0
         self.pacer.spend(len(attempts))
         left = [e for c in cands[len(attempts):] for e in c.entries]
         if left:
+            self._in_flight_at = 0.0  # the cap is fuller than we thought: count again next time
             self.queue.release(left, self.clock)  # the shared cap filled up meanwhile (another node)
         for att, c in zip(attempts, cands, strict=False):
             flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
-                            entry=c.entry, sharing=[e.account for e in c.accounts_sharing_number],
+                            node=lease.node, epoch=lease.epoch, entry=c.entry, sharing=[e.account for e in c.accounts_sharing_number],
                             sharing_entries=list(c.accounts_sharing_number), candidate=c)
             self.tracker.add(flight)
             self._spawn(self._originate, flight, c.account.number)
         self.stats.placed += len(attempts)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
         return len(attempts)
+
+    def _may_send(self, flight: Flight) -> bool:
+        """Right before (and right after) an originate goes out: is this call still ours to place?"""
+        if flight.fenced:
+            return False
+        lease = self.lease
+        if lease is not None and lease.node == flight.node and lease.epoch == flight.epoch and lease.valid():
+            return True
+        return self.lease_ok() and self.lease is not None and self.lease.node == flight.node and \
+            self.lease.epoch == flight.epoch and not flight.fenced
+
+    def _kill_sent(self, uuid: str, job: Any, within_real_s: float = 10.0) -> None:
+        """Hang up a call we sent but no longer own. The channel appears a moment after the bgapi (FreeSWITCH
+        creates it on its own thread): until then uuid_kill answers -ERR No such channel, so ask again until it
+        is killed, the originate's job ends (it failed or was answered and then killed), or `within_real_s`."""
+        from ivr.dialer.reconcile import kill_channel
+
+        deadline = time.monotonic() + within_real_s
+        while True:
+            if kill_channel(self.esl, uuid):
+                log.warning("event=fenced_call_killed attempt=%s", uuid)
+                return
+            if getattr(job, "ready", lambda: False)() or time.monotonic() > deadline:
+                log.warning("event=fenced_call_not_found attempt=%s; its originate ended by itself", uuid)
+                return
+            gevent.sleep(0.05)
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         g = gevent.spawn(fn, *args)
@@ -347,9 +549,12 @@ class Dialer:
         except (UnsafeValue, ValueError) as exc:
             log.error("event=originate_refused attempt=%s number=%s why=%s", flight.uuid,
                       shown_number(flight.e164), exc)
-            Attempt.update(detail=f"refused: {exc}"[:400]).where(Attempt.id == flight.attempt_id).execute()
+            Attempt.update(detail=f"refused: {exc}"[:400]).where(
+                leases.owned(flight.attempt_id, flight.node, flight.epoch)).execute()
             self.tracker.job_result(flight, "-ERR INVALID_NUMBER_FORMAT")
             return
+        if flight.fenced or not self._may_send(flight):
+            return  # no longer ours to place: whoever took it over settles its row
         if not self.esl_connected:
             # the connection dropped between the claim and this greenlet's turn: nothing is sent; the slot is
             # settled by reconciliation after the reconnect, like a send that failed
@@ -366,7 +571,11 @@ class Dialer:
             self.stats.originate_errors += 1
             self._need_reconcile = True
             return
-        SET_ORIGINATED("originated", flight.attempt_id, "created")
+        if not self._may_send(flight):
+            # frozen between the check and the send: this call is no longer ours; end it before it rings
+            self._kill_sent(flight.uuid, job)
+            return
+        SET_ORIGINATED("originated", flight.attempt_id, flight.node, flight.epoch, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
                   shown_number(flight.e164))
         wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
@@ -383,7 +592,12 @@ class Dialer:
             log.warning("event=originate_job_failed attempt=%s error=%s", flight.uuid, exc)
             self._need_reconcile = True
             return
-        self.tracker.job_result(flight, str(body))
+        body = str(body)
+        if body.startswith("-ERR") and not flight.created and hasattr(self.esl, "barrier"):
+            # a CHANNEL_CREATE read before this result may still wait for the handler greenlet: whether one came
+            # decides between "refused for our rate" and a failure of the debtor's line (tracker.job_result)
+            self.esl.barrier()
+        self.tracker.job_result(flight, body)
 
     # --- one answered call ---------------------------------------------------------------------------------------
 
@@ -411,12 +625,17 @@ class Dialer:
             result = self.run_call(session, ctx)
             self._write_result(flight, result)
             outcome = result.outcome
+        except leases.LeaseLost as exc:
+            log.warning("event=result_fenced attempt=%s; %s", flight.uuid, exc)
         except Exception as exc:
+            if flight.fenced:  # we let go of its socket: the flow's failure is ours to forget, not to record
+                log.info("event=callflow_abandoned attempt=%s error=%s", flight.uuid, type(exc).__name__)
+                return
             self.stats.flow_errors += 1
             log.exception("event=callflow_error attempt=%s error=%s", flight.uuid, exc)
             try:
                 Attempt.update(detail=f"call flow error: {type(exc).__name__}: {exc}"[:400]).where(
-                    Attempt.id == flight.attempt_id).execute()
+                    leases.owned(flight.attempt_id, flight.node, flight.epoch)).execute()
                 if not session.hungup:
                     session.hangup("NORMAL_TEMPORARY_FAILURE")
             except Exception:
@@ -435,10 +654,13 @@ class Dialer:
         lookup still costs milliseconds, which a 100-calls-a-second evening cannot spend); prompts whose text
         says {name} (the shipped menu does) are rendered per call, so nobody hears another debtor's name."""
         from ivr.callflow.context import CallContext
-        from ivr.speech.facts import facts_for_account
+        from ivr.speech.facts import facts_for_account, facts_from_verdict
 
         day = self.campaign.day if self.campaign is not None else self.clock.now().date()
-        facts = [facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
+        verdicts = getattr(flight.candidate, "verdicts", None) or {}
+        # the pre-dial check's verdicts say the amount, currency and months overdue: no second ledger read
+        facts = [facts_from_verdict(self.cfg, acc, verdicts[acc.id]) if acc.id in verdicts
+                 else facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
         return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid, shared=self._prompts)
 
     def prepare_speech(self, accounts: list[Account], day: date,
@@ -467,10 +689,15 @@ class Dialer:
         now = clock_utc(self.clock)
         accounts = self._accounts_of(flight)
         detail = f"flow={result.outcome}" + (f"; {result.detail}" if getattr(result, "detail", "") else "")
-        with database.atomic():
-            Attempt.update(heard=bool(result.heard), heard_ms=int(result.heard_ms or 0),
-                           message_ms=int(result.message_ms or 0), digits=(result.digits or "")[:32],
-                           detail=detail[:400]).where(Attempt.id == flight.attempt_id).execute()
+        more = self.attempt_kind != "test" and (
+            getattr(result, "callback", False) or getattr(result, "opted_out", False)
+            or result.outcome in ("callback", "already_paid", "wrong_number", "opted_out"))
+        # one conditional UPDATE is atomic by itself; the writes that go with it need the transaction
+        with database.atomic() if more else contextlib.nullcontext():
+            # first statement: the owner check (raises LeaseLost, nothing of this call is written)
+            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=bool(result.heard),
+                             heard_ms=int(result.heard_ms or 0), message_ms=int(result.message_ms or 0),
+                             digits=(result.digits or "")[:32], detail=detail[:400])
             if self.attempt_kind == "test":
                 log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
                          "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
@@ -504,7 +731,9 @@ class Dialer:
         entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
         attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
         with database.atomic():
-            SET_OUTCOME(outcome, flight.attempt_id)
+            if SET_OUTCOME(outcome, flight.attempt_id, flight.node, flight.epoch) != 1:
+                raise leases.LeaseLost(f"attempt {flight.attempt_id} is no longer owned by "
+                                       f"{flight.node}#{flight.epoch}")
             for entry, acc in entries:
                 if entry is not None:
                     self.queue.record_result(entry, per_account.get(acc.number, outcome), flight.cause,
@@ -589,3 +818,10 @@ class Dialer:
 
     def elapsed(self) -> timedelta:
         return timedelta(seconds=self.clock.monotonic() - self.stats.started_mono)
+
+
+def _let_go(session: Any) -> None:
+    """Our lease is lost: `exit` on a call's socket (FreeSWITCH ends the socket application; with plain linger it
+    never would by itself) and close it, without hanging up a call that is no longer ours to end."""
+    with contextlib.suppress(Exception):
+        session.let_go()

@@ -1,8 +1,10 @@
 """The heartbeat of a dialer process: its DialerNode row, refreshed every couple of (real) seconds.
 
 `ivr status` reads these rows: in-flight calls, event-socket state, the effective rate after congestion
-back-off, and a JSON snapshot (`stats`) of the campaign as this process sees it. Reconciliation treats a node
-whose heartbeat is older than reconcile.DEAD_NODE_SECONDS as gone and takes over its in-flight rows.
+back-off, and a JSON snapshot (`stats`) of the campaign as this process sees it. Each beat also renews the
+process's lease (lease.py); a beat that finds the lease lost makes the dialer let go of its calls and rejoin.
+Another process treats a node whose heartbeat is older than `dialing.node_timeout_seconds` as gone, fences it and
+takes over its calls.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import gevent
-
-from ivr.ledger.models import DialerNode, utcnow
 
 if TYPE_CHECKING:
     from ivr.dialer.dialer import Dialer
@@ -44,25 +44,31 @@ def snapshot(dialer: Dialer) -> dict[str, Any]:
         "trunk_faults": s.trunk_faults,
         "reconciled_lost": s.reconciled_lost,
         "reconnects": int(getattr(dialer.esl, "reconnects", 0) or 0),
+        "fenced": s.fenced,
+        "taken_over": s.taken_over,
+        "db_errors": s.db_errors,
+        "epoch": dialer.lease.epoch if dialer.lease is not None else 0,
         "clock_now": dialer.clock.now().isoformat(timespec="seconds"),
     }
 
 
 def beat(dialer: Dialer) -> None:
-    """Write this node's row once."""
+    """Write this node's row once, renewing its lease; a lost lease is handed to the dialer."""
+    from ivr.dialer.lease import renew
+
+    lease = dialer.ensure_lease()
     snap = snapshot(dialer)
-    now = utcnow()
-    DialerNode.insert(name=dialer.node, started_at=dialer._started_at, heartbeat_at=now,
-                      in_flight=snap["in_flight"], esl_state=str(getattr(dialer.esl, "state", "")),
-                      rate=snap["rate"], stats=json.dumps(snap, sort_keys=True)).on_conflict(
-        conflict_target=[DialerNode.name],
-        update={DialerNode.heartbeat_at: now, DialerNode.in_flight: snap["in_flight"],
-                DialerNode.esl_state: str(getattr(dialer.esl, "state", "")), DialerNode.rate: snap["rate"],
-                DialerNode.stats: json.dumps(snap, sort_keys=True)}).execute()
+    ok = renew(lease, in_flight=snap["in_flight"], esl_state=str(getattr(dialer.esl, "state", ""))[:32],
+               rate=snap["rate"], stats=json.dumps(snap, sort_keys=True))
+    if not ok:
+        dialer.on_lease_lost()
 
 
-def heartbeat_loop(dialer: Dialer, every: float = HEARTBEAT_REAL_SECONDS) -> None:
-    """Runs in its own greenlet until killed; a failed write is logged and retried next time."""
+def heartbeat_loop(dialer: Dialer, every: float | None = None) -> None:
+    """Runs in its own greenlet until killed; a failed write is logged and retried next time. Beats come at least
+    four times per lease (a short node timeout in tests beats faster than every 2 s)."""
+    if every is None:
+        every = min(HEARTBEAT_REAL_SECONDS, dialer.node_timeout / 12)
     while True:
         try:
             beat(dialer)

@@ -9,7 +9,8 @@ most once a (real) second and applied at the next claim:
   so two processes can never both take the last slot. A slot is freed only when its row leaves those states,
   which happens on a terminal event (CHANNEL_HANGUP_COMPLETE, BACKGROUND_JOB -ERR) or by reconciliation. A late,
   lost or out-of-order event can make the count too high for a while, never too low: the cap cannot be exceeded.
-- a token bucket of new calls per second (burst of at most a quarter second's worth), multiplied by a congestion
+- a token bucket of new calls per second (burst of at most a quarter second's worth), the trunk's rate divided by
+  the number of live dialer nodes (fresh heartbeats; each node drives its own FreeSWITCH box), multiplied by a congestion
   factor: `congestion_threshold` congestion causes within `congestion_window_seconds` multiply the rate by
   `slowdown_factor`; after `recovery_seconds` without congestion it steps back up one factor at a time.
 """
@@ -22,13 +23,14 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import peewee as pw
 
 from ivr.clock import Clock
 from ivr.config import PacingConfig
-from ivr.ledger.models import Attempt, Control, database
+from ivr.ledger.models import Attempt, Control, DialerNode, database, utcnow
 
 log = logging.getLogger("ivr.dialer.pacing")
 
@@ -36,6 +38,7 @@ IN_FLIGHT_STATES = ("created", "originated", "answered")
 COMMANDS = ("run", "resume", "pause", "stop")
 BURST_SECONDS = 0.25
 MIN_FACTOR = 0.01  # the congestion back-off never stops dialing completely
+INSERT_CHUNK = 500  # rows per INSERT: SQLite allows 32,766 bound values per statement
 _PG_LOCK_KEY = 0x1D1A1E2  # advisory lock id guarding the shared channel cap on PostgreSQL
 
 
@@ -79,6 +82,14 @@ def read_control(defaults: PacingConfig) -> ControlValues:
     return out
 
 
+def live_nodes() -> int:
+    """Dialer nodes whose heartbeat is fresh (they share the trunk's calls-per-second rate)."""
+    from ivr.dialer.node import HEARTBEAT_REAL_SECONDS
+
+    since = utcnow() - timedelta(seconds=HEARTBEAT_REAL_SECONDS * 3)
+    return DialerNode.select().where(DialerNode.heartbeat_at >= since).count()
+
+
 def count_in_flight() -> int:
     """Attempt rows holding a channel slot, across every dialer process (uses the index on state)."""
     return Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
@@ -108,6 +119,7 @@ class Pacer:
         self.command = ""
         self.command_at: datetime | None = None
         self.factor = 1.0
+        self.share = 1  # live dialer nodes sharing the trunk's rate (this one included)
         self.slowdowns = 0
         # polls are spaced in real time: a scaled clock must not turn "once a second" into 600 queries a second
         self._poll_every = poll_real_seconds * max(getattr(clock, "scale", 1.0), 1e-9)
@@ -135,12 +147,17 @@ class Pacer:
             log.info("event=pacing_changed channels=%d cps=%g", values.channels, values.cps)
         self.channels, self.cps = values.channels, values.cps
         self.command, self.command_at = values.command, values.command_at
+        share = max(1, live_nodes())
+        if share != self.share:
+            log.info("event=rate_shared nodes=%d cps=%g this_node=%.2f", share, self.cps, self.cps / share)
+            self.share = share
         return True
 
     @property
     def rate(self) -> float:
-        """New calls per second allowed now (after congestion back-off)."""
-        return max(self.cps * self.factor, 0.01)
+        """New calls per second this node may start now: the trunk's rate shared evenly by the live dialer nodes
+        (their heartbeats in the database), after congestion back-off."""
+        return max(self.cps * self.factor / self.share, 0.01)
 
     # --- token bucket ------------------------------------------------------------------------------------------
 
@@ -201,20 +218,27 @@ class Pacer:
             log.info("event=congestion_recovery rate=%.2f factor=%.3f", self.rate, self.factor)
 
 
-def claim_slots(cap: int, rows: list[dict]) -> list[Attempt]:
+def claim_slots(cap: int, rows: list[dict], lease: Any = None) -> list[Attempt]:
     """Insert as many of `rows` (Attempt field dicts, state 'created') as the shared cap allows.
 
     Counting and inserting happen in one serialized write transaction, so the rows returned hold real slots; the
-    caller sends their originates only after this returns (the row is always written first).
+    caller sends their originates only after this returns (the row is always written first). With `lease`
+    (ivr.dialer.lease) the same transaction checks the node still holds it (a takeover fences under the same
+    lock): a fenced node gets nothing, and its lease is marked lost.
     """
     if not rows:
         return []
+    from ivr.dialer.lease import lose, still_holds
+
+    ids: dict[str, int] = {}
     with slot_transaction():
+        if lease is not None and not still_holds(lease):
+            lose(lease, "fenced (found at a slot claim)")
+            return []
         free = cap - count_in_flight()
         take = rows[:max(0, free)]
-        if take:
-            Attempt.insert_many([{**r, "state": "created"} for r in take]).execute()
-    if not take:
-        return []
-    by_uuid = {a.uuid: a for a in Attempt.select().where(Attempt.uuid.in_([r["uuid"] for r in take]))}
-    return [by_uuid[r["uuid"]] for r in take]
+        for i in range(0, len(take), INSERT_CHUNK):  # RETURNING: no second statement to learn the ids
+            ids.update((u, k) for k, u in Attempt.insert_many([{**r, "state": "created"} for r in
+                                                               take[i:i + INSERT_CHUNK]])
+                       .returning(Attempt.id, Attempt.uuid).tuples().execute())
+    return [Attempt(id=ids[r["uuid"]], state="created", **r) for r in take]

@@ -1,11 +1,19 @@
-"""Reconciliation: what happened to calls we lost sight of (a crash, a dropped event socket).
+"""Reconciliation: what happened to calls we lost sight of (a crash, a dropped event socket, a frozen process).
 
-Run at start-up and after every reconnect. For each attempt of this process (or of a dialer process whose
-heartbeat stopped) still in state created/originated/answered, FreeSWITCH is asked `uuid_exists <uuid>`:
-- `true`: the channel is up: keep tracking it (its CHANNEL_HANGUP_COMPLETE will finish it; the slot stays taken);
-- `false`: it is gone and we never saw it end: state `unknown`, outcome `unknown` (or the call flow's verdict if
-  one was written before the crash), and the campaign re-queues the account at the front (counted as an
-  attempt). Nobody is called twice at once: an account is re-queued only once FreeSWITCH says its channel is gone.
+Run at start-up, after every reconnect, and whenever another dialer process's heartbeat has gone stale. First the
+calls of stale processes (and of our own name's earlier incarnation) are taken over: lease.take_over fences their
+owner and makes the rows ours in one transaction. Then for each of OUR attempts still in state
+created/originated/answered that this process is not tracking, FreeSWITCH is asked (`show channels`, then
+`uuid_exists <uuid>`):
+- up: it is another process's call we now own, and nobody here runs its call flow: `uuid_kill` it, so nothing
+  lingers, and settle it at once (answered -> early hang-up, front of the queue; never answered -> unknown; a
+  verdict the call flow had written stands). Its socket may stay open on the switch until the old process lets
+  go, but the debtor's line is free at the hang-up;
+- gone: we never saw it end: state `unknown`, outcome `unknown` (or the call flow's verdict if one was written
+  before the crash), and the campaign re-queues the account at the front (counted as an attempt).
+Nobody is called twice at once: an account is re-queued only once FreeSWITCH says its channel is gone or killed,
+and the old owner can no longer start a call (its lease ran out before anyone took over; see lease.py).
+Our own live flights (after a reconnect) are asked about too: up -> keep tracking; gone -> lost.
 Rows already ended but never finalized (outcome '') are finalized the same way. Queue entries left in 'dialing'
 with no attempt behind them (claimed, then a crash before the row was written) go back to waiting.
 """
@@ -15,49 +23,39 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from ivr.dialer import lease as leases
 from ivr.dialer.pacing import IN_FLIGHT_STATES
 from ivr.dialer.tracker import Flight
-from ivr.ledger.models import Account, Attempt, DialerNode, QueueEntry, utcnow
+from ivr.ledger.models import Account, Attempt, DialerNode, QueueEntry
 
 if TYPE_CHECKING:
     from ivr.dialer.dialer import Dialer
 
 log = logging.getLogger("ivr.dialer.reconcile")
 
-DEAD_NODE_SECONDS = 30
-YOUNG_SECONDS = 5.0  # a flight younger than this (real seconds) may have an originate still in transit  # a node whose heartbeat is older than this is considered gone (real seconds)
+YOUNG_SECONDS = 5.0  # a flight younger than this (real seconds) may have an originate still in transit
 
 
-def dead_nodes(me: str) -> set[str]:
-    cutoff = utcnow() - timedelta(seconds=DEAD_NODE_SECONDS)
+def foreign_owners(lease: leases.Lease, campaign_id: int | None) -> set[str]:
+    """Node names (not fenced) owning unsettled rows of this campaign other than ours: each either settles them
+    itself or goes stale and has them taken over, so the evening stays open for them."""
+    q = leases.unsettled(Attempt.select(Attempt.node).distinct()).where(
+        ~((Attempt.node == lease.node) & (Attempt.epoch == lease.epoch)))
+    if campaign_id is not None:
+        q = q.where(Attempt.campaign == campaign_id)
+    names = {a.node for a in q}
+    if not names:
+        return set()
     return {n.name for n in DialerNode.select(DialerNode.name).where(
-        (DialerNode.name != me) & (DialerNode.heartbeat_at < cutoff))}
+        DialerNode.name.in_(list(names)) & DialerNode.fenced_at.is_null())}
 
 
-def live_other_nodes(me: str) -> set[str]:
-    cutoff = utcnow() - timedelta(seconds=DEAD_NODE_SECONDS)
-    return {n.name for n in DialerNode.select(DialerNode.name).where(
-        (DialerNode.name != me) & (DialerNode.heartbeat_at >= cutoff))}
-
-
-def _unsettled(me: str) -> Any:
-    """Attempt rows of other dialer processes not finished yet (in flight, or ended without an outcome)."""
-    return Attempt.select().where((Attempt.node != me) & (
-        Attempt.state.in_(IN_FLIGHT_STATES) | (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == ""))))
-
-
-def orphaned_rows(me: str) -> int:
-    """Unsettled rows of dialer processes whose heartbeat stopped: reconciliation takes them over."""
-    dead = dead_nodes(me)
-    return _unsettled(me).where(Attempt.node.in_(list(dead))).count() if dead else 0
-
-
-def foreign_unsettled(me: str, campaign_id: int | None) -> int:
-    """Unsettled rows of other processes in this campaign (their accounts may still come back to the queue)."""
-    q = _unsettled(me)
+def foreign_unsettled(lease: leases.Lease, campaign_id: int | None) -> int:
+    """Unsettled rows in this campaign not owned by this process's lease (their accounts may still come back to
+    the queue: a live process settles its own, a dead one's are taken over)."""
+    q = leases.unsettled(Attempt.select()).where(~((Attempt.node == lease.node) & (Attempt.epoch == lease.epoch)))
     return (q.where(Attempt.campaign == campaign_id) if campaign_id is not None else q).count()
 
 
@@ -102,7 +100,8 @@ def _flight_for_row(dialer: Dialer, att: Attempt) -> Flight:
                                        (QueueEntry.account == att.account_id))
     numbers = [n for n in (att.accounts or "").split(",") if n]
     sharing = list(Account.select().where(Account.number.in_(numbers[1:]))) if len(numbers) > 1 else []
-    flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=att.account_id, e164=att.e164, entry=entry,
+    flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=att.account_id, e164=att.e164, node=att.node,
+                    epoch=att.epoch, entry=entry,
                     sharing=sharing, answered=att.answered_at is not None or att.state == "answered",
                     cause=att.hangup_cause)
     flight.sharing_entries = [
@@ -113,12 +112,32 @@ def _flight_for_row(dialer: Dialer, att: Attempt) -> Flight:
     return flight
 
 
+def kill_channel(esl: Any, uuid: str) -> bool | None:
+    """`uuid_kill`: True when it was up and is hung up now, False when it was gone already, None when FreeSWITCH
+    could not be asked (replies as in the inbound_api_channel_control capture: `+OK`, `-ERR No such channel!`)."""
+    try:
+        reply = str(esl.api(f"uuid_kill {uuid}")).strip()
+    except Exception as exc:
+        log.warning("event=uuid_kill_failed attempt=%s error=%s", uuid, exc)
+        return None
+    if reply.startswith("+OK"):
+        return True
+    if reply.startswith("-ERR") and "no such channel" in reply.lower():
+        return False
+    log.warning("event=uuid_kill_odd_reply attempt=%s reply=%r", uuid, reply[:80])
+    return None
+
+
 def reconcile(dialer: Dialer) -> dict[str, int]:
     """Settle every attempt whose fate we do not know; returns counts for the log and the tests."""
-    counts = {"alive": 0, "lost": 0, "young": 0, "finalized": 0, "released_entries": 0, "unasked": 0}
-    owners = {dialer.node, *dead_nodes(dialer.node)}
+    counts = {"alive": 0, "lost": 0, "young": 0, "finalized": 0, "released_entries": 0, "unasked": 0,
+              "taken": 0, "killed": 0}
+    lease = dialer.ensure_lease()
+    counts["taken"] = len(leases.take_over(lease))
+    dialer.stats.taken_over += counts["taken"]
     tracker = dialer.tracker
     up = channels_up(dialer.esl)
+    mine = (Attempt.node == lease.node) & (Attempt.epoch == lease.epoch)
 
     # 1. our own live flights (after a reconnect: events may have been missed while the socket was down)
     now_real = time.monotonic()
@@ -138,24 +157,26 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
             tracker.lost(flight)
             counts["lost"] += 1
 
-    # 2. rows left in flight by a crash (ours from an earlier run, or a dead node's)
+    # 2. rows in flight that are ours but not tracked here: taken over from a dead process (or our own name's
+    #    earlier incarnation). Nobody runs their call flow: kill what is up, settle what is gone.
     known = set(tracker.flights)
-    rows = (Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES) & Attempt.node.in_(list(owners)))
-            .order_by(Attempt.id))
+    rows = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES) & mine).order_by(Attempt.id)
     for att in rows:
         if att.uuid in known:
             continue
         exists = _exists(dialer.esl, att.uuid, up)
-        if exists is None:
+        killed = kill_channel(dialer.esl, att.uuid) if exists else False
+        if exists is None or killed is None:
             counts["unasked"] += 1
+            dialer.reconcile_later(YOUNG_SECONDS)
             continue
         flight = _flight_for_row(dialer, att)
-        if att.node != dialer.node:
-            Attempt.update(node=dialer.node).where(Attempt.id == att.id).execute()
         tracker.add(flight)
-        if exists:
-            counts["alive"] += 1  # its HANGUP_COMPLETE will finish it
-            log.info("event=reconcile_alive attempt=%s", att.uuid)
+        if killed:
+            tracker.killed(flight)
+            counts["killed"] += 1
+            log.warning("event=reconcile_killed attempt=%s outcome=%s; hung up on the switch, re-queued", att.uuid,
+                        flight.outcome or "-")
         else:
             tracker.lost(flight)
             counts["lost"] += 1
@@ -163,8 +184,7 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
                         flight.outcome or "unknown")
 
     # 3. rows that ended but were never finalized (crash between the hangup and the result)
-    rows = Attempt.select().where((Attempt.state.in_(("ended", "unknown"))) & (Attempt.outcome == "") &
-                                  Attempt.node.in_(list(owners)))
+    rows = Attempt.select().where((Attempt.state.in_(("ended", "unknown"))) & (Attempt.outcome == "") & mine)
     for att in rows:
         if att.uuid in tracker.flights:
             continue
@@ -176,7 +196,7 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
         counts["finalized"] += 1
 
     # 4. entries claimed but never dialed (only safe when no other dialer process may be mid-claim)
-    if dialer.campaign is not None and not live_other_nodes(dialer.node):
+    if dialer.campaign is not None and not leases.live_nodes(lease.node, lease.timeout_s):
         busy = set(tracker.busy_accounts)
         pending = {a.account_id for a in Attempt.select(Attempt.account).where(
             Attempt.state.in_(IN_FLIGHT_STATES) | (Attempt.outcome == ""))}

@@ -6,8 +6,14 @@ late or out-of-order events cannot move a row backwards (an ANSWER after the HAN
 - CHANNEL_ANSWER            -> state answered, answered_at
 - CHANNEL_HANGUP_COMPLETE   -> state ended, hangup cause, duration, billsec, ended_at   (frees the channel slot)
 - BACKGROUND_JOB -ERR CAUSE -> state ended with that cause                             (frees the channel slot)
+- BACKGROUND_JOB -ERR with a congestion cause and no CHANNEL_CREATE seen -> outcome rate_limited: the switch
+  refused the session for our rate before any channel existed (FreeSWITCH sessions-per-second gives
+  DESTINATION_OUT_OF_ORDER / NORMAL_TEMPORARY_FAILURE); the queue puts the entry back at its place, uncounted.
 - -ERR INVALID_GATEWAY / GATEWAY_DOWN -> a trunk fault, not an attempt on the debtor: `on_trunk_fault` is called
   (the dialer pauses the campaign).
+
+Every write is conditional on the row's owner (node and lease epoch, ivr.dialer.lease): a process whose calls
+were taken over by another writes nothing for them.
 
 A call is *finalized* (outcome written, campaign.record_result called, in one transaction) once its slot is
 released AND its call-flow session (if one started) has written its facts. The attempt's `outcome` column is
@@ -25,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ivr.clock import Clock
+from ivr.dialer.lease import LeaseLost, owned
 from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer
 from ivr.ledger.models import Attempt, database
 from ivr.logs import shown_number
@@ -32,7 +39,7 @@ from ivr.logs import shown_number
 log = logging.getLogger("ivr.dialer")
 
 TRUNK_FAULTS = ("INVALID_GATEWAY", "GATEWAY_DOWN")
-WATCHED_EVENTS = ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
+WATCHED_EVENTS = ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE", "BACKGROUND_JOB")
 
 _CAUSE_OUTCOME = {
     "USER_BUSY": "busy",
@@ -70,25 +77,26 @@ class Compiled:
         self._db: Any = None
         self._sql = ""
 
-    def __call__(self, *values: Any) -> None:
+    def __call__(self, *values: Any) -> int:
+        """Run with `values`; the number of rows changed."""
         db = database.obj
         if db is not self._db:
             self._sql, _ = self._build().sql()
             self._db = db
-        db.execute_sql(self._sql, values)
+        return db.execute_sql(self._sql, values).rowcount
 
 
 _T0 = datetime(2000, 1, 1)
-# the parameter order is the SET columns as written, then the WHERE values
+# the parameter order is the SET columns as written, then the WHERE values: id, owner node, owner epoch, states
+_MINE = (Attempt.id == 0) & (Attempt.node == "") & (Attempt.epoch == 0)
 SET_ANSWERED = Compiled(lambda: Attempt.update(state="answered", answered_at=_T0).where(
-    (Attempt.id == 0) & Attempt.state.in_(("created", "originated"))))
+    _MINE & Attempt.state.in_(("created", "originated"))))
 SET_HANGUP = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="", duration_s=0,
-                                             billsec_s=0).where((Attempt.id == 0) & (Attempt.state != "unknown")))
+                                             billsec_s=0).where(_MINE & (Attempt.state != "unknown")))
 SET_JOB_FAILED = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="").where(
-    (Attempt.id == 0) & Attempt.state.in_(IN_FLIGHT_STATES)))
-SET_ORIGINATED = Compiled(lambda: Attempt.update(state="originated").where(
-    (Attempt.id == 0) & (Attempt.state == "created")))
-SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(Attempt.id == 0))
+    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)))
+SET_ORIGINATED = Compiled(lambda: Attempt.update(state="originated").where(_MINE & (Attempt.state == "created")))
+SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(_MINE))
 
 
 def _int(value: str) -> int:
@@ -106,6 +114,8 @@ class Flight:
     uuid: str
     account_id: int
     e164: str
+    node: str = ""  # the owner (node name and lease epoch) this process wrote the row under
+    epoch: int = 0
     entry: Any = None  # the QueueEntry (or entries, for a shared number) behind the call
     sharing: list[Any] = field(default_factory=list)  # other accounts whose message this call carries
     sharing_entries: list[Any] = field(default_factory=list)  # their queue entries, in the same order
@@ -115,12 +125,15 @@ class Flight:
     released: bool = False  # slot freed: terminal event seen (or reconciled)
     cause: str = ""
     trunk_fault: bool = False
+    created: bool = False  # CHANNEL_CREATE seen: the switch made a channel (not refused for our rate)
+    rate_limited: bool = False  # refused by the switch before any channel existed, with a congestion cause
     lost: bool = False  # gone without a HANGUP_COMPLETE seen (reconciliation)
     session_active: bool = False
     flow_outcome: str = ""
     result: Any = None  # the call flow's CallResult, once written
     finalized: bool = False
     outcome: str = ""
+    fenced: bool = False  # taken over by another process: nothing more is written for it here
 
 
 class Tracker:
@@ -140,7 +153,12 @@ class Tracker:
 
     # --- registry ----------------------------------------------------------------------------------------------
 
+    owner: tuple[str, int] = ("", 0)  # (node, epoch) given to flights added without one
+    on_write_failed: Callable[[], None] | None = None  # a database write failed: ask for a reconciliation
+
     def add(self, flight: Flight) -> None:
+        if not flight.node:
+            flight.node, flight.epoch = self.owner
         self.flights[flight.uuid] = flight
         for acc in [flight.account_id, *[getattr(s, "id", s) for s in flight.sharing]]:
             self.busy_accounts[acc] = self.busy_accounts.get(acc, 0) + 1
@@ -164,12 +182,14 @@ class Tracker:
     def handle_event(self, ev: Any) -> None:
         """EslClient handler: every event passes here; only our own calls' channel events matter."""
         name = ev.name
-        if name not in ("CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"):
+        if name not in ("CHANNEL_CREATE", "CHANNEL_ANSWER", "CHANNEL_HANGUP_COMPLETE"):
             return
         flight = self.flights.get(ev.uuid or "")
         if flight is None:
             return
-        if name == "CHANNEL_ANSWER":
+        if name == "CHANNEL_CREATE":
+            flight.created = True
+        elif name == "CHANNEL_ANSWER":
             self.answered(flight)
         else:
             cause = ev.get("Hangup-Cause", "") or ev.get("variable_hangup_cause", "")
@@ -180,12 +200,14 @@ class Tracker:
         if flight.answered or flight.released:
             return
         flight.answered = True
-        SET_ANSWERED("answered", clock_utc(self.clock), flight.attempt_id, "created", "originated")
+        SET_ANSWERED("answered", clock_utc(self.clock), flight.attempt_id, flight.node, flight.epoch, "created",
+                     "originated")
 
     def hangup(self, flight: Flight, cause: str, duration: int = 0, billsec: int = 0) -> None:
         """CHANNEL_HANGUP_COMPLETE: the channel is gone; free the slot and finalize if the flow is done."""
         self.pacer.note_cause(cause)
-        SET_HANGUP("ended", clock_utc(self.clock), cause[:64], duration, billsec, flight.attempt_id, "unknown")
+        SET_HANGUP("ended", clock_utc(self.clock), cause[:64], duration, billsec, flight.attempt_id, flight.node,
+                   flight.epoch, "unknown")
         if billsec > 0:
             flight.answered = True
         self._release(flight, cause)
@@ -201,22 +223,45 @@ class Tracker:
             flight.trunk_fault = True
             with database.atomic():
                 Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause, outcome="").where(
-                    (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+                    owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)
+                ).execute()
             self._on_trunk_fault(flight, cause)
             self._release(flight, cause)
             return
         if flight.released:
             return
         self.pacer.note_cause(cause)
-        SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, *IN_FLIGHT_STATES)
+        if not flight.created and cause in self.pacer.cfg.congestion_causes:
+            flight.rate_limited = True
+        SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, flight.node, flight.epoch,
+                       *IN_FLIGHT_STATES)
         self._release(flight, cause)
 
     def lost(self, flight: Flight) -> None:
         """Reconciliation: FreeSWITCH no longer has the channel and we never saw it end."""
         flight.lost = True
         Attempt.update(state="unknown", ended_at=clock_utc(self.clock)).where(
-            (Attempt.id == flight.attempt_id) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
         self._release(flight, flight.cause)
+
+    def killed(self, flight: Flight) -> None:
+        """A call taken over from another process and hung up here (uuid_kill): over for the debtor now, whatever
+        its socket still does on the switch. Answered and cut -> early hang-up (front of the queue), never
+        answered -> unknown; a verdict its call flow had written stands."""
+        Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause="TAKEN_OVER").where(
+            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+        flight.lost = not flight.answered
+        self._release(flight, "")
+
+    def drop_all(self) -> list[Flight]:
+        """The lease is lost: forget every call (another process owns them now) without writing anything."""
+        dropped = list(self.flights.values())
+        for flight in dropped:
+            flight.fenced = True
+        self.flights.clear()
+        self.busy_accounts.clear()
+        self.busy_numbers.clear()
+        return dropped
 
     def _release(self, flight: Flight, cause: str) -> None:
         if flight.released:
@@ -236,10 +281,12 @@ class Tracker:
         self.maybe_finalize(flight)
 
     def maybe_finalize(self, flight: Flight) -> None:
-        if flight.finalized or not flight.released or flight.session_active:
+        if flight.finalized or flight.fenced or not flight.released or flight.session_active:
             return
         if flight.trunk_fault:
             outcome = "trunk_error"
+        elif flight.rate_limited:
+            outcome = "rate_limited"
         elif flight.flow_outcome:
             outcome = flight.flow_outcome
         elif flight.lost:
@@ -250,9 +297,17 @@ class Tracker:
         try:
             self._finalize(flight, outcome)
             flight.finalized = True
+        except LeaseLost as exc:
+            flight.fenced = True  # another process took this call over: its result is theirs to write
+            log.warning("event=result_fenced attempt=%s number=%s outcome=%s; %s", flight.uuid,
+                        shown_number(flight.e164), outcome, exc)
+            self._remove(flight)
+            return
         except Exception:
             # the row keeps outcome '' so reconciliation finishes it; the slot is already free
             log.exception("event=finalize_failed attempt=%s number=%s", flight.uuid, shown_number(flight.e164))
+            if self.on_write_failed is not None:
+                self.on_write_failed()
         finally:
             self._remove(flight)
         self.counts[outcome] = self.counts.get(outcome, 0) + 1

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlparse
 
 import peewee as pw
 from playhouse.migrate import SchemaMigrator, migrate
+from playhouse.shortcuts import ReconnectMixin
 
 from ivr.ledger import models
 from ivr.ledger.models import ALL_MODELS, SchemaVersion, database
@@ -62,13 +63,38 @@ def _read_only_hint(db: pw.Database) -> str:
     return f" (the folder {folder} is read-only; the database needs to write there)" if read_only else ""
 
 
+# A process frozen inside a transaction (SIGSTOP, a stalled VM) would hold its locks — the slot and claim locks
+# every dialer node takes — until it wakes: every other node would block behind it and nobody could take its calls
+# over. Our transactions never wait on anything but the database, so the server may end one that sits idle this
+# long: its locks are released (what it wrote is rolled back) and the frozen process finds its connection closed.
+PG_IDLE_IN_TRANSACTION_MS = 10_000
+
+
+class ReconnectingPostgres(ReconnectMixin, pw.PostgresqlDatabase):
+    """PostgreSQL that opens a new connection when the server dropped ours (a restart, a failover,
+    pg_terminate_backend), for a statement outside a transaction; inside one the error is raised (what the
+    transaction wrote is gone) and the next statement reconnects. Without this one dropped connection would make
+    every later statement of a long-running dialer fail."""
+
+    reconnect_errors = (
+        (pw.OperationalError, "server closed the connection"),
+        (pw.OperationalError, "terminating connection"),
+        (pw.OperationalError, "connection already closed"),
+        (pw.OperationalError, "could not receive data"),
+        (pw.OperationalError, "ssl connection has been closed"),
+        (pw.InterfaceError, "connection already closed"),
+    )
+
+
 def postgres_database(url: str) -> pw.PostgresqlDatabase:
     """A (not yet connected) PostgreSQL database from `postgresql://user:pass@host:port/name`; user, password
-    and name may be percent-encoded (a password containing '@' or ':' is written %40, %3A)."""
+    and name may be percent-encoded (a password containing '@' or ':' is written %40, %3A). The connection says
+    which process it is (application_name ivr-<pid>, seen in pg_stat_activity)."""
     u = urlparse(url)
-    return pw.PostgresqlDatabase(unquote(u.path.lstrip("/")), user=unquote(u.username or "") or None,
-                                 password=unquote(u.password or "") or None, host=u.hostname,
-                                 port=u.port or 5432)
+    return ReconnectingPostgres(unquote(u.path.lstrip("/")), user=unquote(u.username or "") or None,
+                                password=unquote(u.password or "") or None, host=u.hostname,
+                                port=u.port or 5432, application_name=f"ivr-{os.getpid()}",
+                                options=f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}")
 
 
 def _v1(db: pw.Database) -> None:
@@ -109,6 +135,22 @@ def _v4(db: pw.Database) -> None:
     models.Attempt._schema.create_indexes(safe=True)
 
 
+def _v5(db: pw.Database) -> None:
+    """Node fencing (ivr.dialer.lease): a lease epoch per dialer node and per attempt's owner."""
+    add_missing_columns(db, models.DialerNode, "epoch", "fenced_at", "fenced_by")
+    add_missing_columns(db, models.Attempt, "epoch")
+
+
+def _v6(db: pw.Database) -> None:
+    """Controller speed-ups: `ivr status` reads a campaign's calls per outcome and queue per state from running
+    counts kept by triggers (ivr.ledger.tally), and an index (campaign, outcome) serves the report's reads."""
+    from ivr.ledger import tally
+
+    db.create_tables([models.Tally], safe=True)
+    models.Attempt._schema.create_indexes(safe=True)
+    tally.install(db)
+
+
 def _v7(db: pw.Database) -> None:
     """The staff console: its users, the login throttle, and the callback worklist (who took a request, its
     results, a second call, who closed it)."""
@@ -117,9 +159,19 @@ def _v7(db: pw.Database) -> None:
                         "next_call_at", "closed_by")
 
 
+def _v10(db: pw.Database) -> None:
+    """Channels and the hold-out group: the Message table (SMS, e-mail, letters), Account.email, the hold-out
+    draw on Campaign and the Holdout table."""
+    db.create_tables([models.Holdout, models.Message], safe=True)
+    add_missing_columns(db, models.Account, "email")
+    add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users. Never edit an applied migration.
-MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 7: _v7}
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
+# migration.
+MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
+                                                       10: _v10}
 LATEST = max(MIGRATIONS)
 
 

@@ -31,7 +31,7 @@ import peewee as pw
 from ivr.config import Config
 from ivr.ledger import dnc
 from ivr.ledger import phones as phonelib
-from ivr.ledger.importer import last_payments_import, latest_full_export
+from ivr.ledger.importer import APPLIED, last_payments_import, latest_full_export
 from ivr.ledger.models import Account, Balance, ImportRun, InstallmentDue, InstallmentPlan, Payment, Phone
 from ivr.logs import mask_number
 
@@ -52,6 +52,7 @@ class Verdict:
     overdue_since: date | None = None
     overdue_months: int = 0
     excluded_by: list[str] = field(default_factory=list)  # the exclusion rules that applied ('' = none)
+    currency: str = ""  # of the balance the remaining debt comes from ('' = none on file)
 
 
 def add_months(d: date, months: int) -> date:
@@ -107,7 +108,7 @@ class _Facts:
     """Everything the rules need, per account id, gathered set-wise."""
 
     accounts: list[tuple[int, str, bool, datetime | None]]
-    balance: dict[int, tuple[date, Decimal, date | None]]
+    balance: dict[int, tuple[date, Decimal, date | None, str]]
     paid_since: dict[int, Decimal]
     phones: dict[int, list[tuple[str, bool, str, str]]]
     plans: dict[int, tuple[Decimal, Decimal, date]]  # dues so far, paid since start, starts_on
@@ -135,20 +136,27 @@ def _paid_after_balance(latest_day: Any, same_day_included: bool) -> pw.Expressi
     return Payment.paid_on > latest_day if same_day_included else Payment.paid_on >= latest_day
 
 
-def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_included: bool = False) -> _Facts:
+def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_included: bool = False,
+            phone_rows: list[tuple[int, str, bool, str, str]] | None = None,
+            loaded: list[Account] | None = None) -> _Facts:
+    """The facts of every account (or of `account_ids`); `phone_rows` (account_id, e164, valid, invalid_reason,
+    raw) in position order and `loaded` (the Account rows of `account_ids`) when the caller has read them."""
     ids = None if account_ids is None else list(account_ids)
-    accounts = [(r[0], r[1], bool(r[2]), _as_datetime(r[3])) for r in _rows(_where_account(
-        Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
-        Account.id, ids).order_by(Account.id))]
+    if loaded is not None:
+        accounts = [(a.id, a.number, bool(a.do_not_call), _as_datetime(a.claimed_paid_at)) for a in loaded]
+    else:
+        accounts = [(r[0], r[1], bool(r[2]), _as_datetime(r[3])) for r in _rows(_where_account(
+            Account.select(Account.id, Account.number, Account.do_not_call, Account.claimed_paid_at),
+            Account.id, ids).order_by(Account.id))]
 
     latest = _where_account(
         Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("d"))
         .where(Balance.as_of <= day), Balance.account, ids).group_by(Balance.account).alias("latest")
     bal = {}
-    q = (Balance.select(Balance.account, Balance.as_of, Balance.amount, Balance.overdue_since)
+    q = (Balance.select(Balance.account, Balance.as_of, Balance.amount, Balance.overdue_since, Balance.currency)
          .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.d))))
-    for acc, as_of, amount, overdue in _rows(q):
-        bal[acc] = (_as_date(as_of), _money(amount), _as_date(overdue))
+    for acc, as_of, amount, overdue, currency in _rows(q):
+        bal[acc] = (_as_date(as_of), _money(amount), _as_date(overdue), currency or "")
 
     paid = {}
     q = (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))
@@ -159,9 +167,11 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
         paid[acc] = _money(total)
 
     phones: dict[int, list[tuple[str, bool, str, str]]] = {}
-    q = _where_account(Phone.select(Phone.account, Phone.e164, Phone.valid, Phone.invalid_reason, Phone.raw),
-                       Phone.account, ids).order_by(Phone.account, Phone.position)
-    for acc, e164, valid, reason, raw in _rows(q):
+    if phone_rows is None:
+        phone_rows = _rows(_where_account(
+            Phone.select(Phone.account, Phone.e164, Phone.valid, Phone.invalid_reason, Phone.raw),
+            Phone.account, ids).order_by(Phone.account, Phone.position))
+    for acc, e164, valid, reason, raw in phone_rows:
         phones.setdefault(acc, []).append((e164, bool(valid), reason, raw))
 
     dues = (InstallmentDue.select(pw.fn.COALESCE(pw.fn.SUM(InstallmentDue.amount), 0))
@@ -181,17 +191,47 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
             plans[acc] = entry  # type: ignore[assignment]
     listed = dnc.listed_on(day) if ids is None else dnc.listed_on(
         day, accounts=[a[1] for a in accounts], numbers=[p[0] for ps in phones.values() for p in ps])
-    facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), listed)
-    _gather_export(facts, ids)
+    if ids is None:
+        facts = _Facts(accounts, bal, paid, phones, plans, last_payments_import(), listed)
+        _gather_export(facts, ids, latest_full_export())
+    else:  # the dialer's path: both import marks in one statement
+        paid_at, run = _latest_imports()
+        facts = _Facts(accounts, bal, paid, phones, plans, paid_at, listed)
+        if loaded is not None:
+            facts.latest_export = run
+            if run is not None:
+                facts.not_in_export = {a.id for a in loaded if a.seen_run is None or a.seen_run < run.id}
+        else:
+            _gather_export(facts, ids, run)
     return facts
 
 
-def _gather_export(facts: _Facts, ids: list[int] | None) -> None:
+def _gather_export(facts: _Facts, ids: list[int] | None, run: ImportRun | None) -> None:
     """Which accounts the latest full accounts export did not list (none when there has been no full export)."""
-    run = facts.latest_export = latest_full_export()
+    facts.latest_export = run
     if run is not None:
         q = Account.select(Account.id).where(Account.seen_run.is_null() | (Account.seen_run < run.id))
         facts.not_in_export = {r[0] for r in _rows(_where_account(q, Account.id, ids))}
+
+
+_runs: dict[int, tuple[Any, ImportRun]] = {}  # finished imports by id (their id, start and file never change)
+
+
+def _latest_imports() -> tuple[datetime | None, ImportRun | None]:
+    """`last_payments_import()` and `latest_full_export()` in one statement (the run itself read once)."""
+    db = Account._meta.database
+    text = ("SELECT (SELECT MAX(finished_at) FROM import_run WHERE kind = 'payments'), (SELECT MAX(id) FROM "
+            "import_run WHERE kind = 'accounts' AND \"full\" = ? AND finished_at IS NOT NULL AND status IN (?, ?))")
+    paid_at, run_id = db.execute_sql(text.replace("?", db.param), [True, *APPLIED]).fetchone()
+    run = None
+    if run_id is not None:
+        got = _runs.get(run_id)
+        if got is None or got[0] is not db.obj:
+            if len(_runs) > 64:
+                _runs.clear()
+            got = _runs[run_id] = (db.obj, ImportRun.get_by_id(run_id))
+        run = got[1]
+    return _as_datetime(paid_at), run
 
 
 def dialable(cfg: Config, numbers: list[tuple[str, bool, str, str]]) -> list[tuple[str, bool, str, str]]:
@@ -227,7 +267,7 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
         reasons.append(f"no balance on or before {day}")
         qualifies = False
     else:
-        as_of, amount, overdue = b
+        as_of, amount, overdue, v.currency = b
         paid = facts.paid_since.get(acc_id, ZERO)
         v.remaining = amount - paid
         v.balance_date, v.overdue_since = as_of, overdue
@@ -308,6 +348,18 @@ def check_account(cfg: Config, account: Account | int | str, day: date) -> Verdi
     return _verdict(cfg, day, facts, facts.accounts[0])
 
 
+def check_accounts(cfg: Config, account_ids: Iterable[int], day: date,
+                   phone_rows: list[tuple[int, str, bool, str, str]] | None = None,
+                   loaded: list[Account] | None = None) -> tuple[dict[int, Verdict], dnc.Listed]:
+    """`check_account` for many accounts at once, with the same handful of queries as for one (the queue's
+    pre-dial re-check of a whole claim); also returns the do-not-call entries naming them or their numbers."""
+    ids = list(account_ids)
+    if not ids:
+        return {}, dnc.Listed()
+    facts = _gather(day, ids, same_day_in_balance(cfg), phone_rows, loaded)
+    return {acc[0]: _verdict(cfg, day, facts, acc) for acc in facts.accounts}, facts.listed
+
+
 def remaining_debt(account: Account | int | str, day: date, cfg: Config | None = None) -> Decimal:
     """Latest balance on or before `day` minus payments since that balance's date (0 if no balance); whether a
     payment ON the balance date counts follows `cfg` (default: it is subtracted)."""
@@ -351,7 +403,7 @@ def matching(cfg: Config, day: date, *, excluded: bool = False, district: str = 
     ids = None
     if district:
         ids = [i for (i,) in Account.select(Account.id).where(Account.district == district).tuples()]
-    facts = _gather(day, ids)
+    facts = _gather(day, ids, same_day_in_balance(cfg))  # the same payment rule as evaluate and check_account
     needle = reason.strip().lower()
     matched = []
     for acc in facts.accounts:

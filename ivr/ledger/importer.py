@@ -53,6 +53,9 @@ LANGUAGES = {"uk": "uk", "ua": "uk", "ukr": "uk", "ru": "ru", "rus": "ru", "en":
 CHANNELS = {"voice", "sms", "email", "letter"}
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "x", "+", "так", "да", "т", "д"}
 FALSE_WORDS = {"", "0", "false", "no", "n", "f", "-", "ні", "нет", "н", "не"}
+# one address, no spaces or display name: what the e-mail channel sends to (ivr.channels.email)
+EMAIL_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+")
 TEXT_CAPS = {"name": 200, "address": 400, "district": 100}
 APPLIED = ("applied", "confirmed")  # ImportRun.status of imports whose rows are in the ledger
 
@@ -258,6 +261,7 @@ class AccountRowParser:
         self.i_timezone = cols.get("timezone")
         self.flags = [(key, cols[key]) for key in ("do_not_call", "life_support") if key in cols]
         self.i_channel = cols.get("preferred_channel")
+        self.i_email = cols.get("email")
         self.i_phones = cols.get("phones")
         self.i_balance = cols.get("balance")
         self.i_balance_date = cols.get("balance_date")
@@ -290,6 +294,11 @@ class AccountRowParser:
             if ch not in CHANNELS:
                 raise RowError(f"preferred_channel {show(ch)} is not one of voice, sms, email, letter")
             fields["preferred_channel"] = ch
+        if self.i_email is not None:
+            email = values[self.i_email].strip()
+            if email and (len(email) > 254 or not EMAIL_RE.fullmatch(email)):
+                raise RowError(f"email {show(email)} is not an e-mail address like name@example.com")
+            fields["email"] = email
         phone_list = None
         if self.i_phones is not None:
             raw = values[self.i_phones]
@@ -363,9 +372,9 @@ def _day(value: Any) -> str:
 
 _T = {m: m._meta.table_name for m in (Account, Phone, Balance, Payment)}
 _ACCOUNT_COLS = ("name", "address", "district", "language", "timezone", "do_not_call", "life_support",
-                 "preferred_channel")
+                 "preferred_channel", "email")
 _ACCOUNT_DEFAULTS = {"name": "", "address": "", "district": "", "language": "", "timezone": "",
-                     "do_not_call": False, "life_support": False, "preferred_channel": "voice"}
+                     "do_not_call": False, "life_support": False, "preferred_channel": "voice", "email": ""}
 
 
 def _stored_raw(raw: str) -> str:

@@ -39,6 +39,7 @@ class Account(BaseModel):
     do_not_call = pw.BooleanField(default=False)
     life_support = pw.BooleanField(default=False)
     preferred_channel = pw.CharField(max_length=16, default="voice")  # voice | sms | email | letter
+    email = pw.CharField(max_length=254, default="")  # for the e-mail channel ('' = none known)
     claimed_paid_at = pw.DateTimeField(null=True)  # pressed 3 "already paid"; cleared by the next payments import
     updated_at = pw.DateTimeField(default=utcnow)
     # the latest applied accounts import (ImportRun.id) whose file listed this account; an account missing from
@@ -129,6 +130,25 @@ class Campaign(BaseModel):
     started_at = pw.DateTimeField(null=True)
     finished_at = pw.DateTimeField(null=True)
     eligible_count = pw.IntegerField(default=0)
+    # the hold-out draw (ivr.campaign.holdout), made once when the evening first starts: the share asked for,
+    # the seed of the draw (so it can be re-done and checked) and how many were held out; seed '' = no draw yet
+    holdout_share = pw.FloatField(default=0.0)
+    holdout_seed = pw.CharField(max_length=32, default="")
+    holdout_count = pw.IntegerField(default=0)
+
+
+class Holdout(BaseModel):
+    """A debtor drawn at random into an evening's hold-out group: not contacted that evening by any channel.
+
+    The report compares their payments with those of the contacted debtors: the only comparison that measures
+    the effect of contacting people (the groups differ by chance alone)."""
+
+    campaign = pw.ForeignKeyField(Campaign, backref="holdouts", on_delete="CASCADE")
+    account = pw.ForeignKeyField(Account, on_delete="CASCADE")
+    drawn_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("campaign", "account"), True),)
 
 
 class QueueEntry(BaseModel):
@@ -159,6 +179,7 @@ class Attempt(BaseModel):
     state: created | originated | answered | ended | unknown.
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
              congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error |
+             rate_limited (refused by the switch for our rate before a channel existed: not the debtor's attempt) |
              machine (an answering machine answered: it heard no message; retried like no_answer)
     kind: campaign | test. A test call (`ivr call`, to a staff phone) plays a debtor's message but is never that
     debtor's attempt: caps, outcomes, eligibility and the report's totals leave it out.
@@ -169,7 +190,8 @@ class Attempt(BaseModel):
     account = pw.ForeignKeyField(Account, backref="attempts", on_delete="CASCADE")
     accounts = pw.CharField(max_length=400, default="")  # all account numbers whose message this call carried
     e164 = pw.CharField(max_length=20, index=True)
-    node = pw.CharField(max_length=64, default="")  # which dialer process placed it
+    node = pw.CharField(max_length=64, default="")  # which dialer process owns it (placed it, or took it over)
+    epoch = pw.IntegerField(default=0)  # the owner's lease epoch: writes of the call's results check node AND epoch
     state = pw.CharField(max_length=16, default="created", index=True)
     outcome = pw.CharField(max_length=32, default="", index=True)
     created_at = pw.DateTimeField(default=utcnow, index=True)
@@ -184,6 +206,11 @@ class Attempt(BaseModel):
     billsec_s = pw.IntegerField(default=0)
     detail = pw.CharField(max_length=400, default="")
     kind = pw.CharField(max_length=16, default="campaign", index=True)
+
+    class Meta:
+        # `ivr status` (and the console's Tonight page) count a campaign's calls by outcome every few seconds:
+        # this index answers that from the index alone, without reading the call rows
+        indexes = ((("campaign", "outcome"), False),)
 
 
 class CallbackRequest(BaseModel):
@@ -229,7 +256,10 @@ class Control(BaseModel):
 
 
 class DialerNode(BaseModel):
-    """A running dialer process and what it last reported (for `ivr status`)."""
+    """A running dialer process and what it last reported (for `ivr status`), and its lease (ivr.dialer.lease).
+
+    `epoch` goes up at every (re)start under this name; a heartbeat renews the lease only while `epoch` is the
+    process's own and `fenced_at` is empty. Another process that takes the node's calls over sets `fenced_at`."""
 
     name = pw.CharField(max_length=64, primary_key=True)
     started_at = pw.DateTimeField(default=utcnow)
@@ -238,6 +268,33 @@ class DialerNode(BaseModel):
     esl_state = pw.CharField(max_length=32, default="")
     rate = pw.FloatField(default=0.0)  # current effective calls per second after congestion back-off
     stats = pw.TextField(default="{}")  # JSON snapshot: outcomes, errors, reconnects
+    epoch = pw.IntegerField(default=0)
+    fenced_at = pw.DateTimeField(null=True)  # when another process took this node's calls over (lease lost)
+    fenced_by = pw.CharField(max_length=64, default="")
+
+
+class Message(BaseModel):
+    """One SMS, e-mail or letter sent to a debtor (ivr.channels): where to, what became of it.
+
+    channel: sms | email | letter. status: queued | sent | delivered | failed | bounced | expired | printed.
+    `provider_id` is what the provider answered (SMPP message_id of the first part, SMTP Message-ID); delivery
+    receipts are matched on it. An SMS of several parts keeps every part's id in `detail`.
+    """
+
+    account = pw.ForeignKeyField(Account, backref="messages", on_delete="CASCADE")
+    campaign = pw.ForeignKeyField(Campaign, backref="messages", null=True, on_delete="SET NULL")
+    channel = pw.CharField(max_length=8, index=True)
+    kind = pw.CharField(max_length=32, default="reminder")  # which text (prompts/<lang>/channels.yaml)
+    language = pw.CharField(max_length=8, default="")
+    address = pw.CharField(max_length=400, default="")  # E.164, e-mail address or postal address
+    status = pw.CharField(max_length=16, default="queued", index=True)
+    provider_id = pw.CharField(max_length=200, default="", index=True)
+    parts = pw.SmallIntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    sent_at = pw.DateTimeField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    error = pw.CharField(max_length=400, default="")
+    detail = pw.TextField(default="")
 
 
 class AuditEvent(BaseModel):
@@ -290,7 +347,22 @@ class LoginThrottle(BaseModel):
     blocked_until = pw.DateTimeField(null=True)
 
 
+class Tally(BaseModel):
+    """Running counts kept by database triggers (ivr.ledger.tally): a campaign's calls per outcome (kind
+    'outcome') and its queue entries per state (kind 'queue'), so `ivr status` never counts millions of rows."""
+
+    kind = pw.CharField(max_length=16)
+    campaign_id = pw.IntegerField()  # no foreign key: the triggers keep it right when a campaign goes
+    key = pw.CharField(max_length=32)
+    n = pw.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "tally"
+        indexes = ((("kind", "campaign_id", "key"), True),)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
+    Tally, Holdout, Message,
 ]

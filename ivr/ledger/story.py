@@ -146,6 +146,17 @@ class CapsUsed:
 
 
 @dataclass
+class MessageLine:
+    """An SMS, e-mail or letter (ivr.channels), or an evening the debtor was held out (channel 'held out')."""
+
+    at: datetime | None  # local time it was written (held out: the campaign day's draw)
+    channel: str
+    status: str
+    address: str  # masked number / e-mail; postal address; '' for held out
+    error: str
+
+
+@dataclass
 class AccountStory:
     account: str
     name: str
@@ -165,6 +176,7 @@ class AccountStory:
     verdict: Verdict
     caps: CapsUsed
     full_numbers: bool = False
+    messages: list[MessageLine] = field(default_factory=list)  # SMS, e-mail, letters, hold-out evenings; newest first
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: dates and times as ISO 8601 text, money as text with 2 decimals."""
@@ -270,7 +282,28 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
         language=acc.language or cfg.locale.language, timezone=tz, billing_do_not_call=acc.do_not_call,
         claimed_paid_at=acc.claimed_paid_at, phones=phone_lines, balances=balances, payments=payments,
         calls=calls, callbacks=callbacks, dnc=dnc_lines, queue=queue, verdict=verdict,
-        caps=_caps(cfg, acc, tz, day, numbers), full_numbers=full_numbers)
+        caps=_caps(cfg, acc, tz, day, numbers), full_numbers=full_numbers,
+        messages=_messages(acc, local, shown, full_numbers))
+
+
+def _messages(acc: Account, local, shown, full: bool) -> list[MessageLine]:
+    """The debtor's messages by other channels and the evenings they were held out, newest first."""
+    from ivr.ledger.models import Holdout, Message
+
+    def where(m: Message) -> str:
+        if m.channel == "sms":
+            return shown(m.address)
+        if m.channel == "email":
+            local_part, _, domain = m.address.partition("@")
+            return m.address if full else f"{local_part[:1]}***@{domain}"
+        return m.address
+
+    out = [MessageLine(local(m.created_at), m.channel, m.status, where(m), m.error)
+           for m in Message.select().where(Message.account == acc).order_by(Message.created_at.desc()).limit(50)]
+    out += [MessageLine(local(h.drawn_at), "held out", f"campaign {h.campaign.day}", "", "")
+            for h in Holdout.select(Holdout, Campaign).join(Campaign).where(Holdout.account == acc)
+            .order_by(Campaign.day.desc()).limit(20)]
+    return sorted(out, key=lambda m: m.at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
 
 def _calls(acc: Account, numbers: list[str], local, shown) -> list[CallLine]:

@@ -40,6 +40,18 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
     for m in d.money:
         paid = ", ".join(f"{n}d {money(m.paid[n])} ({percent(m.share[n])})" for n in WINDOWS)
         lines.append(f"  paid by {m.group} ({m.accounts}, debt {money(m.debt)} {d.currency}): {paid}")
+    lines.append("  (reached vs not reached is a description: those groups chose themselves)")
+    for c in d.channels[1:]:
+        lines.append(f"  {c.channel}: {c.sent} sent to {c.people}, reached {c.reached}, not reached {c.failed}"
+                     + (f", waiting {c.pending}" if c.pending else ""))
+    if d.holdout is not None:
+        h = d.holdout
+        lines.append(f"  effect (contacted {h.contacted} vs held out {h.held}; the only measure of the effect):")
+        for r in h.rows:
+            if r.diff is not None:
+                lines.append(f"    paid within {r.days}d: {percent(r.diff.p1)} vs {percent(r.diff.p2)}, "
+                             f"difference {r.diff.diff * 100:+.1f} pp (95 % CI {r.diff.low * 100:+.1f} to "
+                             f"{r.diff.high * 100:+.1f} pp, Newcombe)")
     return "\n".join(lines)
 
 

@@ -44,11 +44,12 @@ def report_rows(data: ReportData) -> Iterable[list[str]]:
 
 
 def write_report_csv(data: ReportData, path: Path) -> Path:
+    """`ivr report --format csv`: the same formula-safe billing text as the console's download."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f)
         w.writerow(REPORT_COLUMNS)
-        w.writerows(report_rows(data))
+        w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=False))
     return path
 
 
@@ -85,17 +86,30 @@ def write_callback_lists(rows: list[CallbackRow], folder: Path) -> dict[str, Pat
 
 MONEY_COLUMNS = ("debt", "paid_since_first_call")
 BILLING_TEXT_COLUMNS = ("account", "name", "district")
+NUMBER_LIKE_TEXT_COLUMNS = ("account", "number_masked")  # Excel would drop an account's leading zeros
+_NUMBER_LIKE = re.compile(r"\+?[0-9][0-9*]*")
 
 
-def spreadsheet_rows(rows: Iterable[list[str]], decimal_comma: bool) -> Iterable[list[str]]:
-    """Report rows for a spreadsheet opened by double-click: billing text made formula-safe, and money written
-    with a decimal comma where the locale writes one (Excel in uk/ru/bg reads '12.50' as text or a date)."""
+def excel_text(value: str) -> str:
+    """A cell Excel keeps as text although it looks like a number ('00123' -> '="00123"', so its leading zeros
+    and its 16th digit survive). Only digits (and a masked number's '+' and '*') are wrapped, so nothing from
+    billing can become a formula; anything else is returned unchanged."""
+    return f'="{value}"' if _NUMBER_LIKE.fullmatch(value) else value
+
+
+def spreadsheet_rows(rows: Iterable[list[str]], decimal_comma: bool, excel: bool = False) -> Iterable[list[str]]:
+    """Report rows made safe for a spreadsheet: billing text formula-safe (always, `ivr report`'s CSV too);
+    with `decimal_comma`, money written with a comma (Excel in uk/ru/bg reads '12.50' as text or a date); with
+    `excel`, account numbers and masked phone numbers kept as text (see excel_text)."""
     money = [REPORT_COLUMNS.index(c) for c in MONEY_COLUMNS]
     text = [REPORT_COLUMNS.index(c) for c in BILLING_TEXT_COLUMNS]
+    number_like = [REPORT_COLUMNS.index(c) for c in NUMBER_LIKE_TEXT_COLUMNS] if excel else []
     for row in rows:
         row = list(row)
         for i in text:
             row[i] = safe_cell(row[i])
+        for i in number_like:
+            row[i] = excel_text(row[i])
         if decimal_comma:
             for i in money:
                 row[i] = row[i].replace(".", ",")

@@ -39,12 +39,15 @@ from ivr.ledger.models import (
     Balance,
     CallbackRequest,
     Campaign,
+    Holdout,
+    Message,
     Payment,
     Phone,
     QueueEntry,
     database,
 )
 from ivr.logs import mask_number
+from ivr.report import stats
 
 WINDOWS = (1, 3, 7)
 
@@ -52,7 +55,7 @@ WINDOWS = (1, 3, 7)
 LABELS: dict[str, str] = {
     "heard": "heard", "early_hangup": "hung up early", "not_heard": "hung up early", "no_answer": "no answer",
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
-    "congestion": "failed", "trunk_error": "failed", "pay_now": "pay now", "callback": "callback",
+    "congestion": "failed", "trunk_error": "failed", "rate_limited": "failed", "pay_now": "pay now", "callback": "callback",
     "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
     "in_progress": "in progress", "not_called": "not called", "machine": "answering machine",
 }
@@ -61,8 +64,8 @@ LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out
                "answering machine", "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
 # an account's final word for the evening: the first of these among its attempts' outcomes
 FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
-                    "not_heard", "machine", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
-                    "failed", "unknown", "in_progress"]
+                    "not_heard", "machine", "invalid_number", "busy", "rejected", "no_answer", "congestion",
+                    "trunk_error", "rate_limited", "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
                                "wrong_number", "opted_out"})
@@ -180,6 +183,74 @@ class MoneyFigures:
 
 
 @dataclass
+class ChannelRow:
+    """One channel's evening: debtors it was used for, what it sent, how many it reached, failed, still pending.
+
+    voice: sent = calls, reached = debtors who answered, failed = debtors called but never reached.
+    sms: reached = delivery receipt; failed = undelivered, expired or refused; pending = no receipt yet.
+    email: reached = accepted by the server; failed = bounced or refused. letter: reached = printed."""
+
+    channel: str
+    people: int
+    sent: int
+    reached: int
+    failed: int
+    pending: int = 0
+
+
+MESSAGE_REACHED = {"sms": ("delivered",), "email": ("sent", "delivered"), "letter": ("printed",)}
+MESSAGE_FAILED = ("failed", "bounced", "expired")
+
+
+def channel_rows(camp: Campaign, totals: Totals) -> list[ChannelRow]:
+    """Outcomes per channel for the campaign: voice from the calls, the others from its Message rows."""
+    rows = [ChannelRow("voice", totals.called, totals.attempts, totals.reached, totals.called - totals.reached)]
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    people: dict[str, int] = {}
+    for channel, status, n in _raw(Message.select(Message.channel, Message.status, pw.fn.COUNT(Message.id))
+                                   .where(Message.campaign == camp).group_by(Message.channel, Message.status)):
+        counts[channel][status] = n
+    for channel, n in _raw(Message.select(Message.channel, pw.fn.COUNT(Message.account.distinct()))
+                           .where(Message.campaign == camp).group_by(Message.channel)):
+        people[channel] = n
+    for channel in ("sms", "email", "letter"):
+        c = counts.get(channel, {})
+        if not c:
+            continue
+        reached = sum(c.get(s, 0) for s in MESSAGE_REACHED[channel])
+        failed = sum(c.get(s, 0) for s in MESSAGE_FAILED)
+        rows.append(ChannelRow(channel, people.get(channel, 0), sum(c.values()), reached, failed,
+                               sum(c.values()) - reached - failed))
+    return rows
+
+
+@dataclass
+class HoldoutRow:
+    """Within `days` days of the campaign day: how many of each group paid anything, and the difference."""
+
+    days: int
+    contacted_payers: int
+    held_payers: int
+    contacted_paid: Decimal
+    held_paid: Decimal
+    diff: stats.Difference | None  # share of contacted who paid minus share of held-out who paid, with its CI
+
+
+@dataclass
+class HoldoutComparison:
+    """Contacted vs held-out debtors (ivr.campaign.holdout): the only comparison that measures the effect."""
+
+    share: float  # campaign.holdout_share when the evening was drawn
+    seed: str
+    contacted: int
+    held: int
+    contacted_debt: Decimal
+    held_debt: Decimal
+    rows: list[HoldoutRow]
+    method: str = stats.METHOD
+
+
+@dataclass
 class HourRow:
     hour: int  # local hour 0..23
     calls: int
@@ -218,6 +289,8 @@ class ReportData:
     final_outcomes: Counter  # label -> persons
     people: list[PersonRow]
     test_calls: list[StaffCallRow] = field(default_factory=list)  # shown apart, counted nowhere
+    holdout: HoldoutComparison | None = None  # None: no hold-out group that evening
+    channels: list[ChannelRow] = field(default_factory=list)  # outcomes per channel (voice first)
 
 
 @lru_cache(maxsize=256)
@@ -402,6 +475,43 @@ def _money_figures(group: str, members: list[tuple[PersonRow, date, list[Payment
     return MoneyFigures(group, len(members), debt, paid, payers, share)
 
 
+def _holdout_comparison(camp: Campaign, people: dict[int, PersonRow],
+                        payments: dict[int, list[PaymentRow]]) -> HoldoutComparison | None:
+    """Contacted (every account queued to be contacted this evening, reached or not: the group as drawn) vs
+    held-out, payments dated from the campaign day to day + N inclusive, for both groups alike."""
+    if not camp.holdout_count:
+        return None
+    held_ids = [a for (a,) in Holdout.select(Holdout.account).where(Holdout.campaign == camp).tuples()]
+    held_pay: dict[int, list[PaymentRow]] = defaultdict(list)
+    for i in range(0, len(held_ids), 500):
+        chunk = held_ids[i:i + 500]
+        for aid, amount, paid_on in _raw(Payment.select(Payment.account, Payment.amount, Payment.paid_on)
+                                         .where(Payment.paid_on >= camp.day, Payment.account.in_(chunk))):
+            held_pay[aid].append(PaymentRow(_money(amount), _day(paid_on)))
+    held_debt = Decimal("0")
+    latest = (Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("last"))
+              .where(Balance.as_of <= camp.day,
+                     Balance.account.in_(Holdout.select(Holdout.account).where(Holdout.campaign == camp)))
+              .group_by(Balance.account).alias("latest"))
+    for (amount,) in _raw(Balance.select(Balance.amount)
+                          .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.last)))):
+        held_debt += _money(amount)
+    contacted = [p for p in people.values() if p.queue_state]
+
+    def within(pays: list[PaymentRow], n: int) -> Decimal:
+        return sum((x.amount for x in pays if camp.day <= x.paid_on <= camp.day + timedelta(days=n)), Decimal("0"))
+
+    rows = []
+    for n in WINDOWS:
+        c_sums = [within(payments.get(p.account_id, []), n) for p in contacted]
+        h_sums = [within(held_pay.get(a, []), n) for a in held_ids]
+        c_k, h_k = sum(1 for x in c_sums if x > 0), sum(1 for x in h_sums if x > 0)
+        rows.append(HoldoutRow(n, c_k, h_k, sum(c_sums, Decimal("0")), sum(h_sums, Decimal("0")),
+                               stats.newcombe(c_k, len(contacted), h_k, len(held_ids))))
+    return HoldoutComparison(camp.holdout_share, camp.holdout_seed, len(contacted), len(held_ids),
+                             sum((p.debt for p in contacted), Decimal("0")), held_debt, rows)
+
+
 @contextmanager
 def _no_gc_pauses() -> Iterator[None]:
     """Hold the cyclic GC while ~10^6 small objects are built (it rescans them all: +30 % time); nothing
@@ -501,6 +611,8 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         districts=sorted(districts.values(), key=lambda d: d.district),
         attempt_outcomes=attempt_outcomes, final_outcomes=final_outcomes, people=rows,
         test_calls=staff_test_calls(cfg, camp.day),
+        holdout=_holdout_comparison(camp, people, payments),
+        channels=channel_rows(camp, totals),
     )
 
 

@@ -7,7 +7,7 @@ Columns (UTF-8, comma-separated, header row first):
 - `final_outcome`  the account's final word for the evening, a code: the most significant outcome of its calls in
                    this order: pay_now, callback, already_paid, wrong_number, opted_out (pressed the opt-out
                    key: the number is on the do-not-call list), heard, early_hangup, not_heard,
-                   invalid_number, busy, rejected, no_answer, congestion, trunk_error, failed, unknown,
+                   invalid_number, busy, rejected, no_answer, congestion, trunk_error, rate_limited, failed, unknown,
                    in_progress (a call still up); `not_called` when the account was eligible but never dialled.
 - `heard`          1 if any call of the evening played the message far enough to count as heard, else 0.
 - `reached`        1 if any call was answered, else 0.

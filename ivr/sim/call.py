@@ -268,12 +268,12 @@ class Call:
         d = self.debtor
         t = 0.0
         for digit, at in sorted(d.presses, key=lambda p: p[1]):
-            if at >= d.hangup_at():
+            if at >= d.hangup_at(self.server.script.listen_cap_s):
                 break
             self.clock.sleep(at - t)
             t = at
             self.far_end_dtmf(digit)
-        self.clock.sleep(max(0.0, d.hangup_at() - t))
+        self.clock.sleep(max(0.0, d.hangup_at(self.server.script.listen_cap_s) - t))
         self.hangup("NORMAL_CLEARING", "recv_bye")
 
     def _park_app(self, app: str, arg: str) -> None:
@@ -758,7 +758,7 @@ class BridgeLeg:
         call.fire("CHANNEL_BRIDGE", pre=bridge_hdrs)
         a.set_vars([("last_bridge_to", c.uuid), ("bridge_channel", c.name), ("bridge_uuid", c.uuid),
                     ("last_bridge_role", "originator")])
-        status, _, _ = call.wait(d.hangup_at())
+        status, _, _ = call.wait(d.hangup_at(call.server.script.listen_cap_s))
         self._end("NORMAL_CLEARING", True)
         a.set_var("bridge_hangup_cause", "NORMAL_CLEARING")
         call.fire("CHANNEL_UNBRIDGE", pre=bridge_hdrs)

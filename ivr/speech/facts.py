@@ -1,8 +1,9 @@
 """What one debtor's message says (MessageFacts) and how to build it from the ledger for a given day.
 
 The amount said is what is still owed today: the latest balance on or before the day minus the payments booked
-since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`). `ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it;
-`_remaining_debt` below is the same rule for when it does not (yet).
+since that balance's date (on the date itself too, unless `eligibility.balance_includes_same_day_payments`).
+`ivr.ledger.eligibility.remaining_debt` is used when the ledger part provides it; `_remaining_debt` below is the
+same rule for when it does not (yet).
 """
 
 from __future__ import annotations
@@ -84,6 +85,22 @@ def facts_for_account(cfg: Config, account, day: date, amount: Decimal | None = 
         currency=(bal.currency if bal is not None and bal.currency else cfg.locale.currency),
         overdue_months=months_between(due, day) if due else 0,
         due_date=due,
+        company=company_name(cfg, account.language or cfg.locale.language),
+        office_phone=cfg.company.phone,
+        lang=account.language or cfg.locale.language,
+    )
+
+
+def facts_from_verdict(cfg: Config, account, verdict) -> MessageFacts:
+    """The message facts from the eligibility verdict the dialer's pre-dial check just computed for this account
+    (the same rule as `facts_for_account`, without reading the ledger again)."""
+    return MessageFacts(
+        name=account.name,
+        account=account.number,
+        amount=max(Decimal(verdict.remaining), Decimal("0.00")),
+        currency=verdict.currency or cfg.locale.currency,
+        overdue_months=verdict.overdue_months,
+        due_date=verdict.overdue_since,
         company=company_name(cfg, account.language or cfg.locale.language),
         office_phone=cfg.company.phone,
         lang=account.language or cfg.locale.language,

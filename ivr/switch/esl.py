@@ -52,6 +52,15 @@ def backoff_delays(first: float, cap: float) -> Iterator[float]:
         delay = min(delay * 2, cap)
 
 
+class _Barrier:
+    """A marker in the handler queue (see EslClient.barrier)."""
+
+    __slots__ = ("done",)
+
+    def __init__(self, done: gevent.event.Event) -> None:
+        self.done = done
+
+
 class EslClient:
     """Inbound ESL connection kept alive in the background.
 
@@ -380,12 +389,25 @@ class EslClient:
                 result.set_exception(EslDisconnected(f"connection to {self.where} lost before the job ended "
                                                      f"({reason})"))
 
+    def barrier(self, timeout: float = 10.0) -> bool:
+        """Wait until every event read before now has been through the handlers (False on timeout).
+
+        A bgapi job is resolved by the reader at once, ahead of the events read before its BACKGROUND_JOB (those
+        wait for the handler greenlet): a caller that must know whether, say, a CHANNEL_CREATE came first waits
+        here."""
+        done = gevent.event.Event()
+        self._queue.put(_Barrier(done))
+        return done.wait(timeout)
+
     def _dispatch_loop(self) -> None:
         queue = self._queue
         while True:
             event = queue.get()
             if event is None:
                 return
+            if isinstance(event, _Barrier):
+                event.done.set()
+                continue
             for fn in list(self._handlers):
                 try:
                     fn(event)

@@ -162,6 +162,14 @@ class CallSession:
     def close(self) -> None:
         self._conn.close("session closed")
 
+    def let_go(self, timeout: float = 2.0) -> None:
+        """Send `exit` (bounded wait for its reply) and close, whatever state the call is in: another process owns
+        it now (ivr.dialer.lease). FreeSWITCH then ends the socket application."""
+        if not self._conn.closed and self.disconnect_notice is None:
+            with contextlib.suppress(EslError):
+                self._conn.command("exit", min(self.command_timeout, timeout))
+        self.close()
+
     # -- commands --------------------------------------------------------------------------------------------
     def execute(self, app: str, arg: str = "", timeout: float | None = None) -> ExecResult:
         """Run `app arg` and wait for that execution to end (or the channel to go). Raises EslTimeout when
@@ -342,6 +350,7 @@ class OutboundServer:
         self.transfer_wait = transfer_wait
         self.sessions: set[CallSession] = set()
         self.calls_served = 0
+        self.setup_failures = 0  # connections that never became a call session (handshake failed)
         self._server: StreamServer | None = None
 
     @property
@@ -376,6 +385,7 @@ class OutboundServer:
             try:
                 session.handshake()
             except EslError as exc:
+                self.setup_failures += 1
                 log.warning("call=%s outbound socket set-up failed: %s", session.uuid or "?", exc)
                 return
             self.calls_served += 1

@@ -126,6 +126,16 @@ def _report(day: date) -> Any:
     return _cached(("report", day), lambda: build_report(cfg, day))
 
 
+def _search_texts(data: Any) -> list[str]:
+    """Per person of a report, the text the search box matches (account, name, district, masked number), built
+    once per report (kept on the cached report itself) so a search is one substring test per person."""
+    texts = getattr(data, "_search_texts", None)
+    if texts is None:
+        texts = ["\x00".join((p.account, p.name, p.district, p.number_masked)).lower() for p in data.people]
+        data._search_texts = texts
+    return texts
+
+
 def _charts(day: date, data: Any) -> list[str]:
     from ivr.report.html import chart_money, chart_outcomes
     return _cached(("charts", day), lambda: [c for c in (chart_outcomes(data), chart_money(data)) if c])
@@ -152,8 +162,8 @@ def reports() -> Any:
     q = request.args.get("q", "").strip().lower()
     people = data.people
     if q:
-        people = [p for p in people if q in p.account.lower() or q in p.name.lower() or q in p.district.lower()
-                  or q in p.number_masked]
+        haystack = _search_texts(data)
+        people = [p for p, text in zip(people, haystack, strict=True) if q in text]
     page = page_number()
     pages = max(1, -(-len(people) // PAGE_SIZE))
     rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
@@ -169,7 +179,8 @@ def reports() -> Any:
 @requires("admin", "manager")
 def report_csv(day: str) -> Any:
     """The report as CSV (`ivr report --format csv`'s rows). UTF-8 with a BOM; `?excel=1`: ';'-separated with
-    a decimal comma when locale.language writes one (every language here but English)."""
+    a decimal comma when locale.language writes one (every language here but English), account numbers kept as
+    text (leading zeros)."""
     from ivr.errors import IvrError
     from ivr.report.csvout import REPORT_COLUMNS, report_rows, spreadsheet_rows
     try:
@@ -181,7 +192,8 @@ def report_csv(day: str) -> Any:
     buf.write("\ufeff")  # a spreadsheet then reads the names' Cyrillic as UTF-8
     w = csv.writer(buf, delimiter=";" if excel else ",")
     w.writerow(REPORT_COLUMNS)
-    w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=excel and g.cfg.locale.language != "en"))
+    w.writerows(spreadsheet_rows(report_rows(data), decimal_comma=excel and g.cfg.locale.language != "en",
+                                 excel=excel))
     suffix = "-excel" if excel else ""
     return Response(buf.getvalue(), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="report-{data.day}{suffix}.csv"'})

@@ -1,0 +1,177 @@
+"""Written texts for SMS, e-mail and letters: `prompts/<lang>/channels.yaml`, checked like the spoken ones.
+
+Same syntax and checks as `prompts/<lang>/messages.yaml` (ivr.speech.templates.parse: `{placeholder}`,
+`[optional part]`, every problem named with file, line and key), other keys and placeholders: written texts show
+the amount in figures with the currency code, the date as DD.MM.YYYY, and may carry `{link}`, the payment link
+made from `channels.payment_link` (keep it in [ ] so the sentence disappears when no link is configured).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import yaml
+
+from ivr.errors import IvrError
+from ivr.speech.templates import LANGS, Optional, Slot, Template, TemplateError, Text, parse
+
+PLACEHOLDERS = frozenset({"name", "account", "amount", "due_date", "company", "office_phone", "link"})
+# key -> placeholders required (every key allows all of PLACEHOLDERS)
+KEYS: dict[str, frozenset[str]] = {
+    "sms": frozenset({"amount"}),
+    "email_subject": frozenset(),
+    "email_body": frozenset({"account", "amount"}),
+    "letter": frozenset({"account", "amount"}),
+}
+FILE = "channels.yaml"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a written message says about one debtor."""
+
+    name: str
+    account: str
+    amount: Decimal
+    currency: str
+    due_date: date | None
+    company: str
+    office_phone: str
+    link: str
+    lang: str
+
+
+def path_for(prompts_dir: Path, lang: str) -> Path:
+    return prompts_dir / lang / FILE
+
+
+def _lines(raw: str) -> dict[str, int]:
+    try:
+        node = yaml.compose(raw)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def check_text(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template], list[str]]:
+    """Parse and check one channels.yaml text: (templates, problems)."""
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        return {}, [f"{where_file}{f' line {mark.line + 1}' if mark else ''}: not valid YAML"]
+    if not isinstance(data, dict):
+        return {}, [f"{where_file}: expected 'key: text' lines"]
+    lines = _lines(raw)
+    problems: list[str] = []
+    out: dict[str, Template] = {}
+    for key, value in data.items():
+        where = f"{where_file} line {lines.get(str(key), '?')}, key '{key}'"
+        if key not in KEYS:
+            problems.append(f"{where}: unknown key; the keys are {', '.join(KEYS)}")
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: expected a text, found {value!r}")
+            continue
+        # e-mail bodies and letters keep their paragraphs (blank lines) and line breaks; other whitespace folds
+        text = "\n\n".join("\n".join(" ".join(line.split()) for line in p.strip().split("\n"))
+                           for p in value.split("\n\n") if p.strip())
+        if key in ("sms", "email_subject"):
+            text = " ".join(value.split())
+        parts, syntax = parse(text)
+        problems.extend(f"{where}: {p}" for p in syntax)
+        tpl = Template(lang, key, text, parts)
+        for name in sorted(tpl.placeholders - PLACEHOLDERS):
+            problems.append(f"{where}: unknown placeholder {{{name}}}; allowed: "
+                            + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS)))
+        said = {p.name for p in parts if isinstance(p, Slot)}
+        for name in sorted(KEYS[key] - said):
+            problems.append(f"{where}: missing placeholder {{{name}}} (it must be written, outside [ ])")
+        out[key] = tpl
+    for key in KEYS:
+        if key not in data:
+            problems.append(f"{where_file}: key '{key}' is missing")
+    return out, problems
+
+
+def load(prompts_dir: Path, lang: str) -> dict[str, Template]:
+    p = path_for(prompts_dir, lang)
+    try:
+        raw = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TemplateError([f"{p}: file not found (each language needs its {FILE} for SMS, e-mail, letters)"]
+                            ) from None
+    out, problems = check_text(raw, str(p), lang)
+    if problems:
+        raise TemplateError(problems)
+    return out
+
+
+def check_all(prompts_dir: Path) -> list[str]:
+    """Every problem of every language's channels.yaml (for `ivr prompts check`)."""
+    problems: list[str] = []
+    for lang in LANGS:
+        if not (prompts_dir / lang).is_dir():
+            continue
+        try:
+            load(prompts_dir, lang)
+        except TemplateError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+def format_amount(amount: Decimal, currency: str, lang: str) -> str:
+    whole = f"{amount:,.2f}"
+    if lang != "en":
+        whole = whole.replace(",", "\u00a0").replace(".", ",")
+    return f"{whole} {currency}"
+
+
+def values(f: Facts) -> dict[str, str]:
+    return {"name": f.name, "account": f.account, "amount": format_amount(f.amount, f.currency, f.lang),
+            "due_date": f.due_date.strftime("%d.%m.%Y") if f.due_date else "", "company": f.company,
+            "office_phone": f.office_phone, "link": f.link}
+
+
+def render(tpl: Template, f: Facts) -> str:
+    """The text for one debtor: optional parts with an empty value inside are left out."""
+    vals = values(f)
+    out: list[str] = []
+    for p in tpl.parts:
+        if isinstance(p, Text):
+            out.append(p.text)
+        elif isinstance(p, Slot):
+            out.append(vals.get(p.name, ""))
+        elif isinstance(p, Optional) and all(vals.get(q.name) for q in p.parts if isinstance(q, Slot)):
+            out.append("".join(q.text if isinstance(q, Text) else vals[q.name] for q in p.parts))
+    text = "".join(out)
+    # ASCII whitespace only: the no-break space inside amounts ("1 234,50") must stay; line breaks stay
+    paragraphs = ("\n".join(x for x in (re.sub(r"[ \t\r]+", " ", line).strip() for line in par.split("\n")) if x)
+                  for par in text.split("\n\n"))
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def payment_link(template: str, account: str) -> str:
+    """`channels.payment_link` filled for one account ('' when none is configured)."""
+    if not template:
+        return ""
+    from urllib.parse import quote
+    try:
+        return template.format(account=quote(account, safe=""))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise IvrError(f"channels.payment_link: {exc}") from None
+
+
+def facts_for(cfg, account, day: date) -> Facts:
+    """The written facts of one account on `day` (the same amount rule as the call)."""
+    from ivr.speech.facts import facts_for_account
+
+    m = facts_for_account(cfg, account, day)
+    return Facts(m.name, m.account, m.amount, m.currency, m.due_date, m.company, m.office_phone,
+                 payment_link(cfg.channels.payment_link, account.number), m.lang)

@@ -1,0 +1,44 @@
+"""Two dialer nodes on one PostgreSQL and one simulated FreeSWITCH, real processes (issue 13): one node is killed
+(-9), frozen (SIGSTOP past the node timeout, then SIGCONT) or cut off from the database. The CI-sized run of
+scripts/fault_nodes.py; the script checks from the simulator's events and the database (every debtor ends with one
+outcome, nobody is called twice at once, the shared cap holds, the evening ends), and this test asserts on the
+figures it writes, so a check that passes vacuously (no call was up when the node failed) fails here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("db_backend", ["postgres"])
+@pytest.mark.parametrize("scenario", ["kill9", "sigstop", "dropconn"])
+def test_two_nodes_one_fails(scenario, db_url, tmp_path):
+    out = tmp_path / "nodes.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fault_nodes.py"), "--scenario", scenario, "--db-url", db_url,
+         "--accounts", "16", "--channels", "6", "--scale", "10", "--message-s", "40", "--node-timeout", "4",
+         "--timeout", "120", "--json", str(out), "--workdir", str(tmp_path / "work")],
+        cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert out.exists(), proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = json.loads(out.read_text())[0]
+    failed = [name for name, ok in res["checks"].items() if not ok]
+    assert not failed, (failed, res, proc.stdout[-2000:])
+    assert proc.returncode == 0
+    # the failure really cut into calls, and the evening still delivered every message exactly once
+    assert res["a_calls_up_at_fault"] >= 1 and res["sim_created"] >= res["accounts"]
+    assert res["entry_states"] == {"done/heard": 16} and res["outcomes"]["heard"] == 16
+    assert res["sim_peak"] <= 6 and not res["overlaps"]
+    if scenario == "sigstop":
+        a = res["dialers"]["node-a"]
+        assert a["fenced"] >= 1 and a["node"].startswith("node-a-r")  # rejoined under a new name
+        assert res["taken_over_killed"] >= 1  # the frozen node's live calls were hung up, not waited for
+    if scenario == "dropconn":
+        assert res["connections_cut"] >= 1
