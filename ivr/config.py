@@ -337,6 +337,19 @@ class CallflowConfig:
     replays_max: int = _opt(2, "times key 0 may replay the message", min=0, max=5)
     optout_key: str = _opt("8", "menu key that puts the number on the do-not-call list ('' = no such key)",
                            check=lambda v: None if re.fullmatch(r"[0-9]?", v) else "one digit 0-9, or '' for none")
+    machine_detection: str = _opt("off", "answering machines: off, avmd (mod_avmd beep events) or heuristic "
+                                  "(a long greeting / no reply to 'hello', no module needed)",
+                                  choices=("off", "avmd", "heuristic"))
+    machine_action: str = _opt("message", "what a detected machine gets: message (the machine_message prompt: "
+                               "company and office number only) or hangup (nothing)", choices=("message", "hangup"))
+    machine_wait_ms: int = _opt(6000, "avmd: how long after the answer a beep may still mark a machine before "
+                                "the message starts", min=1000, max=30000)
+    machine_greeting_ms: int = _opt(4000, "heuristic: speech still going this long after the answer = a "
+                                    "machine's greeting", min=1500, max=15000)
+    machine_reply_ms: int = _opt(3000, "heuristic: silence this long after the 'hello' prompt = a machine",
+                                 min=1000, max=10000)
+    machine_silence_threshold: int = _opt(200, "heuristic: audio energy below which a 20 ms frame counts as "
+                                          "silence (wait_for_silence threshold)", min=10, max=10000)
 
 
 def _check_hhmm(value: str) -> str | None:
@@ -440,6 +453,14 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class InboundConfig:
+    recent_days: int = _opt(7, "a caller whose number got a message tonight or within this many days hears it "
+                            "again when calling back", min=0, max=90)
+    fallback_transfer: str = _opt("office XML ivr_office", "where an unknown caller is transferred: "
+                                  "'EXTENSION DIALPLAN CONTEXT'", check=_check_transfer)
+
+
+@dataclass(frozen=True)
 class WebConfig:
     bind: str = _opt("127.0.0.1", "address the staff console (`ivr web`) listens on", check=_check_host)
     port: int = _opt(8080, "port of the staff console", min=1, max=65535)
@@ -470,6 +491,7 @@ class Config:
     sms: SmsConfig = field(default_factory=SmsConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
     callflow: CallflowConfig = field(default_factory=CallflowConfig)
+    inbound: InboundConfig = field(default_factory=InboundConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     imports: ImportConfig = field(default_factory=ImportConfig, metadata={"key": "import"})
     report: ReportConfig = field(default_factory=ReportConfig)

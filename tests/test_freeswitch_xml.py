@@ -93,3 +93,13 @@ def test_readme_names_every_file_and_setting_an_admin_needs():
                    "outbound_advertise_host", "dialing.gateway", "dial_string", "number_format", "playback_dir",
                    "ivr call", "apply-inbound-acl"):
         assert needle in text, needle
+
+
+def test_inbound_dialplan_answers_and_hands_the_call_to_the_call_flow_socket():
+    root = ET.parse(FS / "dialplan/ivr_inbound.xml").getroot()
+    actions = [(a.get("application"), a.get("data") or "") for a in root.iter("action")]
+    apps = [a for a, _ in actions]
+    assert apps.index("answer") < apps.index("socket")
+    socket_data = dict(actions)["socket"]
+    assert socket_data == "$${ivr_callflow_socket} async full"  # async full: the call flow's sendmsg model
+    assert 'data="ivr_callflow_socket=' in (FS / "vars_ivr.xml").read_text(encoding="utf-8")

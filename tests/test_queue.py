@@ -510,3 +510,31 @@ def test_carry_over_skipping_an_evening_closes_every_earlier_copy(env):
     assert [(e.state, e.outcome) for e in olds] == [("given_up", "carried_over")] * 2
     (new,) = QueueEntry.select().where(QueueEntry.campaign == camp)
     assert new.priority == -1  # the latest evening's copy wins
+
+
+# --- answering machines (callflow.machine_detection) ------------------------------------------------------------------
+
+def test_machine_is_retried_like_no_answer(env):
+    cfg, clock = env
+    cfg = retry(cfg, default_delay=1234)  # the machine's hangup cause is NORMAL_CLEARING: not its delay
+    a = acc()
+    camp = start_campaign(cfg, DAY, clock)
+    (c,) = take(camp, clock, cfg=cfg)
+    place(camp, c, "machine", "NORMAL_CLEARING", clock, cfg=cfg)
+    e = entry_of(a)
+    assert (e.state, e.attempts, e.priority, e.outcome) == ("waiting", 1, 0, "machine")
+    assert e.not_before == (OPEN + timedelta(seconds=cfg.retry.delays["NO_ANSWER"])).replace(tzinfo=None)
+
+
+def test_machine_is_no_answered_contact(env):
+    cfg, clock = env
+    cfg = retry(cfg, contact_caps="collection")  # one answered contact a day
+    a = acc()
+    camp = start_campaign(cfg, DAY, clock)
+    (c,) = take(camp, clock, 1, cfg=cfg)
+    att = factories.attempt(camp, c.account, clock.now(), "machine", e164=c.e164, hangup_cause="NORMAL_CLEARING",
+                            answered=True, accounts=",".join(c.account_numbers))
+    queue.record_candidate_result(c, "machine", "NORMAL_CLEARING", clock, att, cfg=cfg)
+    e = entry_of(a)
+    assert "contact cap" not in e.reason  # a machine picked up, not the debtor: the day's contact is still open
+    assert e.not_before == (OPEN + timedelta(seconds=1800)).replace(tzinfo=None)

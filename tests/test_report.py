@@ -82,6 +82,23 @@ def test_totals(cfg, evening):
     assert t.debt_eligible == Decimal("3050")
 
 
+def test_callbacks_and_machines_are_counted(cfg, evening):
+    camp, acc = evening
+    f.attempt(camp, acc["A5"], at(16, 20), "machine", answered=True, hangup_cause="NORMAL_CLEARING")
+    f.attempt(camp, acc["A5"], at(16, 45), "heard", kind="inbound")  # A5 called back and heard it
+    f.attempt(camp, acc["A3"], at(18, 40), "early_hangup", kind="inbound")
+    d = build_report(cfg, DAY)
+    t = d.totals
+    assert (t.called_back, t.called_back_heard, t.machines) == (2, 1, 1)
+    assert t.heard == 4  # the heard callback counts as heard
+    people = {p.account: p for p in d.people}
+    assert people["A5"].final_label == "heard"
+    assert [a.inbound for a in people["A5"].attempts] == [False, True]
+    assert "called back 2 (heard 1), answering machines 1" in text_summary(cfg, DAY)
+    html = render_html(d)
+    assert 'id="t-calledback">2<' in html and 'id="t-machines">1<' in html and "(called us back)" in html
+
+
 def test_campaign_eligible_count_wins_over_queue_length(cfg, evening):
     camp, _ = evening
     camp.eligible_count = 12

@@ -12,7 +12,8 @@ REPO_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 def _write(tmp_path: Path, overrides: dict[str, str | None], lang: str = "uk") -> Path:
     texts = {key: "Текст." for key in KEYS} | {"debt": "Рахунок {account}, борг {amount}.",
                                                 "greeting": "Вас турбує {company}.",
-                                                "right_party": "Якщо ви {name}, натисніть 1."}
+                                                "right_party": "Якщо ви {name}, натисніть 1.",
+                                                "machine_message": "{company}, телефон {office_phone}."}
     texts.update(overrides)
     path = tmp_path / lang / "messages.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,15 @@ if TYPE_CHECKING:
 PROMPT_KEYS = ("greeting", "right_party", "menu", "invalid", "pay_now", "callback_confirmed", "already_paid",
                "wrong_number", "optout_confirmed", "no_input", "goodbye")
 
+MACHINE_PROMPT_KEYS = ("machine_message", "are_you_there")  # played only with callflow.machine_detection on
+
+
+def prompt_keys(settings: CallflowConfig) -> tuple[str, ...]:
+    """The prompts a call may play with these settings (what the dialer renders before dialing)."""
+    keys = tuple(k for k in PROMPT_KEYS if k != "right_party" or settings.right_party_check)
+    return keys + (MACHINE_PROMPT_KEYS if settings.machine_detection != "off" else ())
+
+
 # 'EXTENSION [DIALPLAN [CONTEXT]]' exactly as the transfer application takes it; nothing else reaches ESL
 _TRANSFER_RE = re.compile(r"^[A-Za-z0-9_+*#.-]+( [A-Za-z0-9_.-]+){0,2}$")
 

@@ -4,7 +4,9 @@
 channel, and returns the facts (CallResult); it writes nothing itself and never raises. Steps:
 
 1. `set playback_terminators` = `12` with barge-in (those keys end the message and count as attention) or `none`
-   (no key can cut the message short), then the `greeting` prompt.
+   (no key can cut the message short), then the `greeting` prompt. With cfg.callflow.machine_detection on,
+   machine.detect runs first (it may play the greeting itself); a machine gets machine_message or nothing and
+   the call ends with outcome `machine` (no message, no menu).
 2. Optional right-party check (cfg.callflow.right_party_check): play_and_get_digits on the `right_party` prompt,
    valid keys 1 (it is me) and 9 (wrong number). Anything else: nobody hears the amount; outcome not_heard.
 3. Each account's message with `playback`, judged by heard.judge (a barge-in key goes straight to its choice).
@@ -26,9 +28,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ivr.callflow import machine
 from ivr.callflow.context import CallContext
 from ivr.callflow.heard import judge
-from ivr.callflow.results import AccountOutcome, CallResult, choice_outcome, strongest
+from ivr.callflow.results import MACHINE, AccountOutcome, CallResult, choice_outcome, strongest
 
 log = logging.getLogger("ivr.callflow")
 
@@ -174,7 +177,18 @@ class _Call:
         self.session.set("playback_terminators", BARGE_IN_KEYS if s.barge_in else "none")
         if self.session.hungup:
             self._gone()
-        self.play("greeting")
+        greeted = False
+        if s.machine_detection != "off":
+            verdict = machine.detect(self)
+            self.result.machine_checked = True
+            self.result.note(verdict.why)
+            if verdict.machine:
+                self.result.machine = True  # set first: a hang-up during the machine message still counts
+                machine.answer_machine(self, verdict)
+                return
+            greeted = verdict.greeted
+        if not greeted:
+            self.play("greeting")
         if s.right_party_check and not self.right_party():
             return
         key, played = self.messages()
@@ -211,7 +225,9 @@ class _Call:
         r.message_ms = sum(a.message_ms for a in r.accounts.values())
         chosen = choice_outcome(r.choice, self.s.optout_key)
         for acc in r.accounts.values():
-            if chosen:
+            if r.machine:
+                acc.outcome = MACHINE  # never heard by anyone: retried like no answer
+            elif chosen:
                 acc.outcome = chosen  # the person on the line speaks for every account of the number
             elif acc.heard:
                 acc.outcome = "heard"
@@ -223,7 +239,7 @@ class _Call:
         # one unheard message is enough to call the number again soon: heard only if every message was heard
         if not chosen and not all_heard:
             outcomes = [o for o in outcomes if o != "heard"]
-        r.outcome = strongest(outcomes)
+        r.outcome = MACHINE if r.machine else strongest(outcomes)
         return r
 
 

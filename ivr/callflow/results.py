@@ -4,7 +4,8 @@ The call flow writes nothing itself; the dialer stores these facts on the Attemp
 message_ms, digits, detail), writes a CallbackRequest when `callback` is set, and re-queues per account.
 
 Outcome vocabulary: the Attempt docstring in ivr/ledger/models.py. The call flow only ever produces
-pay_now | callback | already_paid | wrong_number | opted_out | heard | early_hangup | not_heard.
+pay_now | callback | already_paid | wrong_number | opted_out | heard | early_hangup | not_heard | machine
+(machine: an answering machine was detected; it heard no message, and the debtor is retried like no answer).
 When several facts hold, the highest in OUTCOME_PRECEDENCE wins (a debtor who pressed 1 heard enough to act;
 one who heard the message and hung up in the menu still heard it).
 """
@@ -18,6 +19,7 @@ OUTCOME_PRECEDENCE = ("pay_now", "callback", "already_paid", "wrong_number", "op
                       "not_heard")
 
 CHOICE_OUTCOMES = {"1": "pay_now", "2": "callback", "3": "already_paid", "9": "wrong_number"}
+MACHINE = "machine"  # outside OUTCOME_PRECEDENCE: a machine's call has no other facts
 OPTED_OUT = "opted_out"  # the choice of callflow.optout_key (configurable, so not in CHOICE_OUTCOMES)
 
 
@@ -63,6 +65,8 @@ class CallResult:
     right_party: bool | None = None  # None = not asked; True = pressed 1; False = did not confirm
     replays: int = 0               # times key 0 replayed the message
     caller_hung_up: bool = False   # the far end hung up before the flow ended the call itself
+    machine: bool = False          # an answering machine answered (callflow.machine_detection)
+    machine_checked: bool = False  # the detector reached a verdict (False: off, or the far end hung up first)
     hangup_cause: str = ""         # from the CHANNEL_HANGUP the flow saw, if any
     detail: str = ""               # why, in a few words (errors included)
 

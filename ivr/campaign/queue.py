@@ -610,7 +610,8 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
     retry.early_hangup_pause_seconds (same number). rate_limited (the switch refused the originate for our rate,
     before any channel existed) -> waiting again at once at its place, same number, not counted. congestion causes
     and trunk errors -> back, not counted.
-    unknown -> front, counted. Causes in invalid_number_causes -> number flagged invalid (for every account that
+    unknown -> front, counted. machine (an answering machine; it heard no message) -> like no answer: the
+    NO_ANSWER delay, next number. Causes in invalid_number_causes -> number flagged invalid (for every account that
     has it), next number. never_retry causes -> number flagged, next number. wrong_number -> this account's
     number flagged, next number. Anything else -> retry after retry.delays[cause] (default_delay) on the next
     number. Then the caps: campaign cap reached -> given_up; daily / contact cap -> wait for the window after
@@ -683,7 +684,8 @@ def record_result(entry: QueueEntry, outcome: str, cause: str, clock: Clock, att
                 (Phone.update(invalid_reason=cause, flagged_at=now).where(Phone.id == called.id).execute())
             next_pos = _next_after(acc.id, called)
         else:
-            delay = r.delays.get(cause, r.default_delay)
+            # an answering machine heard no message: retried like no answer (its delay, the next number)
+            delay = r.delays.get("NO_ANSWER" if outcome == "machine" else cause, r.default_delay)
             next_pos = rules.position_after(phones, called.position) if called else e.phone_index
 
         if counted:

@@ -8,7 +8,7 @@ date, are counted right.
 An attempt counts against an account when the Attempt row names it (`account`) or dialed one of its numbers
 (a shared number carries every sharing account's message). Attempts with outcome congestion / trunk_error / rate_limited are the
 trunk's fault, not contacts with the debtor, and are not counted; nor are test calls (Attempt.kind 'test', `ivr
-call` to a staff phone).
+call` to a staff phone) or the debtor's own calls back (kind 'inbound').
 """
 
 from __future__ import annotations
@@ -127,15 +127,17 @@ def attempts_between(account_id: int, numbers: list[str], start: datetime, end: 
     cond, params = _concerns(account_id, numbers)
     cur = database.obj.execute_sql(sql(
         f"SELECT COUNT(*) FROM attempt WHERE {cond} AND created_at >= ? AND created_at < ? "
-        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind <> 'test'"), [*params, start, end, *NOT_COUNTED])
+        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind NOT IN ('test', 'inbound')"), [*params, start, end, *NOT_COUNTED])
     return int(cur.fetchone()[0])
 
 
 def answered_times(account_id: int, numbers: list[str], start: datetime, end: datetime) -> list[datetime]:
-    """When this debtor's calls were answered within [start, end) (naive UTC)."""
+    """When this debtor's calls were answered within [start, end) (naive UTC); an answering machine is no
+    contact with the debtor."""
     cond, params = _concerns(account_id, numbers)
     rows = Attempt.raw(sql(f"SELECT id, answered_at FROM attempt WHERE {cond} AND answered_at IS NOT NULL "
-                           "AND answered_at >= ? AND answered_at < ? AND kind <> 'test'"), *params, start, end)
+                           "AND answered_at >= ? AND answered_at < ? AND kind NOT IN ('test', 'inbound') AND outcome <> 'machine'"),
+                       *params, start, end)
     return [r.answered_at for r in rows]
 
 

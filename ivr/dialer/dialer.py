@@ -602,6 +602,14 @@ class Dialer:
     # --- one answered call ---------------------------------------------------------------------------------------
 
     def _on_session(self, session: Any) -> None:
+        from ivr.dialer import inbound
+
+        if inbound.is_inbound(session):  # a debtor calling back (freeswitch/dialplan/ivr_inbound.xml)
+            try:
+                inbound.handle(self, session)
+            except Exception as exc:
+                log.exception("event=inbound_error call=%s error=%s", session.uuid, exc)
+            return
         flight = self.tracker.flights.get(session.uuid or "")
         if flight is None or str(session.variable("ivr_attempt_id") or "") != str(flight.attempt_id):
             log.warning("event=unknown_session uuid=%s; hanging up", session.uuid)
@@ -659,7 +667,7 @@ class Dialer:
                        progress: Callable[[int], None] | None = None) -> int:
         """Render, before dialing, everything the calls of `accounts` will play, through the same path the calls
         use (so a call never waits for TTS); returns the average message length in ms."""
-        from ivr.callflow.context import PROMPT_KEYS, CallContext
+        from ivr.callflow.context import CallContext, prompt_keys
         from ivr.speech.facts import facts_for_account
 
         total = 0
@@ -667,9 +675,8 @@ class Dialer:
             facts = facts_for_account(self.cfg, acc, day)
             ctx = CallContext.from_speech(self.cfg, self.speech, [facts], shared=self._prompts)
             total += ctx.message(acc.number).duration_ms
-            for key in PROMPT_KEYS:
-                if key != "right_party" or self.cfg.callflow.right_party_check:
-                    ctx.prompt(key)
+            for key in prompt_keys(self.cfg.callflow):
+                ctx.prompt(key)
             if progress is not None:
                 progress(i + 1)
             if i % 50 == 0:

@@ -179,7 +179,8 @@ class Attempt(BaseModel):
     state: created | originated | answered | ended | unknown.
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
              congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error |
-             rate_limited (refused by the switch for our rate before a channel existed: not the debtor's attempt)
+             rate_limited (refused by the switch for our rate before a channel existed: not the debtor's attempt) |
+             machine (an answering machine answered: it heard no message; retried like no_answer)
     kind: campaign | test. A test call (`ivr call`, to a staff phone) plays a debtor's message but is never that
     debtor's attempt: caps, outcomes, eligibility and the report's totals leave it out.
     """

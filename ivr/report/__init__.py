@@ -32,6 +32,9 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
         f"wrong number {t.wrong_number}, opted out {t.opted_out}"
         + (f", still in progress {t.in_flight}" if t.in_flight else ""),
     ]
+    if t.called_back or t.machines:
+        lines.append(f"  debtors who called back {t.called_back} (heard {t.called_back_heard}), "
+                     f"answering machines {t.machines}")
     if d.test_calls:
         lines.append(f"  test calls (ivr call, counted nowhere above): {len(d.test_calls)}")
     for m in d.money:

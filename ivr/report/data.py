@@ -57,15 +57,15 @@ LABELS: dict[str, str] = {
     "busy": "busy", "invalid_number": "invalid number", "rejected": "declined", "failed": "failed",
     "congestion": "failed", "trunk_error": "failed", "rate_limited": "failed", "pay_now": "pay now", "callback": "callback",
     "already_paid": "already paid", "wrong_number": "wrong number", "opted_out": "opted out", "unknown": "unknown",
-    "in_progress": "in progress", "not_called": "not called",
+    "in_progress": "in progress", "not_called": "not called", "machine": "answering machine",
 }
 # the order labels are listed in (tables and charts)
 LABEL_ORDER = ["pay now", "callback", "already paid", "wrong number", "opted out", "heard", "hung up early",
-               "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
+               "answering machine", "no answer", "busy", "declined", "invalid number", "failed", "unknown", "in progress", "not called"]
 # an account's final word for the evening: the first of these among its attempts' outcomes
 FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opted_out", "heard", "early_hangup",
-                    "not_heard", "invalid_number", "busy", "rejected", "no_answer", "congestion", "trunk_error",
-                    "rate_limited", "failed", "unknown", "in_progress"]
+                    "not_heard", "machine", "invalid_number", "busy", "rejected", "no_answer", "congestion",
+                    "trunk_error", "rate_limited", "failed", "unknown", "in_progress"]
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
                                "wrong_number", "opted_out"})
@@ -87,6 +87,7 @@ class AttemptRow:
     duration_s: int
     heard_ms: int
     message_ms: int
+    inbound: bool = False  # the debtor called back (Attempt.kind 'inbound'); counts like a call we placed
 
 
 @dataclass(slots=True)
@@ -166,6 +167,9 @@ class Totals:
     in_flight: int
     debt_eligible: Decimal
     opted_out: int = 0  # pressed the opt-out key: the number is on the do-not-call list
+    called_back: int = 0  # calls the debtors made back to the caller-ID number (Attempt.kind 'inbound')
+    called_back_heard: int = 0  # of those, calls in which the message was heard
+    machines: int = 0  # calls an answering machine took (outcome machine; the debtor is retried)
 
 
 @dataclass
@@ -391,10 +395,10 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
     rows = _raw(Attempt.select(Attempt.account, Attempt.accounts, Attempt.uuid, Attempt.e164, Attempt.state,
                                Attempt.outcome, Attempt.created_at, Attempt.answered_at, Attempt.heard,
                                Attempt.digits, Attempt.hangup_cause, Attempt.duration_s, Attempt.heard_ms,
-                               Attempt.message_ms)
+                               Attempt.message_ms, Attempt.kind)
                 .where(Attempt.campaign == camp, Attempt.kind != "test").order_by(Attempt.created_at, Attempt.id))
     for (aid, carried, uuid, e164, state, outcome, created, answered_at, heard, digits, cause, duration,
-         heard_ms, message_ms) in rows:
+         heard_ms, message_ms, kind) in rows:
         code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
         created = _dt(created)
         owners = {aid}
@@ -412,7 +416,8 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                 number_masked=masked.get(e164) or masked.setdefault(e164, mask_number(e164)), outcome=code, label=LABELS.get(code, code),
                 answered=answered_at is not None or code in ANSWERED_OUTCOMES,
                 heard=bool(heard) or code == "heard", digits=digits, hangup_cause=cause,
-                duration_s=duration or 0, heard_ms=heard_ms or 0, message_ms=message_ms or 0))
+                duration_s=duration or 0, heard_ms=heard_ms or 0, message_ms=message_ms or 0,
+                inbound=kind == "inbound"))
 
 
 def staff_test_calls(cfg: Config, day: date) -> list[StaffCallRow]:
@@ -540,6 +545,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
     final_outcomes: Counter = Counter()
     districts: dict[str, DistrictRow] = {}
     in_flight = 0
+    called_back = called_back_heard = machines = 0
     seen_calls: set[str] = set()
     for person in people.values():
         anchor = _anchor(person, camp.day)
@@ -560,6 +566,9 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
             bucket[1] += a.answered
             attempt_outcomes[a.label] += 1
             in_flight += a.outcome == "in_progress"
+            called_back += a.inbound
+            called_back_heard += a.inbound and a.heard
+            machines += a.outcome == "machine"
         final_outcomes[person.final_label] += 1
         d = districts.setdefault(person.district, DistrictRow(person.district))
         d.eligible += bool(person.queue_state)
@@ -582,6 +591,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         already_paid=sum(p.has_outcome("already_paid") for p in rows),
         wrong_number=sum(p.has_outcome("wrong_number") for p in rows),
         opted_out=sum(p.has_outcome("opted_out") for p in rows),
+        called_back=called_back, called_back_heard=called_back_heard, machines=machines,
         attempts=len(seen_calls),
         in_flight=in_flight,
         debt_eligible=sum((p.debt for p in queued), Decimal("0")),

@@ -115,7 +115,8 @@ def people_rows(data: ReportData) -> Markup:
     """The per-person table body, built directly: a Jinja loop costs seconds on 100,000 people."""
     out = []
     for p in data.people:
-        calls = "".join(f'<li>{a.at_local:%H:%M} <span class="tag {_css(a.label)}">{escape(a.label)}</span></li>'
+        calls = "".join(f'<li>{a.at_local:%H:%M} <span class="tag {_css(a.label)}">{escape(a.label)}</span>'
+                        + (" (called us back)" if a.inbound else "") + "</li>"
                         for a in p.attempts) or "<li>not called</li>"
         paid = "<br>".join(f"{money(x.amount)} on {x.paid_on:%d.%m}" for x in p.payments) or "–"
         out.append(

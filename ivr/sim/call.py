@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("ivr.sim")
 
 DEFAULT_TIMEOUT_S = 60.0
+FRAME_MS = 20  # wait_for_silence reads 20 ms frames
+SPEECH_LEVEL = 2000  # the energy score speech would have; a wait_for_silence threshold above it hears nothing
 TRANSFER_DIALPLAN = [("set", "outside_call=true"), ("export", "RFC2822_DATE={date}"), ("answer", ""),
                      ("sleep", "5000"), ("hangup", "")]
 
@@ -84,6 +86,16 @@ class Call:
         self._far_end: gevent.Greenlet | None = None
         self._result_sent = False
         self._menu_pressed = False
+        # What the far end says, as intervals of sim-monotonic seconds (see _start_far_end_speech); read by
+        # wait_for_silence and mod_avmd's beep detector. A person's reply is owed after each prompt we play.
+        self._speech: list[tuple[float, float]] = []
+        self._beep_at: float | None = None
+        self._speech_anchor: float | None = None
+        self._reply_owed = False
+        self._avmd_on = False
+        self._avmd_beeped = False
+        self._avmd_started = 0.0
+        self._avmd_g: gevent.Greenlet | None = None
         self._playbacks = 0  # PLAYBACK_STARTs so far (Debtor.hangup_in_playback counts them)
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -104,7 +116,7 @@ class Call:
         self.greenlet = gevent.spawn(self._run)
 
     def kill(self) -> None:
-        for g in (self._far_end, self.greenlet):
+        for g in (self._far_end, self._avmd_g, self.greenlet):
             if g is not None:
                 g.kill(block=False)
 
@@ -117,8 +129,9 @@ class Call:
             log.exception("sim call %s failed", self.uuid)
             self._result("-ERR NORMAL_TEMPORARY_FAILURE\n")
         finally:
-            if self._far_end is not None:
-                self._far_end.kill(block=False)
+            for g in (self._far_end, self._avmd_g):
+                if g is not None:
+                    g.kill(block=False)
             if self.session is not None:
                 self.session.close()
             if self.seized:
@@ -360,6 +373,8 @@ class Call:
     def run_app(self, app: str, arg: str, event_uuid: str | None = None) -> None:
         if self.hung:
             return
+        if self._speech_anchor is None and self.session is not None:
+            self._start_far_end_speech()
         app_uuid = event_uuid or str(uuidlib.uuid4())
         self._set_current(app, arg)
         self.fire("CHANNEL_EXECUTE", extra=self._app_headers(app, arg, app_uuid))
@@ -411,6 +426,8 @@ class Call:
             ch.set_var("playback_terminator_used", digit)
         self.fire("PLAYBACK_STOP", extra=[("Playback-File-Path", m.path),
                                            ("Playback-Status", "break" if status == "dtmf" else "done")])
+        if status == "done" and not in_menu:
+            self._reply_owed = True  # a person says something back when a prompt ends and we fall quiet
         return status, digit
 
     def app_playback(self, arg: str) -> str:
@@ -471,6 +488,113 @@ class Call:
                 break
         if not matched:
             ch.set_var("read_result", "failure")
+        return "_none_"
+
+    # -- the far end's voice (answering-machine detection) -----------------------------------------------
+    def _start_far_end_speech(self) -> None:
+        """Lay out what the far end says. Anchored at the first application the call-flow server runs, not at
+        the answer: at real speed the two are ~50 ms apart, but at x100 scheduling delay between the answer and
+        the socket's first command is seconds of call time, which would eat a greeting before anyone listens.
+        A person says "Алло?" (opening_s); a machine plays its greeting, then (beep) a 0.4 s tone."""
+        d = self.debtor
+        now = self._speech_anchor = self.clock.monotonic()
+        length = d.opening_s
+        if d.kind == "machine":
+            if length > 0:
+                self._speech.append((now, now + length))
+            if d.beep:
+                self._beep_at = now + length + 0.2
+                self._speech.append((self._beep_at, self._beep_at + 0.4))
+        elif length > 0:
+            self._speech.append((now + 0.15, now + 0.15 + length))
+
+    def _speaking(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self._speech)
+
+    def app_wait_for_silence(self, arg: str) -> str:
+        """switch_ivr_wait_for_silence over the far end's speech, frame by frame (20 ms): ends `listen_hits` loud
+        frames + `silence_hits` quiet ones in a row + 25 frames later (`wait_for_silence_timeout=false`), or at
+        the timeout (`true`, with listenhits / silence_hits). Energy is not simulated: speech counts as loud
+        when the threshold is at most SPEECH_LEVEL. Application-Response `_none_` is unverified."""
+        parts = arg.split()
+        try:
+            thresh, silence_hits, listen_hits, timeout_ms = (int(p) for p in parts[:4])
+        except ValueError:
+            return "_none_"  # unverified: the real app logs its usage and returns
+        start = self.clock.monotonic()
+        if self._reply_owed and self.debtor.talks_back:
+            self._reply_owed = False  # the person answers the question now that we are quiet
+            self._speech.append((start + 0.4, start + 1.3))
+        loud_enough = thresh <= SPEECH_LEVEL
+        frames = max(1, timeout_ms // FRAME_MS) if timeout_ms else 30 * 60 * 50
+        listening, left, countdown, end, timed_out = 0, silence_hits, 0, frames, True
+        for i in range(frames):
+            if countdown:
+                countdown -= 1
+                if not countdown:
+                    end, timed_out = i + 1, False
+                    break
+                continue
+            loud = loud_enough and self._speaking(start + (i + 0.5) * FRAME_MS / 1000)
+            if loud:
+                listening += 1
+            if listening > listen_hits and not loud:
+                left -= 1
+                if not left:
+                    countdown = 25
+            else:
+                left = silence_hits
+        if self.wait(end * FRAME_MS / 1000)[0] == "hangup":
+            return "_none_"
+        if timed_out:
+            self.chan.set_vars([("wait_for_silence_timeout", "true"),
+                                ("wait_for_silence_listenhits", str(listening)),
+                                ("wait_for_silence_silence_hits", str(left))])
+        else:
+            self.chan.set_var("wait_for_silence_timeout", "false")
+        return "_none_"
+
+    def _custom(self, subclass: str, headers: list[tuple[str, str]]) -> None:
+        """A CUSTOM event as mod_avmd fires it: no channel block, Event-Subclass after the common headers."""
+        ev = make_event(self.server.switch, "CUSTOM", self.clock.now(), None,
+                        extra=[("Unique-ID", self.uuid), ("Call-command", "avmd"), *headers],
+                        pre=[("Event-Subclass", subclass)])
+        self.server.publish(ev)
+        if self.session is not None:
+            self.session.deliver(ev)
+
+    def app_avmd_start(self, arg: str) -> str:
+        """mod_avmd: a beep detector on the channel. Fires avmd::start; avmd::beep (and avmd_detect=TRUE) when
+        the machine's beep plays while it runs. Header values beyond the names are made up (no capture)."""
+        if self._avmd_on:
+            return "_none_"
+        self._avmd_on = True
+        self._avmd_started = self.clock.monotonic()
+        self._custom("avmd::start", [("Start-time", str(int(self.clock.now().timestamp() * 1_000_000)))])
+        beep_at = self._beep_at
+        if beep_at is not None and not self._avmd_beeped and beep_at >= self._avmd_started:
+            self._avmd_g = gevent.spawn(self._avmd_beep, beep_at)
+        return "_none_"
+
+    def _avmd_beep(self, at: float) -> None:
+        self.clock.sleep(max(0.0, at - self.clock.monotonic()) + 0.1)  # detection takes ~100 ms of tone
+        if self.hung or not self._avmd_on or self._avmd_beeped:
+            return
+        self._avmd_beeped = True
+        self.chan.set_vars([("avmd_total_time", f"[{int((self.clock.monotonic() - self._avmd_started) * 1000)}]"),
+                            ("avmd_detect", "TRUE")])
+        self._custom("avmd::beep", [("Beep-Status", "DETECTED"), ("Frequency", "1000.000000"),
+                                    ("Frequency-variance", "0.000010"), ("Amplitude", "8000.000000"),
+                                    ("Amplitude-variance", "0.000100"), ("Detection-time", "100000"),
+                                    ("Detector-resolution", "0"), ("Detector-offset", "0"),
+                                    ("Detector-index", "0")])
+
+    def app_avmd_stop(self, arg: str) -> str:
+        if self._avmd_on:
+            self._avmd_on = False
+            total = int((self.clock.monotonic() - self._avmd_started) * 1_000_000)
+            self._custom("avmd::stop", [("Beep-Status", "DETECTED" if self._avmd_beeped else "NOTDETECTED"),
+                                        ("Total-time", str(total))])
         return "_none_"
 
     def app_sleep(self, arg: str) -> str:
@@ -568,7 +692,8 @@ APPS = {
     "playback": Call.app_playback, "play_and_get_digits": Call.app_play_and_get_digits,
     "sleep": Call.app_sleep, "set": Call.app_set, "export": Call.app_set, "unset": Call.app_unset,
     "answer": Call.app_answer, "pre_answer": Call.app_answer, "hangup": Call.app_hangup,
-    "transfer": Call.app_transfer, "bridge": Call.app_bridge,
+    "transfer": Call.app_transfer, "bridge": Call.app_bridge, "wait_for_silence": Call.app_wait_for_silence,
+    "avmd_start": Call.app_avmd_start, "avmd_stop": Call.app_avmd_stop,
 }
 
 

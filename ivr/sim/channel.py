@@ -195,6 +195,7 @@ class Channel:
         self.state_number = "1"
         self.answer_state = "ringing"
         self.hit_dialplan = "false"
+        self.direction = "outbound"  # "inbound" for a call that comes in from the trunk (sim/callback.py)
         self.hangup_cause: str | None = None
         self.media = False  # codec headers appear once media is up
         self.cid_flipped = False
@@ -252,8 +253,8 @@ class Channel:
         if self._pairs is None:
             p = [("Channel-State", self.state), ("Channel-Call-State", self.call_state),
                  ("Channel-State-Number", self.state_number), ("Channel-Name", self.name),
-                 ("Unique-ID", self.uuid), ("Call-Direction", "outbound"),
-                 ("Presence-Call-Direction", "outbound"), ("Channel-HIT-Dialplan", self.hit_dialplan),
+                 ("Unique-ID", self.uuid), ("Call-Direction", self.direction),
+                 ("Presence-Call-Direction", self.direction), ("Channel-HIT-Dialplan", self.hit_dialplan),
                  ("Channel-Call-UUID", self.uuid), ("Answer-State", self.answer_state)]
             if self.hangup_cause:
                 p.append(("Hangup-Cause", self.hangup_cause))
@@ -281,7 +282,7 @@ class Channel:
             ids = ([("Caller-ID-Name", self.cid_name)] if self.cid_name else []) + [
                 ("Caller-ID-Number", self.cid_number), ("Orig-Caller-ID-Number", self.cid_number),
                 ("Callee-ID-Name", self.callee_name), ("Callee-ID-Number", self.number)]
-        p = [("Direction", "outbound"), ("Logical-Direction", "outbound"), *ids]
+        p = [("Direction", self.direction), ("Logical-Direction", self.direction), *ids]
         if self.media:
             p.append(("Network-Addr", "127.0.0.1"))
         created = _us(self.created)

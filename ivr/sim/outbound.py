@@ -50,6 +50,10 @@ class OutboundSession:
         if not self.connected or self.out.dead:
             return
         name = ev.name
+        if name == "CUSTOM":  # mod_event_socket: CUSTOM plus the subclass names that followed it
+            if ("CUSTOM" in self.names and ev.get("Event-Subclass") in self.names) or self.all_events:
+                self.out.send(ev.plain() if self.format == "plain" else ev.json())
+            return
         if (name in self.names or self.all_events
                 or (self.myevents and name not in PLAYBACK_EVENTS)):
             self.out.send(ev.plain() if self.format == "plain" else ev.json())

@@ -12,7 +12,11 @@ seeded, realistic evening for demos and benchmarks; `Script.load` reads the YAML
       "+380501234503": {press: [[1, 8.0]], ring: 3}     # digit 1 at second 8 after answer
       "+380501234504": {press: [[8, 40.0]]}             # 8 in the menu: "do not call this number again"
       "+380501234505": {menu_press: 2}  # digit 2 as soon as the menu prompt starts playing
+      "+380501234506": {kind: machine, greeting: 12, beep: true}   # 12 s greeting, then the beep
+      "+380501234507": {greeting: 0, replies: true}   # says nothing until spoken to
     random_mix: {seed: 7, numbers: ["+380501230000", ...]}   # optional, merged under `numbers`
+    callbacks:                       # debtors who call the caller-ID number back (as its `numbers` entry behaves)
+      - {number: "+380501234502", at: "19:40", timezone: Europe/Kyiv}
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ class Debtor:
     # (n, seconds): hang up that many media-seconds into the n-th playback of the call (1 = the first). Tied to
     # what is played, not to the clock, so "left 1 s into the message" holds however slowly the flow runs.
     hangup_in_playback: tuple[int, float] | None = None
+    # What the far end says (the answering-machine detectors listen to it; see Call._speech in call.py):
+    # `greeting_s` seconds of speech as soon as the call-flow starts (None = 0.8 s "Алло?" for a person, 8 s of
+    # greeting for a machine; 0 = says nothing), whether it replies to a prompt (None = a person does, a machine
+    # does not), and whether a machine's greeting ends in a beep (mod_avmd's cue).
+    greeting_s: float | None = None
+    replies: bool | None = None
+    beep: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -57,6 +68,16 @@ class Debtor:
             n, at = self.hangup_in_playback
             if int(n) < 1 or float(at) < 0:
                 raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
+
+    @property
+    def opening_s(self) -> float:
+        if self.greeting_s is not None:
+            return self.greeting_s
+        return 8.0 if self.kind == "machine" else 0.8
+
+    @property
+    def talks_back(self) -> bool:
+        return self.replies if self.replies is not None else self.kind != "machine"
 
     @property
     def answers(self) -> bool:
@@ -103,8 +124,9 @@ class Debtor:
         return cls("rejected", ring)
 
     @classmethod
-    def machine(cls, ring: float = 0.0, listen_s: float = 40.0) -> Debtor:
-        return cls("machine", ring, listen_s)
+    def machine(cls, ring: float = 0.0, listen_s: float = 40.0, greeting_s: float | None = None,
+                beep: bool = True) -> Debtor:
+        return cls("machine", ring, listen_s, greeting_s=greeting_s, beep=beep)
 
 
 def number_key(number: str) -> str:
@@ -120,6 +142,26 @@ DEFAULT_WEIGHTS = {  # a realistic evening (issue 3): shares of each behaviour
 EXTRA_BEHAVIOURS = ("press3", "press8", "press9")
 
 
+@dataclass(frozen=True)
+class CallBackPlan:
+    """A debtor who calls the dialer's caller-ID number back at a local time of the evening ("19:40")."""
+
+    number: str
+    at: str          # HH:MM, local time in `timezone`
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        import re
+        from zoneinfo import ZoneInfo
+
+        if not re.fullmatch(r"\+?[0-9]{5,15}", self.number):
+            raise ValueError(f"callback number {self.number!r} is not a phone number (digits, optional +)")
+        m = re.fullmatch(r"([01][0-9]|2[0-3]):([0-5][0-9])", self.at)
+        if not m:
+            raise ValueError(f"callback time {self.at!r} is not HH:MM")
+        ZoneInfo(self.timezone)  # raises on an unknown zone
+
+
 @dataclass
 class Script:
     debtors: dict[str, Debtor] = field(default_factory=dict)
@@ -127,6 +169,7 @@ class Script:
     # how long a listening debtor stays on the line before hanging up himself (call-seconds); tests on a scaled
     # clock raise it, so that a slow machine stretching a call never turns a listener into an early hang-up
     listen_cap_s: float = LISTEN_CAP_S
+    callbacks: list[CallBackPlan] = field(default_factory=list)  # debtors who call back (SimServer schedules)
 
     def add(self, number: str, debtor: Debtor) -> Script:
         self.debtors[number_key(number)] = debtor
@@ -144,6 +187,7 @@ class Script:
         if unknown:
             raise ValueError(f"unknown behaviour(s) in weights: {', '.join(sorted(unknown))}")
         rng = random.Random(seed)
+        speech_rng = random.Random(seed * 7919 + 17)  # its own stream: the behaviours stay what they were per seed
         names = list(w)
         cum = list(w.values())
         script = cls()
@@ -168,7 +212,7 @@ class Script:
                 # debtor's choice (the draw is kept so that a seed still gives the same evening)
                 rng.uniform(0.5, 3.0)
                 d = Debtor.answer(menu_press=kind[-1], ring=ring)
-            script.add(number, d)
+            script.add(number, _with_speech(d, speech_rng))
         return script
 
     def dump(self, path: str | Path) -> Path:
@@ -176,6 +220,8 @@ class Script:
         path = Path(path)
         data = {"default": _debtor_spec(self.default),
                 "numbers": {number: _debtor_spec(d) for number, d in self.debtors.items()}}
+        if self.callbacks:
+            data["callbacks"] = [{"number": c.number, "at": c.at, "timezone": c.timezone} for c in self.callbacks]
         path.write_text(yaml.safe_dump(data), encoding="utf-8")
         return path
 
@@ -207,7 +253,37 @@ class Script:
             if not num.lstrip("+").isdigit():
                 raise IvrError(f"{path}: numbers: {num!r} is not a phone number (digits, optional +)")
             script.add(num, _debtor_from(spec, f"{path}: number {num}"))
+        for i, item in enumerate(data.get("callbacks") or []):
+            if not isinstance(item, dict) or set(item) - {"number", "at", "timezone"}:
+                raise IvrError(f"{path}: callbacks item {i + 1}: expected {{number, at, timezone}}, got {item!r}")
+            try:
+                script.callbacks.append(CallBackPlan(str(item.get("number", "")), str(item.get("at", "")),
+                                                     str(item.get("timezone", "UTC"))))
+            except (ValueError, KeyError) as exc:
+                raise IvrError(f"{path}: callbacks item {i + 1}: {exc}") from exc
         return script
+
+
+# What people and machines say when they answer (an assumption, not a measurement: no recordings of real
+# answers were available). People: "Алло?" 0.3-2 s; 8 % say nothing until spoken to; 4 % talk on for 4-7 s.
+# Machines: greetings of 2-20 s (a quarter under 4 s: "Залиште повідомлення"); 10 % without a beep.
+def _with_speech(d: Debtor, rng: random.Random) -> Debtor:
+    import dataclasses
+
+    if d.kind == "machine":
+        short = rng.random() < 0.25
+        greeting = round(rng.uniform(2.0, 4.0) if short else rng.uniform(4.0, 20.0), 1)
+        return dataclasses.replace(d, greeting_s=greeting, beep=rng.random() >= 0.10)
+    if d.kind != "answer":
+        return d
+    roll = rng.random()
+    if roll < 0.08:
+        greeting = 0.0
+    elif roll < 0.12:
+        greeting = round(rng.uniform(4.0, 7.0), 1)
+    else:
+        greeting = round(rng.uniform(0.3, 2.0), 1)
+    return dataclasses.replace(d, greeting_s=greeting)
 
 
 def _debtor_spec(d: Debtor) -> dict:
@@ -219,6 +295,12 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["press"] = [[digit, at] for digit, at in d.presses]
     if d.menu_press:
         spec["menu_press"] = d.menu_press
+    if d.greeting_s is not None:
+        spec["greeting"] = d.greeting_s
+    if d.replies is not None:
+        spec["replies"] = d.replies
+    if not d.beep:
+        spec["beep"] = False
     if d.hangup_in_playback is not None:
         spec["hangup_in_playback"] = list(d.hangup_in_playback)
     return spec
@@ -233,7 +315,8 @@ def _debtor_from(spec, where: str) -> Debtor:
                 return Debtor.machine()
             return Debtor(spec)
         if isinstance(spec, dict):
-            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback"}
+            allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback", "greeting",
+                       "replies", "beep"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
@@ -244,8 +327,16 @@ def _debtor_from(spec, where: str) -> Debtor:
             if cut is not None:
                 n, at = cut
                 cut = (int(n), float(at))
+            greeting = spec.get("greeting")
+            replies = spec.get("replies")
+            if replies is not None and not isinstance(replies, bool):
+                raise ValueError(f"replies must be true or false, got {replies!r}")
+            beep = spec.get("beep", True)
+            if not isinstance(beep, bool):
+                raise ValueError(f"beep must be true or false, got {beep!r}")
             return Debtor(kind, float(spec.get("ring", 0.0)),
-                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut)
+                          None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut,
+                          None if greeting is None else float(greeting), replies, beep)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")

@@ -64,6 +64,9 @@ class SimServer:
         self._session_id = 0
         self._server: StreamServer | None = None
         self._started_mono = self.clock.monotonic()
+        self.callflow_socket: tuple[str, int] | None = None  # from the originates' &socket(host:port …)
+        self.caller_id = ""  # origination_caller_id_number of the originates: the number debtors call back
+        self._plans: list[gevent.Greenlet] = []
 
     # -- life cycle --------------------------------------------------------------------------------------
     def start(self) -> SimServer:
@@ -75,9 +78,18 @@ class SimServer:
         self._server = server
         self.port = server.server_port
         log.info("sim listening host=%s port=%d", self.host, self.port)
+        for plan in self.script.callbacks:
+            self.schedule_callback(plan)
         return self
 
+    def schedule_callback(self, plan) -> None:
+        """Let a scripted debtor (a CallBackPlan) call back at its time; Script.callbacks are scheduled by start."""
+        self._plans.append(gevent.spawn(self._scripted_callback, plan))
+
     def stop(self) -> None:
+        for g in self._plans:
+            g.kill(block=False)
+        self._plans.clear()
         if self._server is not None:
             self._server.stop(timeout=0)
             self._server = None
@@ -190,8 +202,46 @@ class SimServer:
             result_cb("-ERR DESTINATION_OUT_OF_ORDER\n")  # unverified: uuid already in use
             return
         self.sessions_total += 1
+        if orig.app == "socket" and orig.socket_port:
+            # where the call-flow server listens, and the caller-ID number it calls from: a scripted debtor who
+            # calls back dials that number, and the inbound dialplan sends the call to that socket
+            self.callflow_socket = (orig.socket_host, orig.socket_port)
+            self.caller_id = orig.var("origination_caller_id_number") or self.caller_id
         Call(self, orig, result_cb).start()
         self.peak = max(self.peak, len(self.calls))
+
+    def _scripted_callback(self, plan) -> None:
+        """Script.callbacks: at HH:MM local (today, or tomorrow if already past) the debtor calls back the
+        caller-ID number the dialer has been calling from, into the call-flow socket its originates named."""
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+
+        tz = ZoneInfo(plan.timezone)
+        now = self.clock.now().astimezone(tz)
+        hh, mm = (int(x) for x in plan.at.split(":"))
+        when = datetime(now.year, now.month, now.day, hh, mm, tzinfo=tz)
+        if when < now:
+            when += timedelta(days=1)
+        self.clock.sleep((when - now).total_seconds())
+        if self.callflow_socket is None:
+            log.warning("sim scripted callback from %s at %s skipped: no call-flow socket seen yet (no originate)",
+                        plan.number, plan.at)
+            return
+        from ivr.sim.callback import place_callback
+
+        place_callback(self, plan.number, self.caller_id or "0000000000", *self.callflow_socket)
+
+    def callback(self, caller: str, did: str, socket_host: str, socket_port: int, at=None) -> None:
+        """A debtor calls `did` (the caller-ID number) back from `caller`, now or at `at` (a datetime on this
+        server's clock, e.g. 19:40 of the evening); the inbound dialplan sends it to the call-flow socket."""
+        from ivr.sim.callback import place_callback
+
+        def later() -> None:
+            if at is not None:
+                self.clock.sleep(max(0.0, (at - self.clock.now()).total_seconds()))
+            place_callback(self, caller, did, socket_host, socket_port)
+
+        gevent.spawn(later)
 
     def _invalid_gateway(self, uuid: str) -> None:
         # inbound_originate_failures: no CREATE/HANGUP, only a bare CHANNEL_DESTROY with Channel-Name N/A.

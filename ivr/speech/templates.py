@@ -35,6 +35,12 @@ KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "invalid": (_COMMON, frozenset()),
     "no_input": (_COMMON, frozenset()),
     "goodbye": (_COMMON, frozenset()),
+    # answering machines (callflow.machine_detection): never the amount or the account, only who called and where
+    # to call back; `are_you_there` is the short question whose missing reply marks a machine (heuristic)
+    "machine_message": (_COMMON - {"name"}, frozenset({"company", "office_phone"})),
+    "are_you_there": (_COMMON - {"name"}, frozenset()),
+    # a caller calling back whose number matches no account with a recent message (before the office transfer)
+    "inbound_unknown": (_COMMON - {"name"}, frozenset()),
 }
 
 _TOKEN = re.compile(r"\{([^{}\[\]]*)\}|\[|\]|\{|\}")

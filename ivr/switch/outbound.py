@@ -48,6 +48,7 @@ log = logging.getLogger("ivr.switch.outbound")
 _APP = re.compile(r"^[a-z][a-z0-9_]*$")
 _VAR = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CAUSE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(::[A-Za-z0-9_]+)?$")
 _HANDS_OFF_APPS = ("transfer", "bridge")
 
 
@@ -205,6 +206,16 @@ class CallSession:
         if app in _HANDS_OFF_APPS and x.complete is not None and not x.hungup_at_end:
             self.hands_off = True
         return self._result(x)
+
+    def subscribe(self, *names: str) -> None:
+        """Add event names to this socket's subscription (`event plain NAMES`; for CUSTOM events the subclass
+        names follow the word CUSTOM, e.g. `CUSTOM avmd::beep`, as mod_event_socket reads them)."""
+        for name in names:
+            if not _EVENT_NAME.match(name):
+                raise UnsafeValue(f"not an event name: {name[:40]!r}")
+        text = self._conn.command("event plain " + " ".join(names), self.command_timeout).reply_text
+        if not text.startswith("+OK"):
+            raise EslError(f"call={self.uuid} event subscription refused: {text.strip()[:80]}")
 
     def set(self, var: str, value: str) -> ExecResult:
         if not _VAR.match(var):
