@@ -95,11 +95,13 @@ def handle(dialer: Any, session: Any) -> str:
     main = accounts[0]
     last = (Attempt.select(Attempt.campaign).where((Attempt.account == main) & (Attempt.kind == "campaign"))
             .order_by(Attempt.created_at.desc()).first())
+    lease = dialer.ensure_lease()  # written under this process's node and epoch, like its own calls (fencing)
     att = Attempt.create(uuid=session.uuid, campaign=last.campaign_id if last else None, account=main.id,
-                         accounts=",".join(a.number for a in accounts)[:400], e164=e164, node=dialer.node,
-                         state="answered", created_at=now, answered_at=now, kind="inbound")
+                         accounts=",".join(a.number for a in accounts)[:400], e164=e164, node=lease.node,
+                         epoch=lease.epoch, state="answered", created_at=now, answered_at=now, kind="inbound")
     log.info("event=inbound_call attempt=%s number=%s accounts=%d", att.uuid, shown_number(e164), len(accounts))
-    flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=main.id, e164=e164, sharing=accounts[1:])
+    flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=main.id, e164=e164, sharing=accounts[1:],
+                    node=lease.node, epoch=lease.epoch)
     settings = dataclasses.replace(cfg.callflow, machine_detection="off",
                                    right_party_check=cfg.callflow.right_party_check or len(accounts) > 1)
     from ivr.speech.facts import facts_for_account
