@@ -150,3 +150,22 @@ def db(ledger_url: str, cfg: Config):
     database = connect(cfg.database.url, cfg.base_dir)
     yield database
     database.close()
+
+
+@pytest.fixture
+def fast_hashes(monkeypatch):
+    """argon2 at its cheapest: the console's tests log in often; the real cost is only for real passwords."""
+    from argon2 import PasswordHasher
+
+    from ivr.admin import users
+
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture
+def client(cfg: Config, db, fast_hashes):
+    """A test client of the console with the standard users (web_support.add_users); files override it."""
+    from web_support import add_users, make_app
+
+    add_users()
+    return make_app(cfg).test_client()

@@ -6,18 +6,13 @@ from datetime import date, datetime, timedelta
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
 from web_support import add_users, login, make_app, post
 
-from ivr.admin import users
 from ivr.ledger import callbacks
 from ivr.ledger.callbacks import CallbackError
 from ivr.ledger.models import AuditEvent, CallbackRequest, utcnow
 
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 def request_for(name: str, district: str, at: datetime, phone: str = "+380501112233"):

@@ -7,24 +7,13 @@ from datetime import date, datetime
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
-from web_support import add_users, login, make_app
+from web_support import login
 
-from ivr.admin import users
 from ivr.ledger.models import Campaign, Holdout, Message
 
+pytestmark = pytest.mark.usefixtures("fast_hashes")
+
 DAY = date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def client(cfg, db):
-    add_users()
-    return make_app(cfg).test_client()
 
 
 def test_reports_page_shows_channels_and_the_effect(client, db):

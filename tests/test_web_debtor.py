@@ -6,22 +6,11 @@ from datetime import datetime
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
-from web_support import add_users, login, make_app, post
+from web_support import login, post
 
-from ivr.admin import users
 from ivr.ledger.models import AuditEvent, DncEntry
 
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def client(cfg, db):
-    add_users()
-    return make_app(cfg).test_client()
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import io
 import re
 
 import pytest
-from argon2 import PasswordHasher
 from web_support import add_users, csrf_token, login, make_app
 
-from ivr.admin import users
 from ivr.ledger.models import Account, AuditEvent, ImportRun
+
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 HEADER = "account,name,phone,balance,balance_date\n"
 N = 40
@@ -24,11 +24,6 @@ def export(debts: dict[str, str], extra: str = "") -> bytes:
 
 def base() -> dict[str, str]:
     return {f"A-{i:03d}": f"{100 + i * 10}.00" for i in range(N)}
-
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
 
 
 @pytest.fixture

@@ -9,25 +9,14 @@ from decimal import Decimal
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
 from web_support import add_users, login, make_app
 
-from ivr.admin import users
 from ivr.ledger import audit, eligibility
 from ivr.ledger.models import Account
 
+pytestmark = pytest.mark.usefixtures("fast_hashes")
+
 DAY = date(2026, 11, 23)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def client(cfg, db):
-    add_users()
-    return make_app(cfg).test_client()
 
 
 @pytest.fixture

@@ -7,30 +7,20 @@ from datetime import UTC, date, datetime, timedelta
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
-from web_support import add_users, login, make_app, post
+from web_support import login, post
 
-from ivr.admin import control, users
+from ivr.admin import control
 from ivr.admin.status import headline, snapshot
 from ivr.cli import main
 from ivr.ledger.models import AuditEvent, Control
 from ivr.web.i18n import gettext
 
+pytestmark = pytest.mark.usefixtures("fast_hashes")
+
 
 def now() -> datetime:
     """The real time now (heartbeat ages are measured against it; never a value fixed at import)."""
     return datetime.now(UTC)
-
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture
-def client(cfg, db):
-    add_users()
-    return make_app(cfg).test_client()
 
 
 def dialer_clock(at: datetime) -> str:

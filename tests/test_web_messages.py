@@ -10,18 +10,13 @@ import wave
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
 from web_support import add_users, login, make_app, post
 
-from ivr.admin import users
 from ivr.ledger.models import AuditEvent
 from ivr.speech import editing
 from ivr.speech.speech import REPO_PROMPTS
 
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hashes")
 
 
 @pytest.fixture

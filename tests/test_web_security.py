@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import factories as f
 import pytest
-from argon2 import PasswordHasher
 from web_support import PASSWORD, add_users, csrf_token, login, make_app, post
 
 from ivr.admin import users
@@ -21,10 +20,7 @@ from ivr.web import i18n
 IVR = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main())"]
 
 
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch):
-    """Cheap argon2 parameters: the production ones cost ~0.1 s per hash, on purpose."""
-    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+pytestmark = pytest.mark.usefixtures("fast_hashes")  # the production argon2 costs ~0.1 s per hash, on purpose
 
 
 @pytest.fixture
