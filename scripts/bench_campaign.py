@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -173,7 +172,7 @@ def _expected_keys(mix) -> dict[str, int]:
     evening must show (each of them answers; a flow too slow to listen loses their keys)."""
     out = {"pay_now": 0, "callback": 0}
     for d in mix.debtors.values():
-        digits = {str(p[0]) for p in getattr(d, "presses", ())}
+        digits = {str(p[0]) for p in d.presses} | ({d.menu_press} if d.menu_press else set())
         if "1" in digits:
             out["pay_now"] += 1
         elif "2" in digits:
@@ -182,22 +181,9 @@ def _expected_keys(mix) -> dict[str, int]:
 
 
 def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main(sys.argv[1:]))",
-           "--config", str(work / "none.yaml"), "sim", "--port", "0", "--scale", str(args.scale),
-           "--start", START.isoformat(), "--real-start", repr(real_start), "--script", str(script),
-           "--status-every", "0", "--gateway", "trunk"]
-    (work / "none.yaml").write_text("logging:\n  level: WARNING\n", encoding="utf-8")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on [0-9.]+:(\d+)", line or "")
-        if m:
-            return proc, int(m[1])
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+    from ivr.sim.process import start_sim_process
+
+    return start_sim_process(work, scale=args.scale, start=START, real_start=real_start, script=script, cwd=ROOT)
 
 
 def watch(port: int, cap: int, result: dict) -> None:

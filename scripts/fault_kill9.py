@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -134,36 +133,19 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
 
 def debtor_script(work: Path, numbers: list[str], args: argparse.Namespace) -> Path:
     """The seeded realistic mix (answers, hang-ups, key presses, busy, no answer, invalid, machines) as YAML."""
-    import dataclasses
 
     from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=args.seed, message_s=args.message_s + 2)
-    mix.default = Debtor.listen()
-    menu_at = args.prompt_s + args.message_s + args.prompt_s + 2.0  # greeting, message, menu prompt, +2 s
-    for key, d in mix.debtors.items():
-        if d.presses:
-            # the key lands in the middle of the menu's wait, not near an edge: a clean run must be repeatable
-            mix.debtors[key] = dataclasses.replace(d, presses=tuple((digit, menu_at) for digit, _ in d.presses))
+    mix.default = Debtor.listen()  # pressing debtors press when the menu starts: a clean run is repeatable
     return mix.dump(work / "debtors.yaml")
 
 
 def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: float) -> tuple[subprocess.Popen, int]:
-    (work / "sim.yaml").write_text("logging:\n  level: WARNING\n", encoding="utf-8")
-    cmd = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main(sys.argv[1:]))", "--config", str(work / "sim.yaml"), "sim", "--port", "0",
-           "--scale", str(args.scale), "--start", START.isoformat(), "--real-start", repr(real_start),
-           "--script", str(script), "--status-every", "0", "--gateway", "trunk", "--seed", str(args.seed)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on [0-9.]+:(\d+)", line or "")
-        if m:
-            return proc, int(m[1])
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+    from ivr.sim.process import start_sim_process
+
+    return start_sim_process(work, scale=args.scale, start=START, real_start=real_start, script=script,
+                             seed=args.seed, cwd=ROOT)
 
 
 class Watch:

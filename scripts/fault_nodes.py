@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -133,22 +132,10 @@ def prepare(work: Path, args: argparse.Namespace, db_url: str) -> list[str]:
 
 
 def start_sim(work: Path, args: argparse.Namespace, real_start: float) -> tuple[subprocess.Popen, int]:
-    (work / "sim.yaml").write_text("logging:\n  level: WARNING\n", encoding="utf-8")
-    cmd = [sys.executable, "-c", "import sys; from ivr.cli import main; sys.exit(main(sys.argv[1:]))",
-           "--config", str(work / "sim.yaml"), "sim", "--port", "0", "--scale", str(args.scale),
-           "--start", START.isoformat(), "--real-start", repr(real_start), "--script", str(work / "debtors.yaml"),
-           "--status-every", "0", "--gateway", "trunk", "--seed", "7"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        m = re.search(r"listening on [0-9.]+:(\d+)", line or "")
-        if m:
-            return proc, int(m[1])
-        if proc.poll() is not None:
-            break
-    proc.kill()
-    raise SystemExit(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+    from ivr.sim.process import start_sim_process
+
+    return start_sim_process(work, scale=args.scale, start=START, real_start=real_start,
+                             script=work / "debtors.yaml", seed=7, cwd=ROOT)
 
 
 class Watch:
