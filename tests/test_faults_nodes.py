@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# processes on a scaled clock: about 40 s each on an idle machine, several minutes when two suites share 2 cores
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(450)]
 
 ROOT = Path(__file__).resolve().parent.parent
 
