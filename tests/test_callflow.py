@@ -355,3 +355,28 @@ def test_shared_prompts_never_carry_another_debtors_name(cfg, monkeypatch):
     assert "Олена_Коваль" in second.prompt("menu").playback
     assert first.prompt("goodbye") is second.prompt("goodbye")  # no name in it: rendered once per process
     assert asked.count("goodbye") == 1 and asked.count("menu") == 2
+
+
+def test_a_shared_greeting_follows_the_time_of_day(cfg, monkeypatch):
+    """A dialer started at 17:55 must not keep saying "good day" after 18:00: the daypart is part of what is shared."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from ivr.speech import Speech
+
+    now = [datetime(2026, 11, 23, 17, 55, tzinfo=ZoneInfo("Europe/Kyiv"))]
+    speech = Speech(cfg, now=lambda: now[0])
+    asked = []
+
+    def fake_prompt(lang, key, **values):
+        asked.append((key, speech.daypart_now()))
+        return Rendered(playback=f"/c/{lang}/{key}/{speech.daypart_now()}.wav", duration_ms=900)
+
+    monkeypatch.setattr(speech, "prompt", fake_prompt)
+    shared: dict = {}
+    before = CallContext.from_speech(cfg, speech, [_facts("Іван Петренко")], shared=shared).prompt("greeting")
+    again = CallContext.from_speech(cfg, speech, [_facts("Олена Коваль", "A-2")], shared=shared).prompt("greeting")
+    now[0] = datetime(2026, 11, 23, 19, 30, tzinfo=ZoneInfo("Europe/Kyiv"))
+    after = CallContext.from_speech(cfg, speech, [_facts("Олена Коваль", "A-2")], shared=shared).prompt("greeting")
+    assert before is again and before.playback != after.playback
+    assert [part for _, part in asked] == ["day", "evening"]  # rendered once per daypart

@@ -100,9 +100,10 @@ class CallContext:
         def prompt(key: str) -> Rendered:
             if shared is None or names_debtor(speech, lang, key, shared):
                 return render(key)
-            hit = shared.get(("prompt", lang, key))
+            slot = ("prompt", lang, key, speech.daypart_now())  # {hello} changes with the time of day
+            hit = shared.get(slot)
             if hit is None:
-                hit = shared[("prompt", lang, key)] = render(key)
+                hit = shared[slot] = render(key)
             return hit
 
         return cls(accounts=list(by_account), lang=lang, settings=cfg.callflow,

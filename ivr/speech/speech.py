@@ -140,6 +140,12 @@ class Speech:
             self._engines[name] = tts.make_engine(self.cfg, name)
         return self._engines[name]
 
+    def daypart_now(self) -> str:
+        """What {hello} says now (morning, day or evening by the local time): part of a shared prompt's identity, so
+        a process started in the afternoon does not keep saying "good day" all evening."""
+        sp = self.cfg.speech
+        return daypart(self._now(), sp.day_from, sp.evening_from)
+
     @staticmethod
     def _prompts_dir(cfg: Config) -> Path:
         p = cfg.path(cfg.speech.prompts_dir)
@@ -212,7 +218,7 @@ class Speech:
         sp = self.cfg.speech
         values = {"company": company_name(self.cfg, lang), "office_phone": self.cfg.company.phone,
                   "currency": self.cfg.locale.currency, "optout_key": self.cfg.callflow.optout_key,
-                  "hello": daypart(self._now(), sp.day_from, sp.evening_from),
+                  "hello": self.daypart_now(),
                   } | {k: v for k, v in values.items() if _present(v)}
         flat: list[Text | Slot] = []
         for part in tpl.parts:
