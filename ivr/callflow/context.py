@@ -100,7 +100,8 @@ class CallContext:
         def prompt(key: str) -> Rendered:
             if shared is None or names_debtor(speech, lang, key, shared):
                 return render(key)
-            slot = ("prompt", lang, key, speech.daypart_now())  # {hello} changes with the time of day
+            # {hello} changes with the time of day (a stand-in speech without dayparts has one slot)
+            slot = ("prompt", lang, key, speech.daypart_now() if hasattr(speech, "daypart_now") else "")
             hit = shared.get(slot)
             if hit is None:
                 hit = shared[slot] = render(key)

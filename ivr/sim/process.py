@@ -1,5 +1,5 @@
 """`ivr sim` in a process of its own, for the benchmark and fault scripts: the command line and the wait for the
-port it listens on (it binds port 0 and says which port it got on stderr)."""
+port it listens on (it binds port 0 and says which port it got on stderr, which goes to WORK/sim.log)."""
 
 from __future__ import annotations
 
@@ -27,13 +27,18 @@ def start_sim_process(work: Path, *, scale: float, start: datetime, real_start: 
            "--real-start", repr(real_start), "--script", str(script), "--status-every", "0", "--gateway", "trunk"]
     if seed is not None:
         cmd += ["--seed", str(seed)]
-    proc = subprocess.Popen(cmd, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    # stderr goes to a file, not a pipe: a pipe nobody reads fills up (64 KB) and the simulator then blocks on its
+    # next log line, which looks like a frozen switch
+    log_path = work / "sim.log"
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, stderr=log, text=True)
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
-        m = _LISTENING.search(proc.stderr.readline() or "")
+        m = _LISTENING.search(log_path.read_text(encoding="utf-8", errors="replace"))
         if m:
             return proc, int(m[1])
         if proc.poll() is not None:
             break
+        time.sleep(0.05)
     proc.kill()
-    raise IvrError(f"the simulator did not start: {proc.stderr.read()[-2000:]}")
+    raise IvrError(f"the simulator did not start: {log_path.read_text(encoding='utf-8', errors='replace')[-2000:]}")
