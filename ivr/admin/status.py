@@ -77,9 +77,11 @@ class Snapshot:
 
 
 def _current_campaign() -> Campaign | None:
-    active = (Campaign.select().where(Campaign.status.in_(("running", "paused")))
+    # the debt evening (other kinds' campaigns of the evening: `ivr campaigns`)
+    debt = Campaign.kind == "debt"
+    active = (Campaign.select().where(Campaign.status.in_(("running", "paused")), debt)
               .order_by(Campaign.day.desc()).first())
-    return active or Campaign.select().order_by(Campaign.day.desc()).first()
+    return active or Campaign.select().where(debt).order_by(Campaign.day.desc()).first()
 
 
 def _stats(raw: str) -> dict[str, Any]:

@@ -167,11 +167,22 @@ def _v10(db: pw.Database) -> None:
     add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
 
 
+def _v8(db: pw.Database) -> None:
+    """Campaign kinds (ivr.campaign.kinds): several campaigns an evening (kind, ref, priority, outage_id; one per
+    day, kind and ref instead of one per day), installment plans' billing reference, supply points and outages."""
+    add_missing_columns(db, models.Campaign, "kind", "ref", "priority", "outage_id")
+    add_missing_columns(db, models.InstallmentPlan, "reference")
+    db.execute_sql('DROP INDEX IF EXISTS "campaign_day"')  # was UNIQUE (one campaign a day)
+    models.Campaign._schema.create_indexes(safe=True)
+    models.InstallmentPlan._schema.create_indexes(safe=True)
+    db.create_tables([models.SupplyLink, models.Outage, models.OutagePoint], safe=True)
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 8 campaign kinds, 10 channels and hold-out. Never edit an applied
 # migration.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
-                                                       10: _v10}
+                                                       8: _v8, 10: _v10}
 LATEST = max(MIGRATIONS)
 
 

@@ -339,7 +339,7 @@ def _caps(cfg: Config, acc: Account, tz: str, day: date, numbers: list[str]) -> 
     answered = rules.answered_times(acc.id, numbers, min(w0, m0), max(w1, m1))
     lim = rules.contact_limits(cfg)
     entry = (QueueEntry.select(QueueEntry.attempts).join(Campaign)
-             .where(QueueEntry.account == acc, Campaign.day == day).first())
+             .where(QueueEntry.account == acc, Campaign.day == day, Campaign.kind == "debt").first())
     return CapsUsed(
         day=day, attempts_today=rules.attempts_between(acc.id, numbers, d0, d1),
         max_attempts_per_day=cfg.retry.max_attempts_per_day,

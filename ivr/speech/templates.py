@@ -43,6 +43,28 @@ KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "inbound_unknown": (_COMMON - {"name"}, frozenset()),
 }
 
+# Texts of the other campaign kinds (ivr.campaign.kinds): prompts/<lang>/<kind>.yaml, checked the same way.
+# The menu of a kind offers only its keys (config installment.menu / outage.menu), so its text is its own.
+_WHEN = frozenset({"address", "from_date", "from_time", "to_date", "to_time", "reason"})
+KIND_PLACEHOLDERS = {
+    "installment": frozenset(PLACEHOLDERS) - {"optout_key", "overdue_months"},
+    "outage": _COMMON | {"account"} | _WHEN,
+}
+KIND_KEYS: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]] = {
+    "installment": {
+        "reminder": (KIND_PLACEHOLDERS["installment"], frozenset({"amount", "due_date"})),
+        "missed": (KIND_PLACEHOLDERS["installment"], frozenset({"amount", "due_date"})),
+        "menu": (_COMMON | {"optout_key"}, frozenset()),
+    },
+    "outage": {
+        "planned": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date", "from_time", "to_time"})),
+        "emergency": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "to_date", "to_time"})),
+        "moved": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date", "from_time", "to_time"})),
+        "cancelled": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date"})),
+        "menu": (_COMMON, frozenset()),
+    },
+}
+
 _TOKEN = re.compile(r"\{([^{}\[\]]*)\}|\[|\]|\{|\}")
 
 
@@ -142,8 +164,11 @@ def _key_lines(raw: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
-def load_messages(path: Path, lang: str) -> dict[str, Template]:
-    """Load and check one messages.yaml; raise TemplateError listing every problem."""
+def load_messages(path: Path, lang: str, keys: dict[str, tuple[frozenset[str], frozenset[str]]] | None = None
+                  ) -> dict[str, Template]:
+    """Load and check one messages.yaml (or, with `keys`, one <kind>.yaml); raise TemplateError listing every
+    problem."""
+    keys = KEYS if keys is None else keys
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -163,8 +188,8 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
     out: dict[str, Template] = {}
     for key, value in data.items():
         where = f"{path} line {lines.get(str(key), '?')}, key '{key}'"
-        if key not in KEYS:
-            problems.append(f"{where}: unknown key; the keys are {', '.join(KEYS)}")
+        if key not in keys:
+            problems.append(f"{where}: unknown key; the keys are {', '.join(keys)}")
             continue
         if not isinstance(value, str) or not value.strip():
             problems.append(f"{where}: expected a text, found {value!r}")
@@ -173,7 +198,7 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
         parts, syntax = parse(text)
         problems.extend(f"{where}: {p}" for p in syntax)
         tpl = Template(lang, key, text, parts)
-        allowed, required = KEYS[key]
+        allowed, required = keys[key]
         for name in sorted(tpl.placeholders - allowed):
             hint = f"; allowed here: {', '.join('{' + a + '}' for a in sorted(allowed))}"
             problems.append(f"{where}: unknown placeholder {{{name}}}{hint}")
@@ -181,7 +206,7 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
         for name in sorted(required - mandatory):
             problems.append(f"{where}: missing placeholder {{{name}}} (it must be said, outside [ ])")
         out[key] = tpl
-    for key in KEYS:
+    for key in keys:
         if key not in data:
             problems.append(f"{path}: key '{key}' is missing")
     if problems:
@@ -191,6 +216,31 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
 
 def messages_path(prompts_dir: Path, lang: str) -> Path:
     return prompts_dir / lang / "messages.yaml"
+
+
+def kind_path(prompts_dir: Path, lang: str, kind: str) -> Path:
+    return prompts_dir / lang / f"{kind}.yaml"
+
+
+def load_kinds(prompts_dir: Path, langs: list[str]) -> dict[str, dict[str, Template]]:
+    """Every <kind>.yaml present for `langs`, keyed lang -> '<kind>.<key>' (e.g. 'outage.planned'); all problems
+    in one TemplateError. A missing file is no error here: a campaign of that kind refuses to start without it
+    (ivr.campaign.messages.check)."""
+    problems: list[str] = []
+    out: dict[str, dict[str, Template]] = {lang: {} for lang in langs}
+    for lang in langs:
+        for kind, keys in KIND_KEYS.items():
+            path = kind_path(prompts_dir, lang, kind)
+            if not path.exists():
+                continue
+            try:
+                for key, tpl in load_messages(path, lang, keys).items():
+                    out[lang][f"{kind}.{key}"] = tpl
+            except TemplateError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise TemplateError(problems)
+    return out
 
 
 def available_langs(prompts_dir: Path) -> list[str]:
