@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from ivr.config import Config, WindowsConfig
 from ivr.errors import IvrError
@@ -47,7 +47,8 @@ class AudienceVerdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def recheck(cfg: Config, campaign_id: int, account_ids: list[int], day: date) -> dict[int, AudienceVerdict]:
+def recheck(cfg: Config, campaign_id: int, account_ids: list[int], day: date,
+            now: datetime | None = None) -> dict[int, AudienceVerdict]:
     """The kind's own rule, right before dialing: is each account still in the campaign's audience (an outage
     cancelled or moved, an installment paid meanwhile, a life-support flag set)?"""
     camp = Campaign.get_by_id(campaign_id)
@@ -58,7 +59,7 @@ def recheck(cfg: Config, campaign_id: int, account_ids: list[int], day: date) ->
     if camp.kind == "outage":
         from ivr.campaign import outages
 
-        return outages.recheck(cfg, camp, account_ids, day)
+        return outages.recheck(cfg, camp, account_ids, day, now)
     return {a: AudienceVerdict(a, True) for a in account_ids}
 
 

@@ -456,7 +456,7 @@ class _Batch:
             verdicts, listed = eligibility.check_accounts(cfg, group, day, phone_rows,
                                                           [accounts[a] for a in sorted(set(group))])
             if cfg.campaign_kind != "debt":  # the kind's own audience rule, not the debt rule
-                verdicts = kinds.recheck(cfg, entries[0].campaign_id, sorted(set(group)), day)
+                verdicts = kinds.recheck(cfg, entries[0].campaign_id, sorted(set(group)), day, now)
             out.verdicts.update(verdicts)
             out.listed.accounts.update(listed.accounts)
             out.listed.numbers.update(listed.numbers)
