@@ -1,0 +1,83 @@
+"""End to end: an emergency outage notice and the debt evening share one trunk cap, through the real dialer,
+queue, call flow and speech (fake TTS) against the simulated FreeSWITCH (the set-up of test_dialer_e2e).
+
+Monday 2026-11-23, Europe/Kyiv: the debt window opens at 18:00, the emergency windows (08:00-22:00) are open."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import factories
+import gevent
+import pytest
+from test_dialer_e2e import World, as_local, local
+from waiting import join
+
+from ivr.campaign import outages
+from ivr.campaign.evening import prerender, start_evening
+from ivr.ledger.models import Account, Attempt, Campaign, QueueEntry, SupplyLink
+from ivr.sim.script import Debtor
+
+pytestmark = pytest.mark.slow
+
+DAY = date(2026, 11, 23)
+
+
+@pytest.fixture
+def world(cfg, db):
+    made: list[World] = []
+
+    def make(**kw) -> World:
+        w = World(cfg, **kw)
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+def person(w: World, number: str, point: str | None = None, debt: str | None = "500.00") -> Account:
+    acc = factories.account(phone=number, debt=debt, address=f"{number[-4:]} Shevchenko Street")
+    w.script.add(number, Debtor.listen())
+    if point:
+        SupplyLink.create(account=acc, point=point)
+    return acc
+
+
+def evening(w: World) -> list[Campaign]:
+    camps = start_evening(w.cfg, DAY, w.clock)
+    d = w.dialers[-1]
+    d.prepare_speech(list(Account.select()), DAY)
+    prerender(w.cfg, w.speech, camps)
+    return camps
+
+
+def test_emergency_outage_is_served_first_on_the_shared_cap_and_nobody_is_called_twice_at_once(world):
+    w = world(channels=2, start=local(17, 59, 55))
+    out = [person(w, f"+38050333000{i}", "F-7", debt=None) for i in range(4)]  # owe nothing: outage only
+    debtors = [person(w, f"+38050444000{i}") for i in range(4)]
+    both = person(w, "+380505550001", "F-7")  # owes AND is fed from the feeder: two messages, never at once
+    life = person(w, "+380505550002", "F-7", debt=None)
+    life.life_support = True
+    life.save()
+    outages.add(["F-7"], local(17, 30), local(23, 0), "emergency", reason="cable damage", actor="cli:test")
+    d = w.dialer()
+    camps = evening(w)
+    assert [c.kind for c in camps] == ["outage", "debt"]
+    join(gevent.spawn(d.run, camps), "the evening to finish")
+
+    outage_camp, debt_camp = camps
+    notice = [a for a in Attempt.select().where(Attempt.campaign == outage_camp.id).order_by(Attempt.id)]
+    debt = [a for a in Attempt.select().where(Attempt.campaign == debt_camp.id).order_by(Attempt.id)]
+    assert {a.account_id for a in notice} == {x.id for x in [*out, both]}
+    assert {a.account_id for a in debt} == {x.id for x in [*debtors, both]}
+    assert all(a.outcome == "heard" and a.heard for a in notice + debt)
+    # priority: every notice was placed before the first debt call (the cap was shared, not split)
+    assert max(a.created_at for a in notice) <= min(a.created_at for a in debt)
+    assert min(as_local(a.created_at).time() for a in debt) >= datetime(2026, 1, 1, 18, 0).time()
+    # the cap held for both together; nobody (and no number) was in two calls at once
+    assert max(w.samples) <= 2 and not w.overlaps
+    assert Attempt.select().where(Attempt.account == life).count() == 0  # life support: never the robot
+    assert {e.state for e in QueueEntry.select()} == {"done"}
+    assert Campaign.get_by_id(outage_camp.id).status == "done" == Campaign.get_by_id(debt_camp.id).status
