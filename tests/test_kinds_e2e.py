@@ -5,7 +5,7 @@ Monday 2026-11-23, Europe/Kyiv: the debt window opens at 18:00, the emergency wi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
 import factories
 import gevent
