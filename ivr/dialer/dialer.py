@@ -541,8 +541,9 @@ class Dialer:
             if len(out) >= n:
                 break
             got = self.queue.next_candidates(camp, self.clock, n - len(out), busy_acc, busy_num)
-            for c in got:
-                busy_acc.update(e.account_id for e in c.entries)
+            for c in got:  # (a staff test call's candidate has no queue entry)
+                busy_acc.add(c.account.id)
+                busy_acc.update(e.account_id for e in c.entries if e is not None)
                 busy_num.add(c.e164)
             out.extend(got)
         return out
