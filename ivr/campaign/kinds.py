@@ -120,5 +120,8 @@ def describe(camp: Campaign) -> KindInfo:
     elif camp.kind == "outage":
         kind = "emergency outage" if camp.priority == PRIORITY["emergency_outage"] else "planned outage"
         what = "correction" if camp.ref.endswith("-fix") else "notice"
-        label = f"{kind} {camp.ref.split('-')[0]} {what} ({camp.ref})"
+        from ivr.ledger.models import Outage
+
+        o = Outage.get_or_none(Outage.id == camp.outage_id)
+        label = f"{kind} {o.code if o is not None else camp.ref.split('-')[0]} {what} ({camp.ref})"
     return KindInfo(camp.kind, label, camp.priority)

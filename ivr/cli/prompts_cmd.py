@@ -65,8 +65,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if problems := written.check_all(speech.prompts_dir):
         raise TemplateError(problems)
-    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each, and {written.FILE}) "
-          f"in {speech.prompts_dir}")
+    from ivr.speech.templates import KIND_KEYS, kind_path
+
+    kinds_found = sorted({k for k in KIND_KEYS for lang in langs if kind_path(speech.prompts_dir, lang, k).exists()})
+    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each, and {written.FILE}"
+          f"{''.join(f', {k}.yaml' for k in kinds_found)}) in {speech.prompts_dir}")
+    for lang in langs:
+        missing = [f"{k}.yaml" for k in KIND_KEYS if not kind_path(speech.prompts_dir, lang, k).exists()]
+        if missing:
+            print(f"{lang}: no {', '.join(missing)}: campaigns of that kind will not start for {lang} speakers")
     for lang in sorted(speech.recorded):
         print(f"{lang}: recorded voice; `ivr voice check --lang {lang}` lists missing or bad recordings")
     return 0
