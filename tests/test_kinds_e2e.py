@@ -5,17 +5,18 @@ Monday 2026-11-23, Europe/Kyiv: the debt window opens at 18:00, the emergency wi
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 
 import factories
 import gevent
 import pytest
 from test_dialer_e2e import World, as_local, local
-from waiting import join
+from waiting import join, wait_until
 
 from ivr.campaign import outages
 from ivr.campaign.evening import prerender, start_evening
-from ivr.ledger.models import Account, Attempt, Campaign, QueueEntry, SupplyLink
+from ivr.ledger.models import Account, Attempt, Campaign, Outage, QueueEntry, SupplyLink
 from ivr.sim.script import Debtor
 
 pytestmark = pytest.mark.slow
@@ -27,8 +28,9 @@ DAY = date(2026, 11, 23)
 def world(cfg, db):
     made: list[World] = []
 
-    def make(**kw) -> World:
-        w = World(cfg, **kw)
+    def make(outage: dict | None = None, **kw) -> World:
+        base = cfg.replace(outage=dataclasses.replace(cfg.outage, **outage)) if outage else cfg
+        w = World(base, **kw)
         made.append(w)
         return w
 
@@ -81,3 +83,27 @@ def test_emergency_outage_is_served_first_on_the_shared_cap_and_nobody_is_called
     assert Attempt.select().where(Attempt.account == life).count() == 0  # life support: never the robot
     assert {e.state for e in QueueEntry.select()} == {"done"}
     assert Campaign.get_by_id(outage_camp.id).status == "done" == Campaign.get_by_id(debt_camp.id).status
+
+
+def test_who_hung_up_on_an_outage_notice_calls_back_and_hears_that_notice(world):
+    w = world(outage={"max_attempts_per_day": 1}, start=local(18, 0))
+    acc = person(w, "+380506660001", "F-8", debt=None)
+    w.script.add("+380506660001", Debtor.answer(hangup_after=1.0))
+    outages.add(["F-8"], local(17, 0), local(23, 0), "emergency", actor="cli:test")
+    d = w.dialer()
+    camps = evening(w)
+    join(gevent.spawn(d.run, camps), "the evening to finish")
+    [first] = Attempt.select().where(Attempt.account == acc)
+    assert first.outcome == "early_hangup" and first.campaign_id == camps[0].id
+    w.script.add("+380506660001", Debtor.listen())
+    host, port = d.socket_address
+    w.sim.callback("+380506660001", "+380441234567", host, port)
+    wait_until(lambda: Attempt.select().where(Attempt.account == acc, Attempt.kind == "inbound",
+                                              Attempt.outcome == "heard").exists(), "the callback heard")
+    cb = Attempt.get(Attempt.account == acc, Attempt.kind == "inbound")
+    from ivr.campaign import messages
+
+    notice_ms = messages.context(w.cfg, w.speech, camps[0], [acc], DAY).message(acc.number).duration_ms
+    assert cb.campaign_id == camps[0].id and cb.message_ms == notice_ms > 0  # the notice, not a debt text
+    # told now: not called about this outage again
+    assert outages.audiences(w.cfg, Outage.get_by_id(camps[0].outage_id), DAY) == {camps[0].ref: {}}

@@ -31,7 +31,17 @@ from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger import audit, listimport
 from ivr.ledger.importer import ImportReport, RowError
-from ivr.ledger.models import Account, Campaign, Outage, OutagePoint, QueueEntry, SupplyLink, database, utcnow
+from ivr.ledger.models import (
+    Account,
+    Attempt,
+    Campaign,
+    Outage,
+    OutagePoint,
+    QueueEntry,
+    SupplyLink,
+    database,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +155,15 @@ class Told:
 
 
 def told(o: Outage) -> dict[int, list[Told]]:
-    """Per account: every message of this outage it heard (its queue entry ended done)."""
+    """Per account: every message of this outage it heard (its queue entry ended done, or it called back and
+    heard the notice again: ivr.dialer.inbound)."""
     out: dict[int, list[Told]] = {}
-    rows = (QueueEntry.select(QueueEntry.account, Campaign.ref, Campaign.day).join(Campaign)
-            .where(Campaign.outage_id == o.id, QueueEntry.state == "done", QueueEntry.outcome.in_(DONE)).tuples())
+    rows = list(QueueEntry.select(QueueEntry.account, Campaign.ref, Campaign.day).join(Campaign)
+                .where(Campaign.outage_id == o.id, QueueEntry.state == "done", QueueEntry.outcome.in_(DONE))
+                .tuples())
+    rows += list(Attempt.select(Attempt.account, Campaign.ref, Campaign.day).join(Campaign)
+                 .where(Campaign.outage_id == o.id, Attempt.kind == "inbound", Attempt.outcome.in_(DONE))
+                 .tuples())
     for acc, ref, day in rows:
         parts = ref_parts(ref)
         if parts is not None:
