@@ -83,3 +83,23 @@ def test_hours_in_words():
     assert say_time(time(17, 30), "uk") == "сімнадцять годин тридцять хвилин"
     assert say_time(time(21, 1), "uk") == "двадцять одна година одна хвилина"
     assert say_time(time(14, 2), "ru") == "четырнадцать часов две минуты"
+
+
+def test_migration_8_lifts_the_one_campaign_a_day_rule_of_an_older_database(db):
+    """An older database had `campaign.day` UNIQUE: migration 8 drops it for (day, kind, ref)."""
+    import peewee as pw
+
+    from ivr.ledger import db as ledger_db
+    from ivr.ledger.models import SchemaVersion
+
+    db.execute_sql('DROP INDEX IF EXISTS "campaign_day"')
+    db.execute_sql('CREATE UNIQUE INDEX "campaign_day" ON "campaign" ("day")')
+    SchemaVersion.delete().where(SchemaVersion.version == 8).execute()
+    Campaign.create(day=DAY)
+    with pytest.raises(pw.IntegrityError), db.atomic():
+        Campaign.create(day=DAY, kind="outage", ref="O1-v1-now")
+    assert ledger_db.upgrade(db) == [8]
+    Campaign.create(day=DAY, kind="outage", ref="O1-v1-now", priority=0)
+    with pytest.raises(pw.IntegrityError), db.atomic():
+        Campaign.create(day=DAY, kind="outage", ref="O1-v1-now")
+    assert Campaign.select().where(Campaign.day == DAY).count() == 2
