@@ -133,11 +133,14 @@ def points_of(o: Outage) -> list[str]:
     return [p for (p,) in OutagePoint.select(OutagePoint.point).where(OutagePoint.outage == o.id).tuples()]
 
 
-def affected_accounts(o: Outage) -> list[Account]:
-    """Accounts fed from the outage's points (life-support ones too: `audiences` leaves them out)."""
+def affected_accounts(o: Outage, only: list[int] | None = None) -> list[Account]:
+    """Accounts fed from the outage's points (life-support ones too: `audiences` leaves them out); `only`: of
+    these account ids (the pre-dial re-check of a page)."""
     pts = OutagePoint.select(OutagePoint.point).where(OutagePoint.outage == o.id)
-    return list(Account.select().where(Account.id.in_(
-        SupplyLink.select(SupplyLink.account).where(SupplyLink.point.in_(pts)))).order_by(Account.id))
+    q = Account.select().where(Account.id.in_(SupplyLink.select(SupplyLink.account).where(SupplyLink.point.in_(pts))))
+    if only is not None:
+        q = q.where(Account.id.in_(only))
+    return list(q.order_by(Account.id))
 
 
 # --- who is told what -------------------------------------------------------------------------------------------
@@ -154,16 +157,17 @@ class Told:
     day: date
 
 
-def told(o: Outage) -> dict[int, list[Told]]:
+def told(o: Outage, only: list[int] | None = None) -> dict[int, list[Told]]:
     """Per account: every message of this outage it heard (its queue entry ended done, or it called back and
     heard the notice again: ivr.dialer.inbound)."""
     out: dict[int, list[Told]] = {}
-    rows = list(QueueEntry.select(QueueEntry.account, Campaign.ref, Campaign.day).join(Campaign)
-                .where(Campaign.outage_id == o.id, QueueEntry.state == "done", QueueEntry.outcome.in_(DONE))
-                .tuples())
-    rows += list(Attempt.select(Attempt.account, Campaign.ref, Campaign.day).join(Campaign)
-                 .where(Campaign.outage_id == o.id, Attempt.kind == "inbound", Attempt.outcome.in_(DONE))
-                 .tuples())
+    q1 = (QueueEntry.select(QueueEntry.account, Campaign.ref, Campaign.day).join(Campaign)
+          .where(Campaign.outage_id == o.id, QueueEntry.state == "done", QueueEntry.outcome.in_(DONE)))
+    q2 = (Attempt.select(Attempt.account, Campaign.ref, Campaign.day).join(Campaign)
+          .where(Campaign.outage_id == o.id, Attempt.kind == "inbound", Attempt.outcome.in_(DONE)))
+    if only is not None:
+        q1, q2 = q1.where(QueueEntry.account.in_(only)), q2.where(Attempt.account.in_(only))
+    rows = list(q1.tuples()) + list(q2.tuples())
     for acc, ref, day in rows:
         parts = ref_parts(ref)
         if parts is not None:
@@ -181,10 +185,12 @@ def notice_stage(cfg: Config, start_day: date, day: date) -> int | None:
     return min(due) if due else None
 
 
-def audiences(cfg: Config, o: Outage, day: date, now: datetime | None = None) -> dict[str, dict[int, str]]:
-    """ref -> {account id: why called} of every message of outage `o` due on the local evening `day`."""
-    accounts = [a for a in affected_accounts(o) if lifesupport.may_call_robot(a, "outage")]
-    heard = told(o)
+def audiences(cfg: Config, o: Outage, day: date, now: datetime | None = None,
+              only: list[int] | None = None) -> dict[str, dict[int, str]]:
+    """ref -> {account id: why called} of every message of outage `o` due on the local evening `day` (`only`:
+    for these account ids alone, as the pre-dial re-check asks)."""
+    accounts = [a for a in affected_accounts(o, only) if lifesupport.may_call_robot(a, "outage")]
+    heard = told(o, only)
     v = o.version
     out: dict[str, dict[int, str]] = {}
 
@@ -218,7 +224,7 @@ def recheck(cfg: Config, camp: Campaign, account_ids: list[int], day: date,
     """Right before dialing: still in this campaign's audience (not cancelled or moved meanwhile, not on life
     support, not told yet)?"""
     o = Outage.get_or_none(Outage.id == camp.outage_id)
-    aud = audiences(cfg, o, camp.day, now).get(camp.ref, {}) if o is not None else {}
+    aud = audiences(cfg, o, camp.day, now, only=list(account_ids)).get(camp.ref, {}) if o is not None else {}
     why = "no longer due: the outage changed, or this account was told already, or is on life support"
     return {a: kinds.AudienceVerdict(a, a in aud, [] if a in aud else [why]) for a in account_ids}
 
