@@ -35,7 +35,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Render a text with the configured engine and voice to an 8 kHz mono WAV.")
     s.add_argument("text", nargs="?", help="the text to say (or use --key)")
     s.add_argument("--lang", default=None, choices=LANGS, help="language (default: locale.language)")
-    s.add_argument("--key", choices=list(KEYS), help="say this message with sample values instead of a text")
+    from ivr.speech.templates import KIND_KEYS
+
+    kind_keys = [f"{kind}.{key}" for kind, keys in KIND_KEYS.items() for key in keys]
+    s.add_argument("--key", choices=[*KEYS, *kind_keys], metavar="KEY",
+                   help="say this message with sample values instead of a text (a key of messages.yaml, or of "
+                        "installment.yaml / outage.yaml as installment.reminder, outage.planned …)")
     s.add_argument("--voice", help="engine voice (default: speech.voices[lang])")
     s.add_argument("-o", "--output", required=True, metavar="WAV", help="where to write the WAV")
     s.set_defaults(func=cmd_say)
@@ -81,8 +86,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def sample_values(cfg, lang: str) -> dict[str, object]:
     names = {"uk": "Петренко Іван", "ru": "Иванов Сергей", "bg": "Иван Петров", "en": "John Smith"}
+    addresses = {"uk": "вулиця Хрещатик, 1", "ru": "улица Крещатик, 1", "bg": "улица Витоша 1",
+                 "en": "1 Main Street"}
+    from datetime import time as wall
+
     return {"name": names[lang], "account": "1234567", "amount": Decimal("1021.50"),
-            "currency": cfg.locale.currency, "overdue_months": 3, "due_date": date(2026, 8, 23)}
+            "currency": cfg.locale.currency, "overdue_months": 3, "due_date": date(2026, 8, 23),
+            # the outage texts (outage.yaml: --key outage.planned …)
+            "address": addresses[lang], "from_date": date(2026, 12, 12), "from_time": wall(9, 0),
+            "to_date": date(2026, 12, 13), "to_time": wall(17, 30)}
 
 
 def cmd_say(args: argparse.Namespace) -> int:
