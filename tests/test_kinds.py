@@ -103,3 +103,18 @@ def test_migration_8_lifts_the_one_campaign_a_day_rule_of_an_older_database(db):
     with pytest.raises(pw.IntegrityError), db.atomic():
         Campaign.create(day=DAY, kind="outage", ref="O1-v1-now")
     assert Campaign.select().where(Campaign.day == DAY).count() == 2
+
+
+def test_ivr_status_names_the_evenings_other_campaigns(cfg, db):
+    import json
+
+    from ivr.admin.status import render, snapshot, to_json
+
+    clock = ManualClock(datetime(2026, 11, 23, 15, 0, tzinfo=UTC))
+    start_campaign(cfg, DAY, clock)
+    start_kind_campaign(cfg, DAY, clock, "installment", "remind", {}, priority=kinds.PRIORITY["installment"])
+    snap = snapshot(cfg, datetime(2026, 11, 23, 15, 0))
+    assert snap.campaign_day == DAY
+    assert snap.other_campaigns == ["installment reminder: running, waiting 0, dialing 0, done 0"]
+    assert json.loads(to_json(snap))["other_campaigns"] == snap.other_campaigns
+    assert render(snap) is not None
