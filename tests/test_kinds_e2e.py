@@ -83,6 +83,11 @@ def test_emergency_outage_is_served_first_on_the_shared_cap_and_nobody_is_called
     assert Attempt.select().where(Attempt.account == life).count() == 0  # life support: never the robot
     assert {e.state for e in QueueEntry.select()} == {"done"}
     assert Campaign.get_by_id(outage_camp.id).status == "done" == Campaign.get_by_id(debt_camp.id).status
+    from ivr.report import text_summary
+
+    summary = text_summary(w.cfg, DAY)  # heard tracking of the notice in the morning summary, beside the debt
+    assert f"emergency outage O{outage_camp.outage_id} notice (O{outage_camp.outage_id}-v1-now): audience 5, called 5, " \
+           "heard 5, not heard yet 0, given up 0" in summary
 
 
 def test_who_hung_up_on_an_outage_notice_calls_back_and_hears_that_notice(world):

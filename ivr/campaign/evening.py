@@ -56,6 +56,35 @@ def listing(day: date) -> list[Line]:
     return [Line(c, kinds.describe(c), counts(c)) for c in camps]
 
 
+@dataclass(frozen=True)
+class Told:
+    """How far a non-debt campaign of an evening got: its audience, who was called, who heard it."""
+
+    campaign: Campaign
+    label: str
+    audience: int
+    called: int  # accounts with at least one call in this campaign
+    heard: int  # entries ended done (heard, or a menu choice after the message)
+    waiting: int  # not heard yet, still to be called (carried to the next evening while still due)
+    given_up: int
+
+
+def told_summary(day: date) -> list[Told]:
+    """Per outage notice / installment campaign of `day`: the heard tracking, for the morning summary."""
+    from ivr.ledger.models import Attempt
+
+    out: list[Told] = []
+    for ln in listing(day):
+        c = ln.campaign
+        if c.kind == "debt":
+            continue
+        called = (Attempt.select(Attempt.account).where(Attempt.campaign == c.id, Attempt.kind == "campaign")
+                  .distinct().count())
+        out.append(Told(c, ln.info.label, c.eligible_count, called, ln.counts.get("done", 0),
+                        ln.counts.get("waiting", 0) + ln.counts.get("dialing", 0), ln.counts.get("given_up", 0)))
+    return out
+
+
 def prerender(cfg: Config, speech: Any, camps: list[Campaign], progress: Callable[[int], None] | None = None
               ) -> int:
     """Render the kind messages (and kind menus) of the waiting accounts of non-debt campaigns; returns how
