@@ -112,3 +112,35 @@ def test_who_hung_up_on_an_outage_notice_calls_back_and_hears_that_notice(world)
     assert cb.campaign_id == camps[0].id and cb.message_ms == notice_ms > 0  # the notice, not a debt text
     # told now: not called about this outage again
     assert outages.audiences(w.cfg, Outage.get_by_id(camps[0].outage_id), DAY) == {camps[0].ref: {}}
+
+
+def test_an_outage_call_offers_only_its_menu_keys_and_an_installment_call_its_own(world, tmp_path):
+    """outage.menu [2, 0]: key 1 (pay now) is not accepted on an outage call, key 2 asks for a callback;
+    installment.menu [1, 2, 3, 0]: key 1 transfers to the payment service."""
+    from ivr.campaign import installments
+    from ivr.ledger.models import CallbackRequest
+
+    w = world(channels=3, start=local(18, 0))
+    presses_one = person(w, "+380507770001", "F-9", debt=None)
+    presses_two = person(w, "+380507770002", "F-9", debt=None)
+    w.script.add("+380507770001", Debtor.answer(menu_press="1"))
+    w.script.add("+380507770002", Debtor.answer(menu_press="2"))
+    payer = person(w, "+380507770003", debt="900.00")
+    w.script.add("+380507770003", Debtor.answer(menu_press="1"))
+    plans = tmp_path / "plans.csv"
+    plans.write_text(f"plan,account,due_date,amount,starts_on\nP-1,{payer.number},2026-11-26,300,2026-10-01\n",
+                     encoding="utf-8")
+    assert installments.import_plans(w.cfg, plans, "cli:test").loaded == 1
+    outages.add(["F-9"], local(17, 0), local(23, 0), "emergency", actor="cli:test")
+    d = w.dialer()
+    camps = evening(w)
+    assert [(c.kind, c.ref) for c in camps][:2] == [("outage", camps[0].ref), ("installment", "remind")]
+    join(gevent.spawn(d.run, camps), "the evening to finish")
+
+    def outcomes(acc, camp):
+        return [a.outcome for a in Attempt.select().where(Attempt.account == acc, Attempt.campaign == camp.id)]
+
+    assert outcomes(presses_one, camps[0]) == ["heard"]  # 1 is no key of the outage menu: no transfer
+    assert outcomes(presses_two, camps[0]) == ["callback"]
+    assert CallbackRequest.select().where(CallbackRequest.account == presses_two).count() == 1
+    assert outcomes(payer, camps[1]) == ["pay_now"]  # the installment menu has 1: pay now
