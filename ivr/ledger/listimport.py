@@ -98,12 +98,7 @@ def record_run(rows: Rows, actor: str, started: datetime) -> None:
 
 def account_of(cfg: Config, value: str, cache: dict[str, Account | None]) -> Account:
     """The ledger's account for a number in a file (RowError when malformed or unknown)."""
-    try:
-        number = clean_account_number(value, cfg.imports.account_number_pattern)
-    except RowError:
-        raise
-    except ValueError as exc:
-        raise RowError(f"account: {exc}") from None
+    number = clean_account_number(value, cfg.imports.account_number_pattern)  # RowError when malformed
     if number not in cache:
         cache[number] = Account.get_or_none(Account.number == number)
     acc = cache[number]
