@@ -144,3 +144,27 @@ def test_an_outage_call_offers_only_its_menu_keys_and_an_installment_call_its_ow
     assert outcomes(presses_two, camps[0]) == ["callback"]
     assert CallbackRequest.select().where(CallbackRequest.account == presses_two).count() == 1
     assert outcomes(payer, camps[1]) == ["pay_now"]  # the installment menu has 1: pay now
+
+
+def test_an_emergency_entered_while_the_evening_runs_joins_it_first(world, monkeypatch):
+    from ivr.dialer import dialer as dialer_mod
+
+    monkeypatch.setattr(dialer_mod, "CAMPAIGN_REFRESH_REAL_SECONDS", 0.05)
+    w = world(channels=1, start=local(18, 0))
+    debtors = [person(w, f"+38050888000{i}") for i in range(4)]
+    fed = person(w, "+380508889999", "F-5", debt=None)
+    d = w.dialer()
+    camps = evening(w)
+    assert [c.kind for c in camps] == ["debt"]
+    d.campaign_source = lambda: outages.due_campaigns(w.cfg, DAY, w.clock)
+    g = gevent.spawn(d.run, camps)
+    wait_until(lambda: Attempt.select().where(Attempt.outcome != "").count() >= 1, "the first debt call to end")
+    outages.add(["F-5"], local(18, 0), local(23, 0), "emergency", actor="cli:test")
+    join(g, "the evening to finish")
+    [notice] = Attempt.select().where(Attempt.account == fed)
+    debt = list(Attempt.select().where(Attempt.account.in_([x.id for x in debtors])).order_by(Attempt.id))
+    assert notice.outcome == "heard" and Campaign.get_by_id(notice.campaign_id).kind == "outage"
+    assert len(debt) == 4 and all(a.outcome == "heard" for a in debt)
+    # it took the next free slot: placed before at least the last debt call (cap 1, four debt calls)
+    assert notice.created_at < debt[-1].created_at
+    assert max(w.samples) <= 1 and not w.overlaps

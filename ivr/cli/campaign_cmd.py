@@ -111,6 +111,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             prerender_debt(dialer, campaign, Console(stderr=True))
         prerender(cfg, speech, campaigns)
         beat = start_heartbeat(dialer)
+        if "outage" in only:  # an emergency entered while the evening runs joins it within half a minute
+            from ivr.campaign import outages
+
+            dialer.campaign_source = lambda: outages.due_campaigns(cfg, day, clock)
         stats = dialer.run(campaigns)
     finally:
         if beat is not None:

@@ -66,6 +66,7 @@ IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do r
 BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
 IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
 MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together
+CAMPAIGN_REFRESH_REAL_SECONDS = 30.0  # how often a running evening looks for newly due campaigns (an emergency)
 
 
 def release_memory() -> None:
@@ -182,6 +183,10 @@ class Dialer:
         self.stats = DialerStats()
         self.campaign: Campaign | None = None  # the first (highest-priority) of `campaigns`
         self.campaigns: list[Campaign] = []  # the evening's campaigns, served by priority on one cap
+        # asked every CAMPAIGN_REFRESH_REAL_SECONDS while the evening runs: campaigns that became due since it
+        # started (an emergency outage entered mid-evening) join it at their priority; None = the list is fixed
+        self.campaign_source: Callable[[], list[Campaign]] | None = None
+        self._campaigns_at = 0.0
         self.paused = False
         self.pause_reason = ""
         self.stopping = False
@@ -386,6 +391,7 @@ class Dialer:
             self._need_reconcile = False
             reconcile(self)
         self._take_over_dead_nodes()
+        self._refresh_campaigns()
         if self.paused:
             self._nap(0.2)
             return ""
@@ -530,6 +536,24 @@ class Dialer:
         self.stats.placed += len(attempts)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
         return len(attempts)
+
+    def _refresh_campaigns(self) -> None:
+        """Now and then: add the campaigns `campaign_source` says are due and this evening does not serve yet."""
+        now = time.monotonic()
+        if self.campaign_source is None or now < self._campaigns_at:
+            return
+        self._campaigns_at = now + CAMPAIGN_REFRESH_REAL_SECONDS
+        known = {c.id for c in self.campaigns}
+        new = [c for c in self.campaign_source() if c.id not in known]
+        if not new:
+            return
+        self.campaigns = sorted([*self.campaigns, *new], key=lambda c: (c.priority, c.id))
+        self.campaign = self.campaigns[0]
+        for c in new:
+            Campaign.update(status="running", status_reason="").where(Campaign.id == c.id).execute()
+            c.status = "running"
+            log.warning("event=campaign_joined campaign=%s kind=%s ref=%s priority=%s audience=%s", c.id, c.kind,
+                        c.ref or "-", c.priority, c.eligible_count)
 
     def _candidates(self, n: int) -> list[Any]:
         """Up to `n` claimed candidates, asked of the campaigns in priority order: a campaign gets what the
