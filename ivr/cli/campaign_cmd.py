@@ -123,6 +123,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         esl.stop()
     print(f"campaign {day} {campaign.status}: {stats.placed} calls; " +
           ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+    if campaign.kind != "debt":  # no debt evening tonight (--kinds): the notices' own summary
+        from ivr.campaign.evening import told_summary
+
+        for k in told_summary(day):
+            print(f"  {k.label}: audience {k.audience}, called {k.called}, heard {k.heard}, "
+                  f"not heard yet {k.waiting}, given up {k.given_up}")
+        return 0
     try:
         from ivr.report import text_summary
 
