@@ -126,3 +126,13 @@ def test_installment_windows_are_dst_exact(cfg):
     assert w.next_open("Europe/Kyiv", datetime(2026, 10, 25, 0, 0, tzinfo=UTC)) == datetime(2026, 10, 25, 7, 0,
                                                                                            tzinfo=UTC)
     assert w.is_open("Europe/Kyiv", datetime(2026, 10, 25, 9, 59, tzinfo=UTC))  # 11:59 local, a Sunday
+
+
+def test_prerender_skips_an_installment_paid_since_the_campaign_started(cfg, planned):
+    from ivr.campaign.evening import prerender
+
+    [camp] = installments.due_campaigns(cfg, date(2026, 12, 2), ManualClock(datetime(2026, 12, 2, tzinfo=UTC)))
+    speech = Speech(cfg, engine=FakeEngine())
+    assert prerender(cfg, speech, [camp]) == 1
+    Payment.create(account=planned, reference="PAY-9", amount=Decimal("500.00"), paid_on=date(2026, 12, 2))
+    assert prerender(cfg, speech, [camp]) == 0  # no error: the pre-dial re-check closes the entry

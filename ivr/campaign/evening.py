@@ -8,6 +8,7 @@ the same path the calls use, so no call waits for TTS.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -16,7 +17,10 @@ from typing import Any
 from ivr.campaign import kinds
 from ivr.clock import Clock
 from ivr.config import Config
+from ivr.errors import IvrError
 from ivr.ledger.models import Account, Campaign, QueueEntry
+
+log = logging.getLogger(__name__)
 
 ALL_KINDS = ("outage", "installment", "debt")
 
@@ -100,7 +104,11 @@ def prerender(cfg: Config, speech: Any, camps: list[Campaign], progress: Callabl
                         .where(QueueEntry.campaign == camp.id, QueueEntry.state == "waiting"))
         for acc in accounts:
             ctx = messages.context(cfg, speech, camp, [acc], camp.day)
-            ctx.message(acc.number)
+            try:
+                ctx.message(acc.number)
+            except IvrError as exc:  # paid or changed since the campaign started: the pre-dial check drops it
+                log.info("event=prerender_skipped campaign=%s account=%s why=%s", camp.id, acc.number, exc)
+                continue
             ctx.prompt("menu")
             n += 1
             if progress is not None:
