@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from ivr.speech.silent import SilentSpeech
@@ -107,25 +107,14 @@ def dialer_role(args: argparse.Namespace) -> int:
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 def prepare(work: Path, args: argparse.Namespace) -> list[str]:
-    from decimal import Decimal
-
     from ivr.config import parse_config
     from ivr.ledger.db import connect
-    from ivr.ledger.models import Account, Balance, Phone, database
+    from ivr.ledger.sample import seed_debtors
 
     work.mkdir(parents=True, exist_ok=True)
     cfg = parse_config(config_dict(work, args), base_dir=work, env={})
     db = connect(cfg.database.url, work)
-    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
-    with database.atomic():
-        Account.insert_many([{"number": f"KN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                             for i in range(args.accounts)]).execute()
-        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
-        Phone.insert_many([{"account": ids[f"KN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
-                           for i, n in enumerate(numbers)]).execute()
-        Balance.insert_many([{"account": ids[f"KN-{i:06d}"], "as_of": DAY - timedelta(days=2),
-                              "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
-                            ).execute()
+    numbers = seed_debtors(args.accounts, DAY)
     db.close()
     SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     return numbers

@@ -107,25 +107,14 @@ def dialer_role(args: argparse.Namespace) -> int:
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 def prepare(work: Path, args: argparse.Namespace, db_url: str) -> list[str]:
-    from decimal import Decimal
-
     from ivr.ledger.db import connect
-    from ivr.ledger.models import Account, Balance, Phone, database
+    from ivr.ledger.sample import seed_debtors
     from ivr.sim.script import Debtor, Script
     from ivr.speech.silent import SilentSpeech
 
     work.mkdir(parents=True, exist_ok=True)
     db = connect(db_url, work)
-    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
-    with database.atomic():
-        Account.insert_many([{"number": f"KN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                             for i in range(args.accounts)]).execute()
-        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
-        Phone.insert_many([{"account": ids[f"KN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
-                           for i, n in enumerate(numbers)]).execute()
-        Balance.insert_many([{"account": ids[f"KN-{i:06d}"], "as_of": DAY - timedelta(days=2),
-                              "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
-                            ).execute()
+    numbers = seed_debtors(args.accounts, DAY)
     db.close()
     SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     # everyone listens to the end: the only reasons to call someone twice are the faults themselves
