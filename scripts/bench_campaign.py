@@ -38,16 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+from sim_rig import DAY, ROOT, START
 
 from ivr.speech.silent import SilentSpeech
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
-START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 
 

@@ -34,16 +34,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime
 from pathlib import Path
+
+from sim_rig import DAY, ROOT, START, Watch, dialer_command, run_dialer, stop_sim
 
 from ivr.speech.silent import SilentSpeech
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
-START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 
 def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
@@ -69,38 +66,11 @@ def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
 # --- the dialer process (what `ivr run` does, on the shared scaled clock) ----------------------------------------
 
 def dialer_role(args: argparse.Namespace) -> int:
-    import gevent
-
-    from ivr.campaign.queue import start_campaign
-    from ivr.clock import ScaledClock
     from ivr.config import parse_config
-    from ivr.dialer.dialer import Dialer
-    from ivr.dialer.node import start_heartbeat
-    from ivr.ledger.db import connect
-    from ivr.logs import setup_logging
-    from ivr.switch.esl import EslClient
 
     work = Path(args.workdir)
     cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
-    setup_logging("WARNING", True, str(work / f"dialer-{os.getpid()}.log"))
-    connect(cfg.database.url, work)
-    clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
-    camp = start_campaign(cfg, DAY, clock)  # as `ivr run` does on every start (releases orphaned claims)
-    esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 5.0, 1.0)
-    esl.start()
-    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s),
-                    node=args.node or None, outbound_port=0)
-    dialer.start()
-    beat = start_heartbeat(dialer)
-    g = gevent.spawn(dialer.run, camp)
-    g.join()
-    beat.kill()
-    out = {"placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes, "ok": g.successful(),
-           "reconciled_lost": dialer.stats.reconciled_lost, "reconciled_alive": dialer.stats.reconciled_alive,
-           "node": dialer.node, "error": repr(g.exception) if g.exception else ""}
-    dialer.stop()
-    esl.stop()
-    (work / f"dialer-{os.getpid()}.json").write_text(json.dumps(out))
+    run_dialer(cfg, work, args, args.node or None, str(os.getpid()))
     return 0
 
 
@@ -137,42 +107,8 @@ def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: fl
                              seed=args.seed, cwd=ROOT)
 
 
-class Watch:
-    """Live channels per number, from the simulator's own events (its side of the story)."""
-
-    def __init__(self, port: int) -> None:
-        from ivr.switch.esl import EslClient
-
-        self.live: dict[str, str] = {}  # uuid -> number
-        self.overlaps: list[tuple[str, float]] = []
-        self.created = 0
-        self.peak = 0
-        self.esl = EslClient("127.0.0.1", port, "ClueCon", 10.0, 1.0)
-        self.esl.add_handler(self.on)
-        self.esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"])
-        self.esl.start()
-
-    def on(self, ev) -> None:
-        if ev.name == "CHANNEL_CREATE":
-            number = ev.get("Caller-Destination-Number", "") or ev.get("Caller-Callee-ID-Number", "")
-            if number and number in self.live.values():
-                self.overlaps.append((number, time.time()))
-            self.live[ev.uuid] = number
-            self.created += 1
-            self.peak = max(self.peak, len(self.live))
-        elif ev.name == "CHANNEL_HANGUP_COMPLETE":
-            self.live.pop(ev.uuid, None)
-
-    def stop(self) -> None:
-        self.esl.stop()
-
-
 def spawn_dialer(work: Path, args: argparse.Namespace, port: int, real_start: float, node: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--role", "dialer", "--workdir", str(work), "--port", str(port),
-           "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
-           "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-           "--node", node]
-    return subprocess.Popen(cmd, cwd=ROOT)
+    return subprocess.Popen(dialer_command(__file__, work, args, port, real_start, node), cwd=ROOT)
 
 
 def db_open(work: Path, args: argparse.Namespace):
@@ -212,7 +148,7 @@ def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
     script = debtor_script(work, numbers, args)
     real_start = time.time() + 2.0
     sim, port = start_sim(work, args, script, real_start)
-    watch = Watch(port)
+    watch = Watch(port, "CHANNEL_HANGUP_COMPLETE")
     result: dict = {"work": str(work)}
     try:
         first = spawn_dialer(work, args, port, real_start, "node-a")
@@ -281,11 +217,7 @@ def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
     finally:
         result.update(overlaps=watch.overlaps, sim_peak=watch.peak, sim_created=watch.created)
         watch.stop()
-        sim.send_signal(signal.SIGTERM)
-        try:
-            sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        stop_sim(sim)
     result["finals"] = finals(work, args)
     return result
 
