@@ -9,6 +9,7 @@ made from `channels.payment_link` (keep it in [ ] so the sentence disappears whe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -72,6 +73,23 @@ def load(prompts_dir: Path, lang: str) -> dict[str, Template]:
     if problems:
         raise TemplateError(problems)
     return out
+
+
+def loader(cfg) -> Callable[[str], dict[str, Template]]:
+    """A per-run reader of the written texts: `get(lang)` loads prompts/<lang>/channels.yaml once and keeps it;
+    a broken file is an IvrError listing every problem (the run stops before sending anything more)."""
+    cache: dict[str, dict[str, Template]] = {}
+    base = cfg.path(cfg.speech.prompts_dir)
+
+    def get(lang: str) -> dict[str, Template]:
+        if lang not in cache:
+            try:
+                cache[lang] = load(base, lang)
+            except TemplateError as exc:
+                raise IvrError(str(exc)) from None
+        return cache[lang]
+
+    return get
 
 
 def check_all(prompts_dir: Path) -> list[str]:

@@ -7,10 +7,9 @@ import csv
 import os
 import sys
 from collections import Counter
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from ivr.cli.common import iso_date, load
+from ivr.cli.common import iso_date, load, local_today
 from ivr.errors import IvrError
 from ivr.ledger import eligibility
 from ivr.ledger.importer import spreadsheet_safe
@@ -44,7 +43,7 @@ def cmd_eligible(args: argparse.Namespace) -> int:
 
 def _eligible(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
-    day = args.date or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    day = args.date or local_today(cfg)
     if args.why:
         return _why(cfg, args.why.strip(), day)
     verdicts = eligibility.evaluate(cfg, day)
