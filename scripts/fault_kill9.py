@@ -36,7 +36,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from sim_rig import DAY, ROOT, START, Watch, dialer_command, run_dialer, stop_sim
+from sim_rig import DAY, ROOT, START, Watch, add_role_options, dialer_command, run_dialer, stop_sim
 
 from ivr.speech.silent import SilentSpeech
 
@@ -224,7 +224,7 @@ def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    add_role_options(ap)
     ap.add_argument("--accounts", type=int, default=300)
     ap.add_argument("--scale", type=float, default=20.0, help="clock scale shared by the dialers and the simulator")
     ap.add_argument("--channels", type=int, default=30)
@@ -236,10 +236,6 @@ def main() -> int:
     ap.add_argument("--same-node", action="store_true", help="restart under the same node name")
     ap.add_argument("--timeout", type=float, default=600.0, help="real seconds each dialer may take")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
-    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
-    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "dialer":
         return dialer_role(args)

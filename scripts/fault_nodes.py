@@ -42,7 +42,7 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from sim_rig import DAY, ROOT, START, Watch, dialer_command, run_dialer, stop_sim
+from sim_rig import DAY, ROOT, START, Watch, add_role_options, dialer_command, run_dialer, stop_sim
 
 sys.path.insert(0, str(ROOT))
 
@@ -264,7 +264,7 @@ def checks_for(res: dict, args: argparse.Namespace) -> dict[str, bool]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    add_role_options(ap)
     ap.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
     ap.add_argument("--accounts", type=int, default=60)
     ap.add_argument("--scale", type=float, default=10.0, help="clock scale shared by the dialers and the simulator")
@@ -277,10 +277,6 @@ def main() -> int:
     ap.add_argument("--db-url", default="", help="an empty PostgreSQL database (default: a throwaway cluster with "
                                                  "one database per scenario)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
-    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
-    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "dialer":
         return dialer_role(args)

@@ -1,7 +1,8 @@
 """What the scripts that run a campaign against `ivr sim` in processes of their own share: the evening they dial
 (fault_kill9.py, fault_nodes.py, bench_campaign.py); and for the two fault scripts, a dialer process doing what
-`ivr run` does on the clock shared with the simulator, its command line, a watch on the simulator's own channel
-events (the switch's side of the story: live channels per number, overlaps, peak) and the simulator's stop."""
+`ivr run` does on the clock shared with the simulator, its command line and options, a watch on the simulator's
+own channel events (the switch's side of the story: live channels per number, overlaps, peak) and the
+simulator's stop."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ def run_dialer(cfg, work: Path, args: argparse.Namespace, node: str | None, name
     dialer.stop()
     esl.stop()
     (work / f"dialer-{name}.json").write_text(json.dumps(out))
+
+
+def add_role_options(ap: argparse.ArgumentParser) -> None:
+    """The hidden options `dialer_command` passes: which role this process plays, its work folder, the
+    simulator's port, the shared clock's real start and the node name (the script's own options give the rest)."""
+    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
 
 
 def dialer_command(script: str, work: Path, args: argparse.Namespace, port: int, real_start: float,
