@@ -53,13 +53,10 @@ def cmd_receipts(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from ivr.channels import segments, texts
-    from ivr.errors import IvrError
     from ivr.ledger.models import Account
 
     cfg, _db = load(args)
-    acc = Account.get_or_none(Account.number == args.account)
-    if acc is None:
-        raise IvrError(f"no account {args.account!r} in the ledger")
+    acc = Account.by_number(args.account)
     lang = acc.language or cfg.locale.language
     day = args.date or local_today(cfg)
     text = texts.render(texts.load(cfg.path(cfg.speech.prompts_dir), lang)["sms"], texts.facts_for(cfg, acc, day))

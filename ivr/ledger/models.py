@@ -46,6 +46,17 @@ class Account(BaseModel):
     # the latest FULL export is not called (ivr.ledger.eligibility); NULL = never seen by a recorded import
     seen_run = pw.IntegerField(null=True, index=True)
 
+    @classmethod
+    def by_number(cls, number: str) -> Account:
+        """The account with this account number: the one lookup the commands and the console make of what a
+        person typed; an IvrError naming the number when the ledger has none."""
+        from ivr.errors import IvrError
+
+        acc = cls.get_or_none(cls.number == number)
+        if acc is None:
+            raise IvrError(f"no account {number!r} in the ledger")
+        return acc
+
 
 class Phone(BaseModel):
     """One of an account's numbers, tried in `position` order."""

@@ -240,9 +240,7 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
                   full_numbers: bool = False) -> AccountStory:
     """Everything about one account (an Account or its account number), judged on local `day` (default: today in
     the debtor's time zone) at `now` (aware; default: the current time)."""
-    acc = account if isinstance(account, Account) else Account.get_or_none(Account.number == account)
-    if acc is None:
-        raise IvrError(f"no account {account!r} in the ledger")
+    acc = account if isinstance(account, Account) else Account.by_number(account)
     tz = rules.account_tz(cfg, acc)
     zone = ZoneInfo(tz)
     now = now or datetime.now(UTC)

@@ -129,9 +129,7 @@ def preview_wav(cfg: Config, account_number: str, key: str, day: date, out: Path
     keys = WHOLE_CALL if key == "call" else (key,)
     if any(k not in templates.KEYS for k in keys):
         raise IvrError(f"message {key!r} is not one of call, {', '.join(templates.KEYS)}")
-    account = Account.get_or_none(Account.number == account_number.strip())
-    if account is None:
-        raise IvrError(f"no account {account_number!r} in the ledger")
+    account = Account.by_number(account_number.strip())
     speech = Speech(cfg, segment_mode="joined")
     facts = facts_for_account(cfg, account, day)
     values = speech.debt_values(facts)
