@@ -86,6 +86,13 @@ class World(SimWorld):
         d.start()
         return self._keep(d, esl)
 
+    def random_debtors(self, numbers: list[str], seed: int, message_s: float) -> None:
+        """An account per number, each debtor answering (or not) as the seeded random mix has it."""
+        mix = Script.random_mix(numbers, seed=seed, message_s=message_s)
+        for n in numbers:
+            factories.account(phone=n)
+            self.script.add(n, mix.for_number(n))
+
     def run(self, node: str = "node-a") -> Dialer:
         d = self.dialer(node)
         join(gevent.spawn(d.run, self.campaign()), "the campaign to finish")
@@ -218,10 +225,7 @@ def test_concurrency_cap_never_exceeded_under_random_timings(world):
     w = world(channels=4, cps=50.0, scale=200.0, delays={c: 30 for c in cfg_causes()}, default_delay=30,
               max_attempts_per_day=2)
     numbers = [f"+38050115{i:04d}" for i in range(40)]
-    mix = Script.random_mix(numbers, seed=11, message_s=4.0)
-    for n in numbers:
-        factories.account(phone=n)
-        w.script.add(n, mix.for_number(n))
+    w.random_debtors(numbers, seed=11, message_s=4.0)
     d = w.run()
     assert d.stats.placed >= 40
     assert max(w.samples) <= 4
