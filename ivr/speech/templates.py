@@ -192,6 +192,11 @@ def _fold_spoken(key: str, value: str) -> str:
     return " ".join(value.split())  # YAML line folding and CR/LF become plain spaces
 
 
+def check_messages(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template], list[str]]:
+    """Check the text of one messages.yaml (named `where_file` in the problems): (templates, problems)."""
+    return check_yaml(raw, where_file, lang, KEYS, _fold_spoken, "said")
+
+
 def load_messages(path: Path, lang: str) -> dict[str, Template]:
     """Load and check one messages.yaml; raise TemplateError listing every problem."""
     try:
@@ -200,7 +205,7 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
         raise TemplateError([f"{path}: file not found (each language needs its messages.yaml)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError([f"{path}: cannot read: {exc}"]) from None
-    out, problems = check_yaml(raw, str(path), lang, KEYS, _fold_spoken, "said")
+    out, problems = check_messages(raw, str(path), lang)
     if problems:
         raise TemplateError(problems)
     return out
