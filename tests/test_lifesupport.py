@@ -1,0 +1,148 @@
+"""Life support first, by a person: the robot never calls a life-support account about a debt before an operator
+has recorded that they informed it; afterwards `life_support.after_informed` decides. The single-account check
+and the dialer's batch check agree; the operators' worklist lists exactly the accounts the rule holds back."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from decimal import Decimal
+
+import factories as f
+import pytest
+
+from ivr.campaign import lifesupport
+from ivr.campaign.lifesupport import FIRST, LifeSupportError, may_call_robot
+from ivr.config import parse_config
+from ivr.ledger import eligibility
+from ivr.ledger.models import Account, AuditEvent, LifeSupportNotice
+
+DAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 10, 0)
+
+
+def flagged(number: str, debt: str = "500.00", district: str = "Center", **kw) -> Account:
+    acc = f.account(number, debt=debt, district=district, **kw)
+    Account.update(life_support=True).where(Account.id == acc.id).execute()
+    return Account.get_by_id(acc.id)
+
+
+def with_setting(cfg, **after):
+    return dataclasses.replace(cfg, life_support=dataclasses.replace(
+        cfg.life_support, after_informed={**cfg.life_support.after_informed, **after}))
+
+
+def test_a_life_support_debtor_is_not_called_until_an_operator_informed_them(cfg, db):
+    acc = flagged("LS-1")
+    plain = f.account("PLAIN-1")
+    v = eligibility.check_account(cfg, acc, DAY)
+    assert not v.eligible and v.owes and v.excluded_by == [FIRST]
+    assert f"excluded: {FIRST}" in v.reasons
+    assert eligibility.check_account(cfg, plain, DAY).eligible
+    assert not may_call_robot(acc, "debt", cfg=cfg)
+    assert may_call_robot(plain, "debt", cfg=cfg) and may_call_robot(plain, "outage", cfg=cfg)
+
+    lifesupport.record_informed("LS-1", "debt", "olga", at=datetime(2026, 11, 22, 15, 30), note="spoke to son",
+                                now=NOW)
+    v = eligibility.check_account(cfg, acc, DAY)
+    assert v.eligible, v.reasons
+    assert "life support: informed by olga on 2026-11-22" in v.reasons
+    assert may_call_robot(acc, "debt", cfg=cfg)
+    # informed about the debt is not informed about an outage; and outages stay with people by default
+    assert not may_call_robot(acc, "outage", cfg=cfg)
+    ev = AuditEvent.get(AuditEvent.action == "life_support.informed")
+    assert (ev.actor, ev.target) == ("olga", "LS-1") and '"kind": "debt"' in ev.detail
+
+
+def test_after_informed_never_keeps_the_robot_away_for_good(cfg, db):
+    cfg = with_setting(cfg, debt="never")
+    acc = flagged("LS-2")
+    lifesupport.record_informed(acc, "debt", "olga", now=NOW)
+    v = eligibility.check_account(cfg, acc, DAY)
+    assert not v.eligible
+    assert v.excluded_by[0].startswith("life support: informed by olga on 2026-11-23")
+    assert "life_support.after_informed.debt: never" in v.excluded_by[0]
+    assert not may_call_robot(acc, "debt", cfg=cfg)
+
+
+def test_outage_setting_robot_allows_a_reminder_only_after_an_outage_notice(cfg, db):
+    cfg = with_setting(cfg, outage="robot")
+    acc = flagged("LS-3")
+    assert not may_call_robot(acc, "outage", cfg=cfg)
+    lifesupport.record_informed(acc, "debt", "olga", now=NOW)
+    assert not may_call_robot(acc, "outage", cfg=cfg)
+    lifesupport.record_informed(acc, "outage", "petro", now=NOW)
+    assert may_call_robot(acc, "outage", cfg=cfg)
+    # without a config, the defaults: outages by people only
+    assert not may_call_robot(acc, "outage")
+
+
+def test_the_setting_is_validated_by_key_and_value():
+    from ivr.config import ConfigError
+    with pytest.raises(ConfigError) as info:
+        parse_config({"life_support": {"after_informed": {"debts": "robot", "outage": "sometimes"}}}, env={})
+    text = "\n".join(info.value.problems)
+    assert "life_support.after_informed.debts" in text and "debt, installment, outage" in text
+    assert "life_support.after_informed.outage: 'sometimes' is not allowed" in text and "robot, never" in text
+    ok = parse_config({"life_support": {"after_informed": {"outage": "robot"}}}, env={})
+    assert ok.life_support.after_informed == {"debt": "robot", "installment": "robot", "outage": "robot"}
+
+
+def test_record_refuses_what_is_not_a_notice(cfg, db):
+    flagged("LS-4")
+    f.account("PLAIN-4")
+    with pytest.raises(LifeSupportError, match="not flagged life support"):
+        lifesupport.record_informed("PLAIN-4", "debt", "olga", now=NOW)
+    with pytest.raises(LifeSupportError, match="kind 'rent' is not allowed"):
+        lifesupport.record_informed("LS-4", "rent", "olga", now=NOW)
+    with pytest.raises(LifeSupportError, match="in the future"):
+        lifesupport.record_informed("LS-4", "debt", "olga", at=datetime(2026, 11, 24), now=NOW)
+    with pytest.raises(LifeSupportError, match="no account"):
+        lifesupport.record_informed("NOPE", "debt", "olga", now=NOW)
+    assert LifeSupportNotice.select().count() == 0
+
+
+def test_the_batch_check_agrees_with_the_single_check_on_life_support(cfg, db):
+    """The dialer's pre-dial check (check_accounts with loaded rows) gives the same verdicts as check_account."""
+    ids = []
+    for i in range(8):
+        acc = flagged(f"B-{i}") if i % 2 else f.account(f"B-{i}")
+        ids.append(acc.id)
+    lifesupport.record_informed("B-3", "debt", "olga", now=NOW)
+    loaded = list(Account.select().where(Account.id.in_(ids)).order_by(Account.id))
+    batch, _ = eligibility.check_accounts(cfg, ids, DAY, loaded=loaded)
+    plain, _ = eligibility.check_accounts(cfg, ids, DAY)
+    everyone = {v.account_id: v for v in eligibility.evaluate(cfg, DAY)}
+    for i in ids:
+        one = eligibility.check_account(cfg, i, DAY)
+        for other in (batch[i], plain[i], everyone[i]):
+            assert (other.eligible, other.reasons) == (one.eligible, one.reasons)
+    eligible = {v.number for v in batch.values() if v.eligible}
+    assert eligible == {"B-0", "B-2", "B-3", "B-4", "B-6"}
+
+
+def test_the_worklist_lists_exactly_whom_the_rule_holds_back_largest_debt_first(cfg, db):
+    flagged("W-SMALL", debt="150.00", district="North")
+    flagged("W-BIG", debt="900.00", district="North")
+    flagged("W-CENTER", debt="300.00", district="Center")
+    flagged("W-PAID", debt="0.00")  # owes nothing: nothing to inform about
+    dnc = flagged("W-DNC")
+    Account.update(do_not_call=True).where(Account.id == dnc.id).execute()  # nobody calls: not on the list
+    flagged("W-DONE", debt="700.00")
+    f.account("W-PLAIN", debt="800.00")
+    lifesupport.record_informed("W-DONE", "debt", "olga", now=NOW)
+    items = lifesupport.pending(cfg, DAY)
+    assert [(i.district, i.account) for i in items] == [("Center", "W-CENTER"), ("North", "W-BIG"),
+                                                        ("North", "W-SMALL")]
+    assert items[1].number == "+380501234567" and items[1].debt == Decimal("900.00") and items[1].kind == "debt"
+    assert [i.account for i in lifesupport.pending(cfg, DAY, district="North")] == ["W-BIG", "W-SMALL"]
+
+
+def test_status_rows_say_who_informed_whom(cfg, db):
+    flagged("S-1", district="A")
+    flagged("S-2", district="B")
+    lifesupport.record_informed("S-2", "debt", "olga", at=datetime(2026, 11, 20, 9), now=NOW)
+    lifesupport.record_informed("S-2", "debt", "petro", at=datetime(2026, 11, 21, 9), now=NOW)
+    rows = lifesupport.status_rows()
+    assert [(r.account, sorted(r.informed)) for r in rows] == [("S-1", []), ("S-2", ["debt"])]
+    assert rows[1].informed["debt"].informed_by == "petro"
