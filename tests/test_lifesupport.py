@@ -146,3 +146,111 @@ def test_status_rows_say_who_informed_whom(cfg, db):
     rows = lifesupport.status_rows()
     assert [(r.account, sorted(r.informed)) for r in rows] == [("S-1", []), ("S-2", ["debt"])]
     assert rows[1].informed["debt"].informed_by == "petro"
+
+
+# --- the operators' side: the callbacks page, the CLI, the morning report ---------------------------------------
+
+def _config_file(cfg, tmp_path) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(f"database:\n  url: '{cfg.database.url}'\nreport:\n  output_dir: '{tmp_path / 'reports'}'\n",
+                    encoding="utf-8")
+    return str(path)
+
+
+def test_the_callbacks_page_lists_life_support_first_and_records_informed(cfg, db, fast_hashes):
+    from web_support import add_users, login, post
+
+    from ivr.web.app import create_app
+
+    add_users()
+    app = create_app(cfg, "k" * 64, testing=True)
+    client = app.test_client()
+    flagged("LS-WEB", debt="640.00", district="North", name="Ganna Life")
+    other = f.account("CB-1", name="Wants a call", district="Center")
+    f.callback(other, None, at=datetime(2026, 11, 23, 17))
+    login(client, "olga")
+    html = client.get("/callbacks").get_data(as_text=True)
+    assert 'id="life-support"' in html and "Ganna Life" in html and "Wants a call" in html
+    assert html.index("Ganna Life") < html.index("Wants a call")  # the top of the worklist
+    # no CSRF token: refused, nothing recorded
+    refused = client.post("/callbacks/life-support/informed", data={"account": "LS-WEB", "kind": "debt"})
+    assert refused.status_code == 400 and LifeSupportNotice.select().count() == 0
+    resp = post(client, "/callbacks/life-support/informed", {"account": "LS-WEB", "kind": "debt",
+                                                             "informed_at": "2026-11-23T16:45", "note": "daughter"},
+                page="/callbacks")
+    assert resp.status_code == 302
+    row = LifeSupportNotice.get()
+    # 16:45 in Kyiv (UTC+2 in November) is 14:45 UTC; the operator is the logged-in user
+    assert (row.informed_by, row.kind, row.informed_at, row.note) == ("olga", "debt", datetime(2026, 11, 23, 14, 45),
+                                                                     "daughter")
+    html = client.get("/callbacks").get_data(as_text=True)
+    assert 'id="life-support"' not in html and "LS-WEB" in html  # the "recorded" line; the list is empty now
+    bad = post(client, "/callbacks/life-support/informed", {"account": "CB-1", "kind": "debt"}, page="/callbacks")
+    assert bad.status_code == 302
+    assert "not flagged life support" in client.get("/callbacks").get_data(as_text=True)
+    anonymous = app.test_client()
+    assert anonymous.get("/callbacks").status_code == 302  # not logged in: to the login page
+    assert anonymous.post("/callbacks/life-support/informed", data={"account": "LS-WEB"}).status_code == 400
+
+
+def test_cli_lists_records_and_shows_status(cfg, db, tmp_path, capsys):
+    from ivr.cli import main
+
+    flagged("LS-CLI", debt="450.00", district="North", name="Ivan Life")
+    conf = _config_file(cfg, tmp_path)
+    assert main(["--config", conf, "life-support", "list", "--date", "2026-11-23", "--csv"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "kind,district,account,name,number,address,debt"
+    assert out[1].startswith("debt,North,LS-CLI,Ivan Life,+380501234567,") and out[1].endswith(",450.00")
+    assert main(["--config", conf, "life-support", "informed", "LS-CLI", "--kind", "debt", "--at",
+                 "2026-11-23 09:15", "--note", "by phone"]) == 0
+    assert "automated reminders may follow (life_support.after_informed.debt: robot)" in capsys.readouterr().out
+    row = LifeSupportNotice.get()
+    assert row.informed_by.startswith("cli:") and row.informed_at == datetime(2026, 11, 23, 7, 15)
+    assert main(["--config", conf, "life-support", "list", "--date", "2026-11-23"]) == 0
+    assert "nobody to inform" in capsys.readouterr().out
+    assert main(["--config", conf, "life-support", "status"]) == 0
+    status = capsys.readouterr().out
+    assert "LS-CLI" in status and "debt: cli:" in status and "2026-11-23 09:15" in status
+    assert main(["--config", conf, "life-support", "informed", "LS-CLI", "--at", "yesterday"]) == 2
+    assert "not a time" in capsys.readouterr().err
+    assert main(["--config", conf, "life-support", "informed", "NOPE"]) == 2
+    assert "no account 'NOPE'" in capsys.readouterr().err
+
+
+def test_callback_lists_put_the_life_support_file_first(cfg, db, tmp_path, capsys):
+    from ivr.cli import main
+    from ivr.report.csvout import LIFE_SUPPORT_FILE
+
+    f.campaign(DAY)
+    flagged("LS-F", debt="300.00", name="=cmd()", district="North", address="1 Main Street")
+    out = tmp_path / "cb"
+    assert main(["--config", _config_file(cfg, tmp_path), "callbacks", "--date", "2026-11-23",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith(str(out / LIFE_SUPPORT_FILE))
+    rows = (out / LIFE_SUPPORT_FILE).read_text(encoding="utf-8-sig").splitlines()
+    assert rows == ["kind,district,account,name,number,address,debt",
+                    "debt,North,LS-F,'=cmd(),+380501234567,1 Main Street,300.00"]
+    assert "no open callback requests" in printed
+
+
+def test_the_morning_report_shows_life_support_accounts_and_who_informed_them(cfg, db):
+    from ivr.report import text_summary
+    from ivr.report.data import build_report
+    from ivr.report.html import render_html
+
+    f.campaign(DAY)
+    flagged("R-1", name="Not told", district="A")
+    flagged("R-2", name="Told", district="B")
+    lifesupport.record_informed("R-2", "debt", "olga", at=datetime(2026, 11, 22, 16, 0), now=NOW)
+    lifesupport.record_informed("R-2", "outage", "petro", at=datetime(2026, 11, 21, 8, 0), now=NOW)
+    data = build_report(cfg, DAY)
+    assert [(r.account, r.informed_by, r.robot_may_call) for r in data.life_support] == [
+        ("R-1", "", False), ("R-2", "olga", True)]
+    assert data.life_support[1].informed_at.strftime("%Y-%m-%d %H:%M") == "2026-11-22 18:00"  # Kyiv
+    assert data.life_support[1].other_kinds == "outage: petro 2026-11-21 10:00"
+    html = render_html(data)
+    section = html[html.index('id="life-support"'):]
+    assert "not informed" in section[:section.index("R-2")] and "olga" in section
+    assert "life support: 2 account(s), 1 informed in person, 1 not yet" in text_summary(cfg, DAY)

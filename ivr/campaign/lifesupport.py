@@ -2,7 +2,7 @@
 
 An account flagged `life_support` (billing's accounts export, column `life_support`) is never called by the
 robot about a debt, an installment or an outage before a person has informed it: it goes to the operators'
-worklist (the top of the callbacks page, `ivr life-support list`, and `life-support.csv` beside the callback
+worklist (the top of the callbacks page, `ivr life-support list`, and `_life-support.csv` beside the callback
 lists). An operator records "informed" (who, when, which kind: a LifeSupportNotice, also in the audit log); only
 then may automated reminders of that kind follow, and only where `life_support.after_informed.<kind>` is `robot`
 (outages default to `never`: people only).
