@@ -217,3 +217,42 @@ def test_ladder_cli_status_move_history(rules, db, tmp_path, capsys):
 def test_help(argv, capsys):
     assert main(argv) == 0
     assert "usage: ivr" in capsys.readouterr().out
+
+
+# --- the console's Court list page -------------------------------------------------------------------------------
+
+def test_court_page_lists_candidates_for_managers_with_csv_and_moves(rules, db, fast_hashes):
+    from web_support import add_users, login, post
+
+    from ivr.web.app import create_app
+
+    acc = debtor("W-COURT", name="Court <b>Case</b>")
+    f.attempt(None, acc, FIRST, "heard", e164="+380501110009")
+    f.attempt(None, acc, SECOND, "heard")
+    letter(acc, datetime(2026, 11, 20, 9))
+    debtor("W-NEVER")  # owes, never heard
+    add_users()
+    app = create_app(rules, "k" * 64, testing=True)
+    client = app.test_client()
+    login(client, "olga")
+    assert client.get("/court?day=2026-12-05").status_code == 403  # operators: no
+    assert client.get("/court.csv?day=2026-12-05").status_code == 403
+    login(client, "max")
+    html = client.get("/court?day=2026-12-05").get_data(as_text=True)
+    assert "W-COURT" in html and "W-NEVER" not in html and "Court &lt;b&gt;Case&lt;/b&gt;" in html
+    assert "2026-11-02 18:00" in html and "+380501110009" in html
+    assert 'id="count-court">1<' in html and 'id="count-reminder">1<' in html
+    body = client.get("/court.csv?day=2026-12-05").get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(body.lstrip("\ufeff"))))
+    assert [(r["account"], r["heard_calls"], r["candidate_since"]) for r in rows] == [("W-COURT", "2", "2026-12-02")]
+    # a move by hand needs the form's CSRF token, and is audited under the console user
+    assert client.post("/ladder/move", data={"account": "W-COURT", "stage": "letter", "reason": "x",
+                                             "day": "2026-12-05"}).status_code == 400
+    assert post(client, "/ladder/move", {"account": "W-COURT", "stage": "operator_call", "reason": "will pay",
+                                         "day": "2026-12-05"}, page="/court?day=2026-12-05").status_code == 302
+    html = client.get("/court?day=2026-12-05").get_data(as_text=True)
+    assert "W-COURT" in html and 'id="count-court">0<' in html and 'id="count-operator_call">1<' in html
+    assert AuditEvent.get(AuditEvent.action == "ladder.move").actor == "max"
+    post(client, "/ladder/move", {"account": "W-NEVER", "stage": "court", "reason": "x", "day": "2026-12-05"},
+         page="/court?day=2026-12-05")
+    assert "no heard call on record" in client.get("/court?day=2026-12-05").get_data(as_text=True)
