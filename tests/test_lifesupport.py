@@ -5,7 +5,7 @@ and the dialer's batch check agree; the operators' worklist lists exactly the ac
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import factories as f
@@ -254,3 +254,35 @@ def test_the_morning_report_shows_life_support_accounts_and_who_informed_them(cf
     section = html[html.index('id="life-support"'):]
     assert "not informed" in section[:section.index("R-2")] and "olga" in section
     assert "life support: 2 account(s), 1 informed in person, 1 not yet" in text_summary(cfg, DAY)
+
+
+def test_the_evening_queue_holds_back_an_uninformed_life_support_debtor(cfg, db):
+    """From the ledger to the dialer: not queued, and the pre-dial check closes an entry of theirs, until informed."""
+    from ivr.campaign.queue import next_candidates, start_campaign
+    from ivr.clock import ManualClock
+    from ivr.ledger.models import QueueEntry
+
+    clock = ManualClock(datetime(2026, 11, 23, 16, 0, tzinfo=UTC))
+    acc = flagged("Q-LS", phone="+380501110001")
+    f.account("Q-PLAIN", phone="+380501110002")
+    camp = start_campaign(cfg, DAY, clock)
+    assert [e.account.number for e in QueueEntry.select().where(QueueEntry.campaign == camp)] == ["Q-PLAIN"]
+    lifesupport.record_informed(acc, "debt", "olga", now=NOW)
+    start_campaign(cfg, DAY, clock)  # the list is refreshed: informed now, and the setting says robot
+    picked = {c.entry.account.number for c in next_candidates(camp, clock, 10)}
+    assert picked == {"Q-PLAIN", "Q-LS"}
+
+
+def test_billing_sets_the_flag_and_eligibility_follows_it(cfg, db, tmp_path):
+    """The accounts export's life_support column (yes/no words) is what the rule reads."""
+    from ivr.ledger import importer
+
+    path = tmp_path / "acc.csv"
+    path.write_text("account,name,phone,district,balance,balance_date,life_support\n"
+                    "IMP-1,Olena,0501234567,North,500.00,2026-11-20,yes\n"
+                    "IMP-2,Ivan,0501234568,North,500.00,2026-11-20,0\n", encoding="utf-8")
+    report = importer.import_accounts(cfg, path, progress=False)
+    assert report.loaded == 2 and not report.rejected
+    verdicts = {v.number: v for v in eligibility.evaluate(cfg, DAY)}
+    assert verdicts["IMP-1"].excluded_by == [FIRST] and verdicts["IMP-2"].eligible
+    assert [i.account for i in lifesupport.pending(cfg, DAY)] == ["IMP-1"]
