@@ -66,11 +66,13 @@ def may_call_robot(account: Account, kind: str, *, cfg: Config | None = None,
     Not flagged life-support: yes. Flagged: only after a person recorded that they informed it of this kind, and
     only when `life_support.after_informed.<kind>` is robot (without `cfg`: the defaults, outages never).
     `notice` may pass the latest notice already read (None = none on record); left out, it is read here."""
-    if not account.life_support:
+    if not getattr(account, "life_support", False):
         return True
+    if after_informed(cfg, kind) != "robot":
+        return False  # people only for this kind, informed or not: no need to read the notices
     if notice is _UNREAD:
         notice = latest_notices([account.id], kind).get(account.id)
-    return refusal(True, kind, notice if isinstance(notice, Notice) else None, cfg) is None
+    return isinstance(notice, Notice)
 
 
 def latest_notices(account_ids: list[int] | None, kind: str) -> dict[int, Notice]:
