@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request, session, url_for
 
 from ivr.campaign import ladder
 from ivr.ledger.importer import spreadsheet_safe
@@ -31,8 +31,10 @@ def _day(text: str) -> date:
 @bp.route("/court", endpoint="court")
 @requires("admin", "manager")
 def court() -> Any:
+    from ivr.web.pages_lists import _cached
     day = _day(request.args.get("day", ""))
-    items = ladder.positions(g.cfg, day)
+    cfg = g.cfg  # the build may run in a worker thread (seconds on a large ledger), outside the request
+    items = _cached(("court", day), lambda: ladder.positions(cfg, day))
     candidates = [p for p in items if p.stage == "court" and p.heard]  # ladder.court_candidates' own guard
     return render_template("court.html", day=day, items=candidates, counts=ladder.counts(items),
                            labels=ladder.LABELS, stages=ladder.STAGES, error=session.pop("ladder_error", ""),
@@ -65,4 +67,7 @@ def move() -> Any:
         session["ladder_error"] = str(exc)
     else:
         session["ladder_done"] = form.get("account", "")
+        cache = current_app.extensions.get("ivr_page_cache", {})
+        for key in [k for k in cache if k[0] == "court"]:  # the move shows at once, not after the cache's minute
+            cache.pop(key, None)
     return redirect(url_for("ladder.court", day=day.isoformat()))
