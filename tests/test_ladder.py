@@ -256,3 +256,23 @@ def test_court_page_lists_candidates_for_managers_with_csv_and_moves(rules, db, 
     post(client, "/ladder/move", {"account": "W-NEVER", "stage": "court", "reason": "x", "day": "2026-12-05"},
          page="/court?day=2026-12-05")
     assert "no heard call on record" in client.get("/court?day=2026-12-05").get_data(as_text=True)
+
+
+def test_a_debtors_story_says_where_they_stand(rules, db, capsys, tmp_path):
+    from datetime import UTC
+
+    from ivr.ledger import story
+
+    acc = debtor("L-STORY")
+    f.attempt(None, acc, FIRST, "heard")
+    s = story.account_story(rules, "L-STORY", day=date(2026, 11, 4), now=datetime(2026, 11, 4, 10, tzinfo=UTC))
+    assert (s.ladder.stage, s.ladder.since, s.ladder.by, s.ladder.heard_calls) == (
+        "second_call", date(2026, 11, 2), "rules", 1)
+    assert s.as_dict()["ladder"]["label"] == "second call"
+    f.payment(acc, "1500.00", date(2026, 11, 5))
+    assert story.account_story(rules, "L-STORY", day=date(2026, 11, 6),
+                               now=datetime(2026, 11, 6, 10, tzinfo=UTC)).ladder is None  # paid: off the ladder
+    conf = tmp_path / "config.yaml"
+    conf.write_text(f"database:\n  url: '{rules.database.url}'\n", encoding="utf-8")
+    assert main(["--config", str(conf), "account", "L-STORY", "--date", "2026-11-04"]) == 0
+    assert "Escalation: second call since 2026-11-02; 1 heard call(s)" in capsys.readouterr().out

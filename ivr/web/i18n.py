@@ -295,6 +295,7 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
                                       "Записано: {account} е уведомен."),
     "Address": ("Адреса", "Адрес", "Адрес"),
     # the escalation ladder and the court list
+    "Escalation": ("Ескалація", "Эскалация", "Ескалация"),
     "Court list": ("Список для суду", "Список для суда", "Списък за съда"),
     "Moved: {account}.": ("Переведено: {account}.", "Переведено: {account}.", "Преместен: {account}."),
     "Only debtors who heard at least one call are listed: the calls heard are the evidence.": (
