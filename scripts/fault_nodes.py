@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Fault: two dialer nodes on one PostgreSQL and one (simulated) FreeSWITCH, and one node fails (issue 13).
 
+"Node A" is whichever of the two nodes has calls up first (the shared cap goes to whoever claims first).
+
 Real processes: a simulator (`ivr sim`), two dialer processes (each does what `ivr run` does, on a ScaledClock
 shared with the simulator through --start/--real-start/--scale) and PostgreSQL. Once the first node has calls up
 and results written, one of:
@@ -148,7 +150,7 @@ class Watch:
         self.overlaps: list[str] = []
         self.created = 0
         self.peak = 0
-        self.kills_seen = 0  # channels hung up with the cause a uuid_kill gives
+        self.ended: dict[str, tuple[str, float]] = {}  # uuid -> (hangup cause, monotonic time seen)
         self.esl = EslClient("127.0.0.1", port, "ClueCon", 10.0, 1.0)
         self.esl.add_handler(self.on)
         self.esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP"])
@@ -164,6 +166,7 @@ class Watch:
             self.peak = max(self.peak, len(self.live))
         elif ev.name == "CHANNEL_HANGUP":
             self.live.pop(ev.uuid, None)
+            self.ended[ev.uuid] = (ev.get("Hangup-Cause", ""), time.monotonic())
 
     def stop(self) -> None:
         self.esl.stop()
@@ -219,24 +222,48 @@ def scenario(name: str, work: Path, args: argparse.Namespace, db_url: str) -> di
         procs = [a, b]
         connect(db_url, work)
 
-        def a_busy() -> bool:
-            up = Attempt.select().where((Attempt.node == "node-a") & (Attempt.state == "answered")).count()
-            done = Attempt.select().where(Attempt.outcome != "").count()
-            return up >= 2 and done >= 3
+        # the shared cap goes to whichever node claims first, so either may carry most calls: the node that
+        # fails ("node A" below) is the one with calls up once results are being written. Only calls answered in
+        # the last half message count: the others may be ending just now, and a fault must cut into live calls.
+        def busy_node() -> str:
+            if Attempt.select().where(Attempt.outcome != "").count() < 3:
+                return ""
+            now = START.replace(tzinfo=None) + timedelta(seconds=(time.time() - real_start) * args.scale)
+            fresh = now - timedelta(seconds=args.message_s / 2)
+            up = Counter(x.node for x in Attempt.select(Attempt.node).where(
+                (Attempt.state == "answered") & (Attempt.answered_at >= fresh)))
+            node, n = max(up.items(), key=lambda kv: kv[1], default=("", 0))
+            return node if n >= 2 else ""
 
-        wait_for(a_busy, args.timeout, "node A to have calls up and results written", (a, b))
+        wait_for(busy_node, args.timeout, "a node to have calls up and results written", (a, b))
+        victim = busy_node() or "node-a"
+        survivor = "node-b" if victim == "node-a" else "node-a"
+        if victim == "node-b":
+            a, b = b, a
+        res.update(victim=victim, survivor=survivor)
         res["a_calls_up_at_fault"] = Attempt.select().where(
-            (Attempt.node == "node-a") & Attempt.state.in_(("originated", "answered"))).count()
+            (Attempt.node == victim) & Attempt.state.in_(("originated", "answered"))).count()
         if name == "kill9":
             os.kill(a.pid, signal.SIGKILL)
             a.wait()
             procs = [b]
         elif name == "sigstop":
             os.kill(a.pid, signal.SIGSTOP)
+            frozen = list(Attempt.select(Attempt.id, Attempt.uuid, Attempt.state).where(
+                (Attempt.node == victim) & (Attempt.outcome == "")))
+            frozen_calls = [x.id for x in frozen]
             t_stop = time.monotonic()
-            wait_for(lambda: DialerNode.get_by_id("node-a").fenced_at is not None, args.timeout,
+            wait_for(lambda: DialerNode.get_by_id(victim).fenced_at is not None, args.timeout,
                      "node B to fence the frozen node A", (b,))
+            # stay frozen until node B has settled every call it took (as a 90 s freeze would): woken earlier,
+            # A could let go of its sockets first and leave B nothing to hang up
+            wait_for(lambda: not Attempt.select().where(Attempt.id.in_(frozen_calls) & (Attempt.outcome == "")
+                                                        ).exists(), args.timeout,
+                     "node B to settle the frozen node's calls", (b,))
             res["stopped_s"] = round(time.monotonic() - t_stop, 1)
+            # each frozen call: its state then, and its hang-up (cause, seconds after the freeze) as the switch saw it
+            res["frozen_calls"] = {x.uuid[:8]: [x.state, *((e[0], round(e[1] - t_stop, 1)) if (
+                e := watch.ended.get(x.uuid)) else ("up",))] for x in frozen}
             os.kill(a.pid, signal.SIGCONT)
         else:
             res["connections_cut"] = terminate_connections(a.pid)
@@ -287,6 +314,7 @@ def scenario(name: str, work: Path, args: argparse.Namespace, db_url: str) -> di
 def checks_for(res: dict, args: argparse.Namespace) -> dict[str, bool]:
     name = res["scenario"]
     dialers = res.get("dialers", {})
+    victim, survivor = res.get("victim", "node-a"), res.get("survivor", "node-b")
     ok = {
         "the evening ended (every dialer process exited by itself)": not res.get("hung") and
         all(c == 0 for c in res.get("exit_codes", [1])),
@@ -299,18 +327,18 @@ def checks_for(res: dict, args: argparse.Namespace) -> dict[str, bool]:
     }
     if name == "kill9":
         # a dead process's sockets close, so the switch ends its calls itself: they are gone, not killed
-        ok["node B took node A's calls over"] = dialers.get("node-b", {}).get("taken_over", 0) >= 1
+        ok["node B took node A's calls over"] = dialers.get(survivor, {}).get("taken_over", 0) >= 1
     if name == "sigstop":
         ok["node B took node A's calls over and hung up the live ones (uuid_kill)"] = (
-            dialers.get("node-b", {}).get("taken_over", 0) >= 1 and res.get("taken_over_killed", 0) >= 1)
+            dialers.get(survivor, {}).get("taken_over", 0) >= 1 and res.get("taken_over_killed", 0) >= 1)
     if name == "sigstop":
-        a = dialers.get("node-a", {})
+        a = dialers.get(victim, {})
         ok["node A found its lease lost and rejoined as a new node"] = (
-            a.get("fenced", 0) >= 1 and a.get("node", "node-a") != "node-a" and
-            res.get("nodes", {}).get("node-a", {}).get("fenced_by") == "node-b")
+            a.get("fenced", 0) >= 1 and a.get("node", victim) != victim and
+            res.get("nodes", {}).get(victim, {}).get("fenced_by") == survivor)
     if name == "dropconn":
         ok["node A's connections were cut and it carried on"] = (
-            res.get("connections_cut", 0) >= 1 and dialers.get("node-a", {}).get("ok", False))
+            res.get("connections_cut", 0) >= 1 and dialers.get(victim, {}).get("ok", False))
     return ok
 
 
@@ -356,7 +384,7 @@ def main() -> int:
             res = scenario(name, base / name, args, url)
             res["checks"] = checks_for(res, args)
             results.append(res)
-            print(f"  {res.get('evening_s', '?')} s; outcomes {res.get('outcomes')}; peak {res['sim_peak']} "
+            print(f"  node A = {res.get('victim')}; {res.get('evening_s', '?')} s; outcomes {res.get('outcomes')}; peak {res['sim_peak']} "
                   f"channels; taken over and hung up {res.get('taken_over_killed')}; dialers "
                   f"{ {k: {x: v.get(x) for x in ('node', 'placed', 'fenced', 'taken_over', 'db_errors')} for k, v in res.get('dialers', {}).items()} }",
                   flush=True)

@@ -303,7 +303,7 @@ class Dialer:
                 self._need_reconcile = True
             self._esl_up.set()
         else:
-            if self._esl_up.is_set():
+            if self._esl_up.is_set() and not self.stopping:  # (our own stop closes it too: no warning then)
                 log.warning("event=esl_down state=%s in_flight=%d; no new calls until it is back",
                             state, len(self.tracker.flights))
             self._esl_up.clear()
