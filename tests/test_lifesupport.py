@@ -286,3 +286,22 @@ def test_billing_sets_the_flag_and_eligibility_follows_it(cfg, db, tmp_path):
     verdicts = {v.number: v for v in eligibility.evaluate(cfg, DAY)}
     assert verdicts["IMP-1"].excluded_by == [FIRST] and verdicts["IMP-2"].eligible
     assert [i.account for i in lifesupport.pending(cfg, DAY)] == ["IMP-1"]
+
+
+def test_the_console_reports_page_shows_the_life_support_section(cfg, db, fast_hashes):
+    from web_support import add_users, login
+
+    from ivr.web.app import create_app
+
+    f.campaign(DAY)
+    flagged("RP-1", name="Not told yet")
+    flagged("RP-2", name="Told by olga")
+    lifesupport.record_informed("RP-2", "debt", "olga", at=datetime(2026, 11, 22, 16, 0), now=NOW)
+    add_users()
+    client = create_app(cfg, "k" * 64, testing=True).test_client()
+    login(client, "max")
+    html = client.get(f"/reports?day={DAY}").get_data(as_text=True)
+    section = html[html.index('id="life-support"'):]
+    section = section[:section.index("</table>")]
+    assert "Not told yet" in section and "Told by olga" in section
+    assert "2026-11-22 18:00" in section and ">olga<" in section
