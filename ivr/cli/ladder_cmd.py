@@ -14,16 +14,11 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date, load
-from ivr.config import Config
-
-
-def _today(cfg: Config) -> date:
-    return datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+from ivr.cli.common import iso_date, load, local_today
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -32,7 +27,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from ivr.campaign import ladder
 
     cfg, _db = load(args)
-    day = args.date or _today(cfg)
+    day = args.date or local_today(cfg)
     with Console(stderr=True).status(f"Placing the debtors of {day} on the ladder…"):
         items = ladder.positions(cfg, day)
         moved = ladder.record(cfg, day) if args.record else None
@@ -53,7 +48,7 @@ def cmd_move(args: argparse.Namespace) -> int:
     from ivr.ledger import audit
 
     cfg, _db = load(args)
-    day = args.date or _today(cfg)
+    day = args.date or local_today(cfg)
     row = ladder.move(cfg, args.account, args.stage, audit.cli_actor(), args.reason, day)
     print(f"{args.account} moved to {ladder.LABELS[row.stage]} by {row.by} from {row.day}; holds "
           f"{cfg.ladder.manual_hold_days} day(s) or until a payment")
@@ -81,7 +76,7 @@ def cmd_court_list(args: argparse.Namespace) -> int:
     from ivr.ledger.importer import spreadsheet_safe
 
     cfg, _db = load(args)
-    day = args.date or _today(cfg)
+    day = args.date or local_today(cfg)
     with Console(stderr=True).status(f"Gathering the court candidates of {day}…"):
         items = ladder.court_candidates(cfg, day)
     if args.format == "csv":

@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date, load
+from ivr.cli.common import iso_date, load, local_today
 from ivr.config import CAMPAIGN_KINDS
 from ivr.ledger.importer import spreadsheet_safe
 
@@ -35,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ivr.campaign import lifesupport
 
     cfg, _db = load(args)
-    day = args.date or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    day = args.date or local_today(cfg)
     items = lifesupport.pending(cfg, day, args.district)
     if args.csv:  # full numbers: the operators dial them; cells a spreadsheet would evaluate are quoted
         w = csv.writer(sys.stdout)
