@@ -17,11 +17,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ivr.config import Config, WindowsConfig
+from ivr.config import CAMPAIGN_KINDS, Config, WindowsConfig
 from ivr.errors import IvrError
 from ivr.ledger.models import Campaign
 
-KINDS = ("debt", "installment", "outage")
+KINDS = CAMPAIGN_KINDS  # debt, installment, outage (config names them for life_support.after_informed)
 
 # lower is served first; fixed by the order (a setting would let a debt evening starve an emergency)
 PRIORITY = {"emergency_outage": 0, "planned_outage": 1, "installment": 2, "debt": 3}

@@ -189,7 +189,7 @@ def audiences(cfg: Config, o: Outage, day: date, now: datetime | None = None,
               only: list[int] | None = None) -> dict[str, dict[int, str]]:
     """ref -> {account id: why called} of every message of outage `o` due on the local evening `day` (`only`:
     for these account ids alone, as the pre-dial re-check asks)."""
-    accounts = [a for a in affected_accounts(o, only) if lifesupport.may_call_robot(a, "outage")]
+    accounts = [a for a in affected_accounts(o, only) if lifesupport.may_call_robot(a, "outage", cfg=cfg)]
     heard = told(o, only)
     v = o.version
     out: dict[str, dict[int, str]] = {}
