@@ -136,3 +136,13 @@ def test_prerender_skips_an_installment_paid_since_the_campaign_started(cfg, pla
     assert prerender(cfg, speech, [camp]) == 1
     Payment.create(account=planned, reference="PAY-9", amount=Decimal("500.00"), paid_on=date(2026, 12, 2))
     assert prerender(cfg, speech, [camp]) == 0  # no error: the pre-dial re-check closes the entry
+
+
+def test_a_life_support_account_gets_no_robot_reminder_until_informed(cfg, planned):
+    from ivr.campaign import lifesupport
+
+    planned.life_support = True
+    planned.save()
+    assert installments.dues_called(cfg, date(2026, 12, 2)) == {"remind": {}, "missed": {}}
+    lifesupport.record_informed(planned, "installment", "olga")  # after_informed.installment: robot
+    assert set(installments.dues_called(cfg, date(2026, 12, 2))["remind"]) == {planned.id}

@@ -22,7 +22,7 @@ from typing import Any
 
 import peewee as pw
 
-from ivr.campaign import kinds
+from ivr.campaign import kinds, lifesupport
 from ivr.clock import Clock
 from ivr.config import Config
 from ivr.errors import IvrError
@@ -74,7 +74,14 @@ def dues_called(cfg: Config, day: date, account_ids: list[int] | None = None) ->
     remind_days = {day + timedelta(days=n) for n in sec.remind_days_before}
     missed_day = day - timedelta(days=sec.missed_days_after) if sec.missed_days_after else None
     out: dict[str, dict[int, Due]] = {"remind": {}, "missed": {}}
-    for acc_id, plans in _open_dues(account_ids, day).items():
+    open_dues = _open_dues(account_ids, day)
+    # life support: a person informs first (ivr.campaign.lifesupport); the robot only after, if the setting allows
+    barred = {a.id for a in Account.select(Account.id, Account.life_support).where(
+        Account.id.in_(list(open_dues)), Account.life_support == True)  # noqa: E712 (peewee expression)
+        if not lifesupport.may_call_robot(a, "installment", cfg=cfg)} if open_dues else set()
+    for acc_id, plans in open_dues.items():
+        if acc_id in barred:
+            continue
         for plan, dues in plans:
             wanted = [d for d in dues if d.due_on in remind_days or d.due_on == missed_day]
             if not wanted:
