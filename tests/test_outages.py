@@ -214,3 +214,18 @@ def test_outage_kind_config_is_validated(cfg):
     assert "outage.notice_days[1]" in text and "outage.menu[1]" in text and "outage.emergency_windows[0]" in text
     assert dataclasses.replace(cfg.outage, notice_days=[5]).notice_days == [5]
     assert timedelta(days=cfg.outage.notice_days[0]) == timedelta(days=10)
+
+
+def test_an_answered_outage_notice_does_not_count_as_reaching_the_debtor_by_voice(db):
+    """channels: a debt reminder's history (voice tried, reached) leaves out the outage notices."""
+    from ivr.channels.rules import histories
+
+    acc = factories.account()
+    notice = Campaign.create(day=date(2026, 11, 23), kind="outage", ref="O1-v1-now", priority=0)
+    at = datetime(2026, 11, 23, 16, 0)
+    factories.attempt(notice, acc, at, "heard")
+    h = histories([acc.id], at + timedelta(hours=1))[acc.id]
+    assert h.calls == [] and not h.answered
+    factories.attempt(factories.campaign(date(2026, 11, 23)), acc, at + timedelta(minutes=5), "heard")
+    h = histories([acc.id], at + timedelta(hours=1))[acc.id]
+    assert len(h.calls) == 1 and h.answered
