@@ -229,3 +229,14 @@ def test_an_answered_outage_notice_does_not_count_as_reaching_the_debtor_by_voic
     factories.attempt(factories.campaign(date(2026, 11, 23)), acc, at + timedelta(minutes=5), "heard")
     h = histories([acc.id], at + timedelta(hours=1))[acc.id]
     assert len(h.calls) == 1 and h.answered
+
+
+def test_a_debtors_story_says_a_call_was_an_outage_notice(cfg, db):
+    from ivr.ledger.story import account_story
+
+    acc = factories.account()
+    notice = Campaign.create(day=date(2026, 11, 23), kind="outage", ref="O1-v1-now", priority=0)
+    factories.attempt(notice, acc, datetime(2026, 11, 23, 16, 0), "heard")
+    factories.attempt(factories.campaign(date(2026, 11, 23)), acc, datetime(2026, 11, 23, 16, 30), "heard")
+    story = account_story(cfg, acc, day=date(2026, 11, 24))
+    assert [c.about for c in story.calls] == ["outage notice", ""]
