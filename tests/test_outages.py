@@ -240,3 +240,28 @@ def test_a_debtors_story_says_a_call_was_an_outage_notice(cfg, db):
     factories.attempt(factories.campaign(date(2026, 11, 23)), acc, datetime(2026, 11, 23, 16, 30), "heard")
     story = account_story(cfg, acc, day=date(2026, 11, 24))
     assert [c.about for c in story.calls] == ["outage notice", ""]
+
+
+def test_life_support_accounts_of_an_outage_go_to_the_operators_first_until_informed_of_it(cfg, db):
+    """The worklist's top: each life-support account fed from an outage being announced (an emergency now, a
+    planned one from its first notice day), until an operator records that they informed it of THIS outage."""
+    from ivr.campaign import lifesupport
+
+    kept = fed("P1", district="North")
+    kept.life_support = True
+    kept.save()
+    fed("P1")  # not on life support: the robot's
+    o = planned(reason="line repair")  # 12.12, first notice 10 days before: 2.12
+    assert [i for i in lifesupport.pending(cfg, date(2026, 12, 1)) if i.kind == "outage"] == []  # too early
+    items = [i for i in lifesupport.pending(cfg, date(2026, 12, 2)) if i.kind == "outage"]
+    assert [(i.account, i.district) for i in items] == [(kept.number, "North")]
+    assert o.code in items[0].outage and "2026-12-12 09:00" in items[0].outage
+    em = outages.add(["P1"], local(2026, 12, 2, 18), local(2026, 12, 2, 23), "emergency", actor=ACTOR)
+    assert [i.outage.split()[0] for i in lifesupport.pending(cfg, date(2026, 12, 2))
+            if i.kind == "outage"] == [em.code, o.code]  # the emergency first
+    lifesupport.record_informed(kept, "outage", "anna")  # now: after the outages were entered
+    assert [i for i in lifesupport.pending(cfg, date(2026, 12, 2)) if i.kind == "outage"] == []
+    outages.move(o, local(2026, 12, 13, 9), local(2026, 12, 13, 17), actor=ACTOR)  # a notice of the old times
+    assert [i.outage.split()[0] for i in lifesupport.pending(cfg, date(2026, 12, 3))
+            if i.kind == "outage"] == [o.code]
+    assert [i for i in lifesupport.pending(cfg, date(2026, 12, 14)) if i.kind == "outage"] == []  # over
