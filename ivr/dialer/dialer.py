@@ -4,8 +4,11 @@ Order of writes (never lose a result):
 1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
 2. events update it as they arrive (tracker.py);
 3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number, opt-out onto the
-   do-not-call list) are written the moment `run_call` returns, in one short transaction;
+   do-not-call list) are written the moment `run_call` returns, in one short transaction (plain facts of a call
+   whose channel is already gone ride on step 4's first statement instead);
 4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
+The row is not marked 'originated' when the originate goes out: nothing tells 'created' and 'originated' apart
+(reconciliation asks FreeSWITCH either way), and the write cost a statement per call.
 A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
 
 Concurrency: everything runs in gevent greenlets in ONE OS thread and the library never monkey-patches; database
@@ -43,8 +46,16 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
-from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
-from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer, claim_slots, count_in_flight
+from ivr.dialer.tracker import (
+    SET_ENDED_OUTCOME,
+    SET_FACTS_OUTCOME,
+    SET_OUTCOME,
+    WATCHED_EVENTS,
+    Flight,
+    Tracker,
+    clock_utc,
+)
 from ivr.ledger import dnc
 from ivr.ledger.models import (
     Account,
@@ -575,7 +586,6 @@ class Dialer:
             # frozen between the check and the send: this call is no longer ours; end it before it rings
             self._kill_sent(flight.uuid, job)
             return
-        SET_ORIGINATED("originated", flight.attempt_id, flight.node, flight.epoch, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
                   shown_number(flight.e164))
         wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
@@ -684,7 +694,8 @@ class Dialer:
         return total // max(1, len(accounts))
 
     def _write_result(self, flight: Flight, result: Any) -> None:
-        """The call flow's facts, written at once (before the channel is even gone)."""
+        """The call flow's facts, written at once (before the channel is even gone); when the channel is gone
+        already, the finalize that follows writes them with the outcome."""
         flight.result = result
         now = clock_utc(self.clock)
         accounts = self._accounts_of(flight)
@@ -692,12 +703,20 @@ class Dialer:
         more = self.attempt_kind != "test" and (
             getattr(result, "callback", False) or getattr(result, "opted_out", False)
             or result.outcome in ("callback", "already_paid", "wrong_number", "opted_out"))
+        facts = (bool(result.heard), int(result.heard_ms or 0), int(result.message_ms or 0),
+                 (result.digits or "")[:32], detail[:400])
+        if not more and self.attempt_kind != "test" and flight.released and not flight.finalized \
+                and not flight.fenced:
+            # the channel is gone already: finalize follows at once (session_done) and writes these facts with
+            # the outcome, in the same statement (its owner check covers them)
+            flight.facts = facts
+            self._log_result(flight, accounts, result)
+            return
         # one conditional UPDATE is atomic by itself; the writes that go with it need the transaction
         with database.atomic() if more else contextlib.nullcontext():
             # first statement: the owner check (raises LeaseLost, nothing of this call is written)
-            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=bool(result.heard),
-                             heard_ms=int(result.heard_ms or 0), message_ms=int(result.message_ms or 0),
-                             digits=(result.digits or "")[:32], detail=detail[:400])
+            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=facts[0], heard_ms=facts[1],
+                             message_ms=facts[2], digits=facts[3], detail=facts[4])
             if self.attempt_kind == "test":
                 log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
                          "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
@@ -715,9 +734,14 @@ class Dialer:
                 # on the list before the channel is even gone: no other process dials this number again
                 dnc.opt_out(flight.e164, attempt_uuid=flight.uuid, key=self.cfg.callflow.optout_key,
                             accounts=[a.number for a in accounts], at=now)
-        log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
-                 flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
-                 result.heard_ms, result.digits)
+        self._log_result(flight, accounts, result)
+
+    @staticmethod
+    def _log_result(flight: Flight, accounts: list[Account], result: Any) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d "
+                     "digits=%s", flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome,
+                     result.heard, result.heard_ms, result.digits)
 
     # --- finalize / faults ---------------------------------------------------------------------------------------
 
@@ -730,8 +754,16 @@ class Dialer:
         accounts = self._accounts_of(flight)
         entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
         attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
+        mine = (flight.attempt_id, flight.node, flight.epoch)
         with database.atomic():
-            if SET_OUTCOME(outcome, flight.attempt_id, flight.node, flight.epoch) != 1:
+            # the first statement is the owner check; the channel's end or the flow's facts ride along when they
+            # were left for it (see tracker.py); a row whose state moved meanwhile gets the outcome alone
+            n = 0
+            if flight.ending is not None:
+                n = SET_ENDED_OUTCOME("ended", outcome, *flight.ending, *mine, *IN_FLIGHT_STATES)
+            elif flight.facts is not None:
+                n = SET_FACTS_OUTCOME(outcome, *flight.facts, *mine)
+            if n != 1 and SET_OUTCOME(outcome, *mine) != 1:
                 raise leases.LeaseLost(f"attempt {flight.attempt_id} is no longer owned by "
                                        f"{flight.node}#{flight.epoch}")
             for entry, acc in entries:
