@@ -148,6 +148,7 @@ class Sampler:
         self.own: Counter[str] = Counter()
         self.cum: Counter[str] = Counter()
         self.modules: Counter[str] = Counter()
+        self.project: Counter[str] = Counter()  # the innermost project function (libraries charged to it)
 
     def start(self) -> None:
         import signal
@@ -164,7 +165,7 @@ class Sampler:
     def _sample(self, _sig: int, frame) -> None:
         self.samples += 1
         seen = set()
-        first = True
+        first = own_project = True
         while frame is not None:
             code = frame.f_code
             key = f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_name})"
@@ -172,6 +173,9 @@ class Sampler:
                 self.own[key] += 1
                 self.modules[_short(code.co_filename)] += 1
                 first = False
+            if own_project and "/ivr/" in code.co_filename:
+                self.project[key] += 1
+                own_project = False
             if key not in seen:
                 seen.add(key)
                 self.cum[key] += 1
@@ -179,7 +183,8 @@ class Sampler:
 
     def report(self, n: int = 40) -> dict:
         return {"samples": self.samples, "interval": self.interval, "own": self.own.most_common(n),
-                "cumulative": self.cum.most_common(n), "modules": self.modules.most_common(25)}
+                "cumulative": self.cum.most_common(n), "modules": self.modules.most_common(25),
+                "project": self.project.most_common(n)}
 
 
 def _short(path: str) -> str:
@@ -194,6 +199,7 @@ def print_profile(data: dict) -> None:
     print(f"\ncontroller CPU profile: {data['samples']} samples, one per {data['interval'] * 1000:g} ms of CPU")
     for title, rows in (("where the CPU went (own time, by module)", data["modules"]),
                         ("own time, by function", data["own"]),
+                        ("own time with the libraries it called, by project function", data.get("project", [])),
                         ("inclusive time, by function", data["cumulative"])):
         print(f"  {title}:")
         for name, count in rows:

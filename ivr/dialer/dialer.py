@@ -76,7 +76,8 @@ DB_ERROR_NAP_REAL_SECONDS = 1.0  # after a database error in the loop (connectio
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
 BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
 IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
-MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together
+MAX_BATCH_WAIT_REAL_SECONDS = 0.5  # the longest a free slot waits for others to claim them together
+BATCH_SHARE_OF_CAP = 10  # with every channel busy, a claim waits for a tenth of the cap to be free (at most 50)
 
 
 def release_memory() -> None:
@@ -479,9 +480,10 @@ class Dialer:
             n = min(n, box - local)
         if n <= 0:
             return 0
-        # with every channel busy, slots free one call at a time: wait (briefly) for a few, so one claim's
-        # queries serve several calls (a 2,000-channel cap waits for 40 free, about 2 % of the cap)
-        want = max(1, min(self.pacer.channels // 50, 40))
+        # with every channel busy, slots free one call at a time: wait (briefly) for several, so one claim's
+        # queries serve many calls (a claim costs about 15 statements and most of the controller's CPU went to
+        # claims of 2-3 calls); never for more than the token bucket can give at once
+        want = max(1, min(self.pacer.channels // BATCH_SHARE_OF_CAP, 50, int(self.pacer.burst)))
         wait = min(MAX_BATCH_WAIT_REAL_SECONDS, self.clock.real_seconds(MAX_BATCH_WAIT_REAL_SECONDS))
         if n < want and local and now - self._claimed_at < wait:  # (a time-compressed evening waits less)
             return 0
