@@ -392,7 +392,8 @@ def test_originate_command_carries_everything(cfg):
                             account="ACC-0001", e164="+380501234567", socket_host="10.0.0.5", socket_port=8084)
     for part in ("origination_uuid=0a1b2c3d-0000-4000-8000-000000000001", "ivr_attempt_id=42",
                  "ivr_account=ACC-0001", "originate_timeout=30", "absolute_codec_string=PCMU",
-                 "sched_hangup +300", "sofia/gateway/trunk/+380501234567", "'&socket(10.0.0.5:8084 async full)'"):
+                 "sched_hangup +300", "sofia/gateway/trunk/+380501234567", "'&socket(10.0.0.5:8084 async full)'",
+                 f"playback_terminators={'12' if cfg.callflow.barge_in else 'none'}"):
         assert part in cmd
     assert format_number("+380501234567", "e164_digits") == "380501234567"
     assert format_number("+380501234567", "national") == "0501234567"

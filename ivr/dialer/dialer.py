@@ -189,7 +189,7 @@ class Dialer:
         self._reconcile_at = 0.0  # real monotonic time before which a requested reconciliation waits
         self._outbound = None
         self._outbound_port = outbound_port if outbound_port is not None else cfg.freeswitch.outbound_bind_port
-        self._greenlets: list[gevent.Greenlet] = []
+        self._greenlets: set[gevent.Greenlet] = set()
         self._in_flight_db = 0
         self.on_tick: Callable[[Dialer], None] | None = None
         self._prompts: dict[tuple, Any] = {}  # CallContext's per-process prompt cache
@@ -287,7 +287,7 @@ class Dialer:
         self._wake.set()
         if self._outbound is not None:
             self._outbound.stop()
-        for g in self._greenlets:
+        for g in list(self._greenlets):
             g.kill(block=False)
 
     def _handle_event(self, ev: Any) -> None:
@@ -549,8 +549,8 @@ class Dialer:
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         g = gevent.spawn(fn, *args)
-        self._greenlets.append(g)
-        g.link(lambda gl: self._greenlets.remove(gl) if gl in self._greenlets else None)
+        self._greenlets.add(g)
+        g.link(self._greenlets.discard)  # a set: hundreds of calls in flight, removal must not scan a list
 
     def _originate(self, flight: Flight, account_number: str) -> None:
         from ivr.switch.errors import EslDisconnected, UnsafeValue

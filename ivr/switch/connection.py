@@ -89,9 +89,15 @@ class EslConnection:
                 raise EslDisconnected(f"{self.label}: not connected ({self.close_reason}); {shown} not sent")
             self._pending.append((slot, "api/response" if line.startswith("api ") else "command/reply"))
             try:
-                with gevent.Timeout(timeout, False):
-                    self.sock.sendall(data)
-                    data = b""
+                try:  # a command fits the socket buffer almost always: one send that never waits, no timer
+                    sent = self.sock.send(data, 0, 0.0)
+                except BlockingIOError:
+                    sent = 0
+                data = data[sent:]
+                if data:
+                    with gevent.Timeout(timeout, False):
+                        self.sock.sendall(data)
+                        data = b""
             except OSError as exc:
                 self.close(f"send failed: {exc}")
                 raise EslDisconnected(f"{self.label}: connection lost while sending {shown}") from None
