@@ -54,7 +54,7 @@ START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
     return {
-        "database": {"url": f"sqlite:///{work / 'bench.sqlite3'}"},
+        "database": {"url": args.db_url or f"sqlite:///{work / 'bench.sqlite3'}"},
         "freeswitch": {"port": port, "outbound_bind_port": 8084, "command_timeout": 30.0},
         "dialing": {"originate_timeout": 10},
         "pacing": {"channels": args.channels, "cps": args.cps},
@@ -92,13 +92,13 @@ def controller(args: argparse.Namespace) -> int:
 
     work = Path(args.workdir)
     cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
-    setup_logging("WARNING", True, str(work / "controller.log"))
+    setup_logging("WARNING", True, str(work / f"controller-{args.node}.log"))
     connect(cfg.database.url, work)
     clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
     camp = start_campaign(cfg, DAY, clock)
     esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 30.0, 2.0)
     esl.start()
-    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node="bench",
+    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node=args.node,
                     outbound_port=0)
     dialer.start()
     t0 = time.monotonic()
@@ -113,7 +113,7 @@ def controller(args: argparse.Namespace) -> int:
         g.join()
     if prof is not None:
         prof.stop()
-        (work / "controller_profile.json").write_text(json.dumps(prof.report()))
+        (work / f"controller_profile-{args.node}.json").write_text(json.dumps(prof.report()))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     gc.collect()
     out = {
@@ -129,7 +129,7 @@ def controller(args: argparse.Namespace) -> int:
     }
     dialer.stop()
     esl.stop()
-    (work / "controller.json").write_text(json.dumps(out))
+    (work / f"controller-{args.node}.json").write_text(json.dumps(out))
     return 0
 
 
@@ -328,33 +328,60 @@ def main() -> int:
     ap.add_argument("--max-sim-seconds", type=float, default=3 * 3600, help="stop the campaign after this")
     ap.add_argument("--profile", action="store_true", help="sample the controller's CPU (SIGPROF) and print where "
                     "it went")
+    ap.add_argument("--nodes", type=int, default=1, help="dialer processes sharing the database and the cap "
+                    "(more than one needs PostgreSQL: --pg or --db-url)")
+    ap.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster (tests/pg_cluster.py) instead "
+                    "of SQLite")
+    ap.add_argument("--db-url", default="", help="an existing, empty database instead of SQLite in the work folder")
+    ap.add_argument("--node", default="bench-1", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "controller":
         return controller(args)
+    if args.nodes > 1 and not (args.pg or args.db_url.startswith("postgres")):
+        ap.error("--nodes above 1 needs PostgreSQL (--pg or --db-url postgresql://…): SQLite is one machine's")
+    cluster = None
+    if args.pg and not args.db_url:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import start_cluster
 
+        cluster = start_cluster()
+        args.db_url = cluster.create_database(empty=True)
+    try:
+        return orchestrate(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def orchestrate(args: argparse.Namespace) -> int:
     import gevent
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_campaign_"))
-    print(f"preparing {args.accounts} accounts in {work}", flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"preparing {args.accounts} accounts in {work} ({_shown_db(args)})", flush=True)
     numbers = prepare(work, args)
     script, expected = debtor_script(work, numbers, args.message_s)
     real_start = time.time() + 3.0
     sim, port = start_sim(work, args, script, real_start)
     watched: dict = {}
     watch(port, args.channels, watched)
-    ctl_cmd = [sys.executable, __file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
-                "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
-                "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-                "--max-sim-seconds", str(args.max_sim_seconds)] + (["--profile"] if args.profile else [])
-    print(f"simulator on port {port}; controller starting (scale x{args.scale:g}, cap {args.channels}, "
-          f"{args.cps:g} calls/s)", flush=True)
+    nodes = [f"bench-{i + 1}" for i in range(args.nodes)]
+    ctls = []
+    print(f"simulator on port {port}; {len(nodes)} controller(s) starting on {_shown_db(args)} (scale "
+          f"x{args.scale:g}, cap {args.channels}, {args.cps:g} calls/s)", flush=True)
     t0 = time.monotonic()
-    ctl = subprocess.Popen(ctl_cmd, cwd=ROOT)
+    for node in nodes:
+        ctl_cmd = [sys.executable, __file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
+                   "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
+                   "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
+                   "--max-sim-seconds", str(args.max_sim_seconds), "--node", node,
+                   *(["--db-url", args.db_url] if args.db_url else []), *(["--profile"] if args.profile else [])]
+        ctls.append(subprocess.Popen(ctl_cmd, cwd=ROOT))
     sim_cpu0 = _proc_cpu(sim.pid)
-    while ctl.poll() is None:
+    while any(c.poll() is None for c in ctls):
         gevent.sleep(1.0)
         elapsed = time.monotonic() - t0
         if int(elapsed) % 10 == 0:
@@ -364,7 +391,7 @@ def main() -> int:
     watched["esl"].stop()
     sim.terminate()
     sim.wait(timeout=10)
-    res = json.loads((work / "controller.json").read_text())
+    res = _merge([json.loads((work / f"controller-{n}.json").read_text()) for n in nodes])
     r = rates(work, args)
     per_k = res["cpu_s"] / max(1, res["placed"]) * 1000
     print("\nresults")
@@ -388,11 +415,15 @@ def main() -> int:
     print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
           f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
           f"({res['in_flight_end']} still tracked)")
+    if "per_node" in res:
+        print(f"  per node (calls placed, CPU s): {res['per_node']}")
     print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
           f"calls ({res['cpu_s'] / max(1e-9, res['wall_s']) * 100:.0f} % of one core); simulator CPU "
           f"{sim_cpu:.1f} s; congestion slow-downs {res['slowdowns']}")
     if args.profile:
-        print_profile(json.loads((work / "controller_profile.json").read_text()))
+        for node in nodes:
+            print(f"\n{node}:", end="")
+            print_profile(json.loads((work / f"controller_profile-{node}.json").read_text()))
     failures = _failures(res, r, watched, expected)
     for f in failures:
         print(f"BENCH FAILED: {f}", flush=True)
@@ -401,11 +432,39 @@ def main() -> int:
     return 1 if failures else 0
 
 
+def _merge(parts: list[dict]) -> dict:
+    """The controllers' reports as one: counts and CPU summed, memory the largest, wall the longest."""
+    if len(parts) == 1:
+        return parts[0]
+    from collections import Counter
+
+    out: dict = {"ok": all(p["ok"] for p in parts), "kinds": [], "outcomes": {}}
+    for key in ("statements", "transactions", "in_flight_end", "setup_failures", "placed", "flow_errors",
+                "originate_errors", "slowdowns", "cpu_s", "peak_in_flight"):
+        out[key] = sum(p[key] for p in parts)
+    for key in ("rss_start_kb", "rss_peak_kb", "rss_end_kb", "wall_s"):
+        out[key] = max(p[key] for p in parts)
+    kinds: Counter = Counter()
+    outcomes: Counter = Counter()
+    for p in parts:
+        kinds.update(dict(p["kinds"]))
+        outcomes.update(p["outcomes"])
+    out["kinds"], out["outcomes"] = kinds.most_common(12), dict(outcomes)
+    out["per_node"] = [{"placed": p["placed"], "cpu_s": round(p["cpu_s"], 1)} for p in parts]
+    return out
+
+
+def _shown_db(args: argparse.Namespace) -> str:
+    if not args.db_url:
+        return "SQLite"
+    return "PostgreSQL" if args.db_url.startswith("postgres") else args.db_url.split(":", 1)[0]
+
+
 def _failures(res: dict, r: dict, watched: dict, expected: dict[str, int]) -> list[str]:
     """What makes the run a failure, each in a line a person can act on."""
     out = []
     if not res["ok"]:
-        out.append("the controller's dialer loop raised (see controller.log)")
+        out.append("the controller's dialer loop raised (see controller-NODE.log)")
     if res["flow_errors"]:
         out.append(f"{res['flow_errors']} call flows failed")
     if res["setup_failures"]:
