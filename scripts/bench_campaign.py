@@ -237,20 +237,23 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
     return numbers
 
 
-def debtor_script(work: Path, numbers: list[str], message_s: float) -> tuple[Path, dict[str, int]]:
+def debtor_script(work: Path, numbers: list[str], message_s: float) -> tuple[Path, object]:
     """The realistic random mix, with early hang-ups and key presses placed for the short message."""
     from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=7, message_s=message_s + 2)
     mix.default = Debtor.listen()
-    return mix.dump(work / "debtors.yaml"), _expected_keys(mix)
+    return mix.dump(work / "debtors.yaml"), mix
 
 
-def _expected_keys(mix) -> dict[str, int]:
-    """How many debtors of the mix press 1 (pay now) and 2 (callback) after the message: the outcomes the
-    evening must show (each of them answers; a flow too slow to listen loses their keys)."""
+def _expected_keys(mix, called: set[str]) -> dict[str, int]:
+    """How many debtors of the mix who were called press 1 (pay now) and 2 (callback) after the message: the
+    outcomes the evening must show (each of them answers; a flow too slow to listen loses their keys). Only the
+    numbers the evening reached count: a run stopped by --max-sim-seconds never called the others."""
     out = {"pay_now": 0, "callback": 0}
-    for d in mix.debtors.values():
+    for number, d in mix.debtors.items():
+        if number not in called:
+            continue
         digits = {str(p[0]) for p in d.presses} | ({d.menu_press} if d.menu_press else set())
         if "1" in digits:
             out["pay_now"] += 1
@@ -305,14 +308,16 @@ def rates(work: Path, args: argparse.Namespace) -> dict:
     cfg = parse_config(config_dict(work, args), base_dir=work, env={})
     connect(cfg.database.url, work)
     starts = sorted(a.created_at for a in Attempt.select(Attempt.created_at))
+    called = {a.e164 for a in Attempt.select(Attempt.e164).distinct()}
     if len(starts) < 10:
-        return {"attempts": len(starts)}
+        return {"attempts": len(starts), "called": called}
     t10, t90 = starts[len(starts) // 10], starts[len(starts) * 9 // 10]
     span = max(1e-9, (t90 - t10).total_seconds())
     per_second = Counter(s.replace(microsecond=0) for s in starts)
     unfinished = Attempt.select().where(Attempt.outcome == "").count()
     return {"attempts": len(starts), "sustained_cps": (len(starts) * 0.8) / span,
-            "peak_cps_1s": max(per_second.values()), "busy_span_s": span, "unfinished": unfinished}
+            "peak_cps_1s": max(per_second.values()), "busy_span_s": span, "unfinished": unfinished,
+            "called": called}
 
 
 def main() -> int:
@@ -363,7 +368,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"preparing {args.accounts} accounts in {work} ({_shown_db(args)})", flush=True)
     numbers = prepare(work, args)
-    script, expected = debtor_script(work, numbers, args.message_s)
+    script, mix = debtor_script(work, numbers, args.message_s)
     real_start = time.time() + 3.0
     sim, port = start_sim(work, args, script, real_start)
     watched: dict = {}
@@ -395,8 +400,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     r = rates(work, args)
     per_k = res["cpu_s"] / max(1, res["placed"]) * 1000
     print("\nresults")
-    print(f"  the script's mix: {expected['pay_now']} debtors press 1 (pay now), {expected['callback']} press 2 "
-          "(callback)")
+    expected = _expected_keys(mix, r.pop("called", set()))
+    print(f"  the script's mix: of the debtors called, {expected['pay_now']} press 1 (pay now), "
+          f"{expected['callback']} press 2 (callback)")
     print(f"  accounts {args.accounts}, attempts {r.get('attempts')}, unfinished {r.get('unfinished')}, "
           f"controller ok {res['ok']}, flow errors {res['flow_errors']}, outbound set-up failures "
           f"{res['setup_failures']}, originate errors {res['originate_errors']}")

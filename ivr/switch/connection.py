@@ -45,6 +45,9 @@ class EslConnection:
     def __init__(self, sock: socket.socket, on_frame: Callable[[Frame], None], label: str = "esl",
                  on_close: Callable[[str], None] | None = None) -> None:
         self.sock = sock
+        # a command is one small write awaited by its reply: Nagle's wait for an ACK must not delay it
+        with contextlib.suppress(OSError, AttributeError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._on_close = on_close
         self.label = label
         self.parser = FrameParser()

@@ -51,6 +51,7 @@ _VAR = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _CAUSE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _EVENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(::[A-Za-z0-9_]+)?$")
 _HANDS_OFF_APPS = ("transfer", "bridge")
+ACCEPT_BACKLOG = 1024
 
 
 @dataclass
@@ -363,7 +364,9 @@ class OutboundServer:
         return self._server.server_port if self._server is not None else self.requested_port
 
     def start(self) -> None:
-        server = StreamServer((self.host, self.requested_port), self._serve)
+        # FreeSWITCH connects once per answered call: at a 2,000-channel cap well over a hundred a second, more
+        # than the default accept backlog holds while this process is busy (a refused connect loses the call)
+        server = StreamServer((self.host, self.requested_port), self._serve, backlog=ACCEPT_BACKLOG)
         try:
             server.start()
         except OSError as exc:
