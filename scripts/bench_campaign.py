@@ -251,8 +251,9 @@ def _expected_keys(mix, called: set[str]) -> dict[str, int]:
     outcomes the evening must show (each of them answers; a flow too slow to listen loses their keys). Only the
     numbers the evening reached count: a run stopped by --max-sim-seconds never called the others."""
     out = {"pay_now": 0, "callback": 0}
+    reached = {n.lstrip("+") for n in called}  # the script keys numbers by their digits
     for number, d in mix.debtors.items():
-        if number not in called:
+        if number.lstrip("+") not in reached:
             continue
         digits = {str(p[0]) for p in d.presses} | ({d.menu_press} if d.menu_press else set())
         if "1" in digits:
