@@ -126,6 +126,7 @@ def controller(args: argparse.Namespace) -> int:
         "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
         "flow_errors": dialer.stats.flow_errors, "originate_errors": dialer.stats.originate_errors,
         "slowdowns": dialer.pacer.slowdowns, "ok": g.successful(),
+        "objects_end": _object_census(),
     }
     dialer.stop()
     esl.stop()
@@ -410,7 +411,8 @@ def orchestrate(args: argparse.Namespace) -> int:
     print(f"  outcomes {json.dumps(res['outcomes'], sort_keys=True)}")
     print(f"  sustained new calls/s (sim): {r.get('sustained_cps', 0):.1f}   peak in one second: "
           f"{r.get('peak_cps_1s')}   busy span {r.get('busy_span_s', 0):.0f} s (sim)")
-    print(f"  peak concurrent: simulator {watched['peak']}, dialer {res['peak_in_flight']} (cap {args.channels})")
+    shown = "dialer" if args.nodes == 1 else "sum of the nodes' own peaks"
+    print(f"  peak concurrent: simulator {watched['peak']}, {shown} {res['peak_in_flight']} (cap {args.channels})")
     print(f"  cap violations: {watched['violations']}")
     span_real = max(1e-9, (watched["last"] or 0) - (watched["first"] or 0))
     util = watched["area"] / span_real / max(1, args.channels) * 100
@@ -421,7 +423,7 @@ def orchestrate(args: argparse.Namespace) -> int:
           f"transactions per call ({res['statements']} / {res['transactions']}); top: {res['kinds'][:6]}")
     print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
           f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
-          f"({res['in_flight_end']} still tracked)")
+          f"({res['in_flight_end']} still tracked); most live objects then: {res.get('objects_end')}")
     if "per_node" in res:
         print(f"  per node (calls placed, CPU s): {res['per_node']}")
     print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
@@ -451,6 +453,7 @@ def _merge(parts: list[dict]) -> dict:
         out[key] = sum(p[key] for p in parts)
     for key in ("rss_start_kb", "rss_peak_kb", "rss_end_kb", "wall_s"):
         out[key] = max(p[key] for p in parts)
+    out["objects_end"] = parts[0].get("objects_end")
     kinds: Counter = Counter()
     outcomes: Counter = Counter()
     for p in parts:
@@ -487,6 +490,14 @@ def _failures(res: dict, r: dict, watched: dict, expected: dict[str, int]) -> li
         if want >= 10 and got < 0.8 * want:  # keys lost: the flow did not listen in time
             out.append(f"{key} collapsed: {got} calls, the script's mix has {want} debtors who press for it")
     return out
+
+
+def _object_census(n: int = 8) -> list[tuple[str, int]]:
+    """The most numerous live Python objects by type (after the calls ended: what memory is still held by)."""
+    import gc
+    from collections import Counter
+
+    return Counter(type(o).__name__ for o in gc.get_objects()).most_common(n)
 
 
 def _rss_kb() -> int:
