@@ -121,9 +121,15 @@ class _Call:
         self.play("goodbye")
         return False
 
+    def barge_keys(self) -> str:
+        """The keys that may cut the message short: 1 and 2, those of them the menu offers."""
+        if not self.s.barge_in:
+            return ""
+        return "".join(k for k in BARGE_IN_KEYS if not self.ctx.menu_keys or k in self.ctx.menu_keys)
+
     def messages(self) -> tuple[str, bool]:
         """Play every account's message once; (barge-in key or '', whether any message played at all)."""
-        keys = BARGE_IN_KEYS if self.s.barge_in else ""
+        keys = self.barge_keys()
         any_played = False
         for account in self.ctx.accounts:
             rendered = self.ctx.message(account)
@@ -149,7 +155,9 @@ class _Call:
 
     def menu(self) -> str:
         valid = "1239" + self.s.optout_key + ("0" if self.result.replays < self.s.replays_max else "")
-        return self.digits("menu", CHOICE_VAR, valid)
+        if self.ctx.menu_keys:  # a campaign kind's menu (ivr.campaign.kinds): only its keys
+            valid = "".join(k for k in valid if k in self.ctx.menu_keys)
+        return self.digits("menu", CHOICE_VAR, valid) if valid else ""
 
     def act(self, choice: str) -> None:
         r = self.result
@@ -175,8 +183,8 @@ class _Call:
     def run(self) -> None:
         s = self.s
         # set even without barge-in: the default terminator '*' would otherwise cut the message short (the
-        # dialer's originate sets it on the channel already: then the connect reply shows it and no command goes)
-        terminators = BARGE_IN_KEYS if s.barge_in else "none"
+        # dialer's originate sets the usual value on the channel: then the connect reply shows it, no command goes)
+        terminators = self.barge_keys() or "none"
         if self.session.variable("playback_terminators") != terminators:
             self.session.set("playback_terminators", terminators)
         if self.session.hungup:

@@ -255,7 +255,7 @@ def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallW
     """
     if account.do_not_call:
         return Decision(False, "do_not_call", ["do-not-call"], final=True)
-    if account.claimed_paid_at is not None:
+    if account.claimed_paid_at is not None and cfg.campaign_kind != "outage":  # paying is no outage's business
         return Decision(False, "said_paid", ["said already paid; waiting for the next payments import"], final=True)
     if phones is not None and not phones:
         return Decision(False, "no_number", ["no callable number left"], final=True)

@@ -50,6 +50,10 @@ def render(s: stories.AccountStory) -> str:
     out.append(f"Today ({v.day}): {'ELIGIBLE' if v.eligible else 'not eligible'}, remaining debt {v.remaining}")
     out += [f"  - {r}" for r in v.reasons]
     out += [f"  now: {r}" for r in v.now]
+    if s.ladder is not None:
+        lad = s.ladder
+        out.append(f"Escalation: {lad.label} since {lad.since}" + (f" (set by {lad.by})" if lad.by != "rules" else "")
+                   + f"; {lad.reason}")
     limits = c.contact_limits
     out.append(f"Caps used on {c.day}: attempts {c.attempts_today}/{c.max_attempts_per_day} today; answered "
                f"contacts {c.contacts_today} today, {c.contacts_this_week} this week, {c.contacts_this_month} this "
@@ -63,7 +67,7 @@ def render(s: stories.AccountStory) -> str:
     out += [f"  {p.paid_on}  {p.amount:>12}  {p.reference}" for p in s.payments]
     out.append(f"Calls ({len(s.calls)}; local time):" if s.calls else "Calls: none")
     for k in s.calls:
-        tag = "  [staff test call, counted nowhere]" if k.kind == "test" else ""
+        tag = "  [staff test call, counted nowhere]" if k.kind == "test" else f"  [{k.about}]" if k.about else ""
         shared = f"  with {', '.join(k.shared_with)}" if k.shared_with else ""
         out.append(f"  {_t(k.at)}  {k.number:<16} {k.outcome or '-':<14} heard {'yes' if k.heard else 'no':<3} "
                    f"({k.heard_ms}/{k.message_ms} ms)  keys {k.keys or '-':<4} {k.hangup_cause or '-'}"

@@ -78,6 +78,7 @@ BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): ca
 IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
 MAX_BATCH_WAIT_REAL_SECONDS = 0.5  # the longest a free slot waits for others to claim them together
 BATCH_SHARE_OF_CAP = 10  # with every channel busy, a claim waits for a tenth of the cap to be free (at most 50)
+CAMPAIGN_REFRESH_REAL_SECONDS = 30.0  # how often a running evening looks for newly due campaigns (an emergency)
 
 
 def release_memory() -> None:
@@ -130,14 +131,29 @@ class CampaignQueue:
 
         self._q = queue
         self.cfg = cfg
+        self._by_campaign: dict[int, Config] = {}
+
+    def cfg_for(self, campaign_id: int | None) -> Config:
+        """The config narrowed to the campaign's kind (its windows and caps: ivr.campaign.kinds)."""
+        from ivr.campaign import kinds
+
+        if campaign_id is None:
+            return self.cfg
+        got = self._by_campaign.get(campaign_id)
+        if got is None:
+            camp = Campaign.get_or_none(Campaign.id == campaign_id)
+            got = self.cfg if camp is None else kinds.config_for_campaign(self.cfg, camp)
+            self._by_campaign[campaign_id] = got
+        return got
 
     def next_candidates(self, campaign: Campaign, clock: Clock, limit: int, busy_accounts: set[int],
                         busy_numbers: set[str]) -> list[Any]:
-        return self._q.next_candidates(campaign, clock, limit, busy_accounts, busy_numbers, cfg=self.cfg)
+        return self._q.next_candidates(campaign, clock, limit, busy_accounts, busy_numbers,
+                                       cfg=self.cfg_for(campaign.id))
 
     def record_result(self, entry: QueueEntry, outcome: str, cause: str, clock: Clock,
                       attempt: Attempt | None = None) -> None:
-        self._q.record_result(entry, outcome, cause, clock, attempt, cfg=self.cfg)
+        self._q.record_result(entry, outcome, cause, clock, attempt, cfg=self.cfg_for(entry.campaign_id))
 
     def release(self, entries: list[QueueEntry], clock: Clock) -> None:
         """Claimed entries that were not dialed after all (the shared cap filled up meanwhile)."""
@@ -177,7 +193,12 @@ class Dialer:
         self.tracker = Tracker(clock, self.pacer, self._finalize, self._trunk_fault)
         self.tracker.on_write_failed = lambda: self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
         self.stats = DialerStats()
-        self.campaign: Campaign | None = None
+        self.campaign: Campaign | None = None  # the first (highest-priority) of `campaigns`
+        self.campaigns: list[Campaign] = []  # the evening's campaigns, served by priority on one cap
+        # asked every CAMPAIGN_REFRESH_REAL_SECONDS while the evening runs: campaigns that became due since it
+        # started (an emergency outage entered mid-evening) join it at their priority; None = the list is fixed
+        self.campaign_source: Callable[[], list[Campaign]] | None = None
+        self._campaigns_at = 0.0
         self.paused = False
         self.pause_reason = ""
         self.stopping = False
@@ -256,7 +277,7 @@ class Dialer:
     def on_lease_lost(self) -> None:
         """Another process owns our calls now: drop them unwritten, let go of their sockets, rejoin as a new node."""
         lease = self.lease
-        if lease is None or not lease.lost:
+        if lease is None or not lease.lost or lease.lost_reason == "stopped":
             return
         dropped = self.tracker.drop_all()
         self.stats.fenced += 1
@@ -285,6 +306,11 @@ class Dialer:
     def stop(self) -> None:
         self.stopping = True
         self._wake.set()
+        if self.lease is not None and not self.tracker.flights:
+            try:
+                leases.leave(self.lease)
+            except Exception as exc:  # the database is gone at exit: the row goes stale, others see it dead
+                log.warning("event=leave_failed node=%s error=%s", self.node, exc)
         if self._outbound is not None:
             self._outbound.stop()
         for g in list(self._greenlets):
@@ -315,7 +341,7 @@ class Dialer:
                 self._need_reconcile = True
             self._esl_up.set()
         else:
-            if self._esl_up.is_set():
+            if self._esl_up.is_set() and not self.stopping:  # (our own stop closes it too: no warning then)
                 log.warning("event=esl_down state=%s in_flight=%d; no new calls until it is back",
                             state, len(self.tracker.flights))
             self._esl_up.clear()
@@ -327,13 +353,19 @@ class Dialer:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    def run(self, campaign: Campaign | None, *, until: datetime | None = None) -> DialerStats:
-        """Dial `campaign` until its queue is exhausted for the evening, `until` (clock time) or a stop command.
+    def run(self, campaign: Campaign | list[Campaign] | None, *, until: datetime | None = None) -> DialerStats:
+        """Dial `campaign` (or several campaigns of one evening) until their queues are exhausted for the
+        evening, `until` (clock time) or a stop command.
 
-        Calls in progress when the loop ends are waited for (they finish normally)."""
+        Several campaigns share this process's slots and the trunk's cap by priority (ivr.campaign.kinds):
+        each free slot is offered to the campaigns in priority order, so a lower one is dialed only while the
+        higher ones have nobody who may be called right now. Calls in progress when the loop ends are waited for
+        (they finish normally)."""
         from ivr.dialer.reconcile import reconcile
 
-        self.campaign = campaign
+        camps = campaign if isinstance(campaign, list) else [campaign] if campaign is not None else []
+        self.campaigns = sorted(camps, key=lambda c: (c.priority, c.id))
+        self.campaign = self.campaigns[0] if self.campaigns else None
         self.stats.started_mono = self.clock.monotonic()
         self.ensure_lease()
         self._set_status("running", "")
@@ -376,6 +408,7 @@ class Dialer:
             self._need_reconcile = False
             reconcile(self)
         self._take_over_dead_nodes()
+        self._refresh_campaigns()
         if self.paused:
             self._nap(0.2)
             return ""
@@ -412,8 +445,9 @@ class Dialer:
         lease = self.ensure_lease()
         if leases.stale_nodes(self.node, self.node_timeout) or leases.earlier_incarnation_takeable(lease):
             reconcile(self)
-        if self.campaign is not None and isinstance(self.queue, CampaignQueue):
-            release_orphans(self.campaign, self.clock)
+        if isinstance(self.queue, CampaignQueue):
+            for camp in self.campaigns or ([self.campaign] if self.campaign is not None else []):
+                release_orphans(camp, self.clock)
 
     def _others_unsettled(self) -> bool:
         """Whether to keep the evening open for calls of other processes still unsettled in this campaign (a
@@ -422,11 +456,11 @@ class Dialer:
         bounded wait."""
         from ivr.dialer.reconcile import foreign_owners, foreign_unsettled
 
-        camp_id = self.campaign.id if self.campaign is not None else None
-        if not foreign_unsettled(self.ensure_lease(), camp_id):
+        ids = [c.id for c in self.campaigns] or [self.campaign.id if self.campaign is not None else None]
+        if not any(foreign_unsettled(self.ensure_lease(), i) for i in ids):
             self._others_wait_until = None
             return False
-        if foreign_owners(self.ensure_lease(), camp_id):
+        if any(foreign_owners(self.ensure_lease(), i) for i in ids):
             # a registered node still owns calls of tonight: it settles them, or its heartbeat stops and they
             # are taken over here (the orphan check runs on every turn of this loop): no deadline needed
             return True
@@ -471,9 +505,16 @@ class Dialer:
         if not self.lease_ok():
             return 0
         now = time.monotonic()
+        # several nodes on one cap: a node below its fair share (cap / live nodes) looks at the others' calls on
+        # every turn and claims at once; one at or above it claims freed slots only every refresh, so a faster
+        # node cannot take every slot the moment it frees and starve the others
+        nodes = max(1, int(self.pacer.share))
+        under = nodes > 1 and local < self.pacer.channels / nodes
         if now >= self._in_flight_at:  # other nodes' calls (the cap itself is enforced inside claim_slots)
-            self._in_flight_at = now + IN_FLIGHT_REFRESH_REAL_SECONDS
+            self._in_flight_at = now + (IDLE_REAL_SECONDS if under else IN_FLIGHT_REFRESH_REAL_SECONDS)
             self._others_in_flight = max(0, count_in_flight() - local)
+        if nodes > 1 and not under and local and now - self._claimed_at < IN_FLIGHT_REFRESH_REAL_SECONDS:
+            return 0
         self._in_flight_db = local + self._others_in_flight
         n = self.pacer.allowance(self._in_flight_db)
         if box:
@@ -488,14 +529,14 @@ class Dialer:
         if n < want and local and now - self._claimed_at < wait:  # (a time-compressed evening waits less)
             return 0
         self._claimed_at = now
-        cands = self.queue.next_candidates(self.campaign, self.clock, n, set(self.tracker.busy_accounts),
-                                           set(self.tracker.busy_numbers))
+        cands = self._candidates(n)
         if not cands:
             return 0
         rows = []
         lease = self.ensure_lease()
         for c in cands:
-            rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
+            rows.append({"uuid": str(uuidlib.uuid4()),
+                         "campaign": c.entry.campaign_id if c.entry is not None else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
                          "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock),
@@ -520,6 +561,41 @@ class Dialer:
         self.stats.placed += len(attempts)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
         return len(attempts)
+
+    def _refresh_campaigns(self) -> None:
+        """Now and then: add the campaigns `campaign_source` says are due and this evening does not serve yet."""
+        now = time.monotonic()
+        if self.campaign_source is None or now < self._campaigns_at:
+            return
+        self._campaigns_at = now + CAMPAIGN_REFRESH_REAL_SECONDS
+        known = {c.id for c in self.campaigns}
+        new = [c for c in self.campaign_source() if c.id not in known]
+        if not new:
+            return
+        self.campaigns = sorted([*self.campaigns, *new], key=lambda c: (c.priority, c.id))
+        self.campaign = self.campaigns[0]
+        for c in new:
+            Campaign.update(status="running", status_reason="").where(Campaign.id == c.id).execute()
+            c.status = "running"
+            log.warning("event=campaign_joined campaign=%s kind=%s ref=%s priority=%s audience=%s", c.id, c.kind,
+                        c.ref or "-", c.priority, c.eligible_count)
+
+    def _candidates(self, n: int) -> list[Any]:
+        """Up to `n` claimed candidates, asked of the campaigns in priority order: a campaign gets what the
+        higher ones left. The busy sets grow with each campaign's claims, and the queue's claim re-checks every
+        live call and claimed entry of ANY campaign, so nobody is in two calls at once across campaigns."""
+        busy_acc, busy_num = set(self.tracker.busy_accounts), set(self.tracker.busy_numbers)
+        out: list[Any] = []
+        for camp in self.campaigns or [self.campaign]:
+            if len(out) >= n:
+                break
+            got = self.queue.next_candidates(camp, self.clock, n - len(out), busy_acc, busy_num)
+            for c in got:  # (a staff test call's candidate has no queue entry)
+                busy_acc.add(c.account.id)
+                busy_acc.update(e.account_id for e in c.entries if e is not None)
+                busy_num.add(c.e164)
+            out.extend(got)
+        return out
 
     def _may_send(self, flight: Flight) -> bool:
         """Right before (and right after) an originate goes out: is this call still ours to place?"""
@@ -668,12 +744,25 @@ class Dialer:
         from ivr.callflow.context import CallContext
         from ivr.speech.facts import facts_for_account, facts_from_verdict
 
-        day = self.campaign.day if self.campaign is not None else self.clock.now().date()
+        camp = self._campaign_of(flight)
+        day = camp.day if camp is not None else self.clock.now().date()
+        if camp is not None and camp.kind != "debt":
+            from ivr.campaign import messages
+
+            return messages.context(self.cfg, self.speech, camp, self._accounts_of(flight), day,
+                                    attempt=flight.uuid, shared=self._prompts)
         verdicts = getattr(flight.candidate, "verdicts", None) or {}
         # the pre-dial check's verdicts say the amount, currency and months overdue: no second ledger read
         facts = [facts_from_verdict(self.cfg, acc, verdicts[acc.id]) if acc.id in verdicts
                  else facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
         return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid, shared=self._prompts)
+
+    def _campaign_of(self, flight: Flight) -> Campaign | None:
+        cid = flight.entry.campaign_id if flight.entry is not None else None
+        for c in self.campaigns:
+            if c.id == cid:
+                return c
+        return self.campaign
 
     def prepare_speech(self, accounts: list[Account], day: date,
                        progress: Callable[[int], None] | None = None) -> int:
@@ -792,16 +881,15 @@ class Dialer:
         self._set_status("paused", reason)
 
     def _set_status(self, status: str, reason: str) -> None:
-        if self.campaign is None:
-            return
-        fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
-        if status == "running" and self.campaign.started_at is None:
-            fields["started_at"] = clock_utc(self.clock)
-        if status in ("done", "stopped"):
-            fields["finished_at"] = clock_utc(self.clock)
-        Campaign.update(**fields).where(Campaign.id == self.campaign.id).execute()
-        for k, v in fields.items():
-            setattr(self.campaign, k, v)
+        for camp in self.campaigns or ([self.campaign] if self.campaign is not None else []):
+            fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
+            if status == "running" and camp.started_at is None:
+                fields["started_at"] = clock_utc(self.clock)
+            if status in ("done", "stopped"):
+                fields["finished_at"] = clock_utc(self.clock)
+            Campaign.update(**fields).where(Campaign.id == camp.id).execute()
+            for k, v in fields.items():
+                setattr(camp, k, v)
 
     # --- commands ----------------------------------------------------------------------------------------------
 
@@ -830,15 +918,26 @@ class Dialer:
     # --- end of the evening ------------------------------------------------------------------------------------
 
     def _evening_over(self) -> bool:
+        """Nothing left to call tonight in any of the evening's campaigns (each by its own windows)."""
+        camps = self.campaigns or [self.campaign]
+        return all(self._campaign_over(c) for c in camps)
+
+    def _campaign_over(self, camp: Campaign | None) -> bool:
         """Nothing left to call tonight: nothing waiting, or the earliest waiting entry is due on a later local
         day (retry delays and closed windows push `not_before` to the next window), or every window is closed."""
-        wake = self.queue.next_wakeup(self.campaign)
-        if wake is None or self.campaign is None:
+        if camp is None:
+            return True
+        wake = self.queue.next_wakeup(camp)
+        if wake is None:
             return True
         from ivr.campaign.windows import CallWindows
 
-        windows = self._windows = getattr(self, "_windows", None) or CallWindows(self.cfg)
-        day: date = self.campaign.day
+        cache = self.__dict__.setdefault("_windows_by", {})
+        cfg = self.queue.cfg_for(camp.id) if hasattr(self.queue, "cfg_for") else self.cfg
+        windows = cache.get(camp.id)
+        if windows is None:
+            windows = cache[camp.id] = CallWindows(cfg)
+        day: date = camp.day
         tz = self.cfg.locale.timezone
         if windows.local_day(tz, wake) > day:
             return True

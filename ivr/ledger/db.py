@@ -159,6 +159,11 @@ def _v7(db: pw.Database) -> None:
                         "next_call_at", "closed_by")
 
 
+def _v9(db: pw.Database) -> None:
+    """Life support first, by a person (LifeSupportNotice) and the escalation ladder's history (LadderMove)."""
+    db.create_tables([models.LifeSupportNotice, models.LadderMove], safe=True)
+
+
 def _v10(db: pw.Database) -> None:
     """Channels and the hold-out group: the Message table (SMS, e-mail, letters), Account.email, the hold-out
     draw on Campaign and the Holdout table."""
@@ -167,11 +172,22 @@ def _v10(db: pw.Database) -> None:
     add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
 
 
+def _v8(db: pw.Database) -> None:
+    """Campaign kinds (ivr.campaign.kinds): several campaigns an evening (kind, ref, priority, outage_id; one per
+    day, kind and ref instead of one per day), installment plans' billing reference, supply points and outages."""
+    add_missing_columns(db, models.Campaign, "kind", "ref", "priority", "outage_id")
+    add_missing_columns(db, models.InstallmentPlan, "reference")
+    db.execute_sql('DROP INDEX IF EXISTS "campaign_day"')  # was UNIQUE (one campaign a day)
+    models.Campaign._schema.create_indexes(safe=True)
+    models.InstallmentPlan._schema.create_indexes(safe=True)
+    db.create_tables([models.SupplyLink, models.Outage, models.OutagePoint], safe=True)
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
-# migration.
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 8 campaign kinds, 9 life support and the ladder,
+# 10 channels and hold-out. Never edit an applied migration.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
-                                                       10: _v10}
+                                                       8: _v8, 9: _v9, 10: _v10}
 LATEST = max(MIGRATIONS)
 
 

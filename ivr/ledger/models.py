@@ -46,6 +46,17 @@ class Account(BaseModel):
     # the latest FULL export is not called (ivr.ledger.eligibility); NULL = never seen by a recorded import
     seen_run = pw.IntegerField(null=True, index=True)
 
+    @classmethod
+    def by_number(cls, number: str) -> Account:
+        """The account with this account number: the one lookup the commands and the console make of what a
+        person typed; an IvrError naming the number when the ledger has none."""
+        from ivr.errors import IvrError
+
+        acc = cls.get_or_none(cls.number == number)
+        if acc is None:
+            raise IvrError(f"no account {number!r} in the ledger")
+        return acc
+
 
 class Phone(BaseModel):
     """One of an account's numbers, tried in `position` order."""
@@ -112,6 +123,8 @@ class InstallmentPlan(BaseModel):
     account = pw.ForeignKeyField(Account, backref="plans", on_delete="CASCADE")
     starts_on = pw.DateField()
     active = pw.BooleanField(default=True)
+    # the plan's id in billing (`ivr import plans`); '' = made here before plans were imported
+    reference = pw.CharField(max_length=64, default="", index=True)
 
 
 class InstallmentDue(BaseModel):
@@ -121,9 +134,18 @@ class InstallmentDue(BaseModel):
 
 
 class Campaign(BaseModel):
-    """One local evening of calls. status: waiting | running | paused | stopped | done."""
+    """One local evening of calls of one kind. status: waiting | running | paused | stopped | done.
 
-    day = pw.DateField(unique=True)
+    kind: debt | installment | outage (ivr.campaign.kinds). Several campaigns share an evening (and the trunk's
+    cap), served by `priority` (lower first). `ref` tells apart campaigns of one kind on one day: '' for the
+    debt evening; installment 'remind' / 'missed'; an outage's notice 'O<id>-v<version>-n<days>' or its
+    correction 'O<id>-v<version>-fix' (`outage_id` names the Outage)."""
+
+    day = pw.DateField(index=True)
+    kind = pw.CharField(max_length=16, default="debt", index=True)
+    ref = pw.CharField(max_length=64, default="")
+    priority = pw.SmallIntegerField(default=3)
+    outage_id = pw.IntegerField(null=True, index=True)
     status = pw.CharField(max_length=16, default="waiting")
     status_reason = pw.CharField(max_length=400, default="")  # e.g. "INVALID_GATEWAY: check dialing.gateway"
     created_at = pw.DateTimeField(default=utcnow)
@@ -135,6 +157,9 @@ class Campaign(BaseModel):
     holdout_share = pw.FloatField(default=0.0)
     holdout_seed = pw.CharField(max_length=32, default="")
     holdout_count = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "kind", "ref"), True),)
 
 
 class Holdout(BaseModel):
@@ -348,6 +373,43 @@ class LoginThrottle(BaseModel):
     blocked_until = pw.DateTimeField(null=True)
 
 
+class SupplyLink(BaseModel):
+    """An account fed from a supply point of the grid (`ivr import supply-points`, the network scheme's export)."""
+
+    account = pw.ForeignKeyField(Account, backref="supply_links", on_delete="CASCADE")
+    point = pw.CharField(max_length=64, index=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "point"), True),)
+
+
+class Outage(BaseModel):
+    """A planned or emergency outage of some supply points (ivr.campaign.outages). Times are naive UTC.
+
+    status: scheduled | cancelled. `version` goes up each time the times change or the outage is cancelled:
+    whoever was told an earlier version gets a correction."""
+
+    code = pw.CharField(max_length=64, unique=True)  # the dispatchers' id ('' on the command line: O<id>)
+    kind = pw.CharField(max_length=16)  # planned | emergency
+    starts_at = pw.DateTimeField()
+    ends_at = pw.DateTimeField()
+    reason = pw.CharField(max_length=400, default="")
+    status = pw.CharField(max_length=16, default="scheduled", index=True)
+    version = pw.IntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    created_by = pw.CharField(max_length=100, default="")
+
+
+class OutagePoint(BaseModel):
+    outage = pw.ForeignKeyField(Outage, backref="points", on_delete="CASCADE")
+    point = pw.CharField(max_length=64, index=True)
+
+    class Meta:
+        indexes = ((("outage", "point"), True),)
+
+
 class Tally(BaseModel):
     """Running counts kept by database triggers (ivr.ledger.tally): a campaign's calls per outcome (kind
     'outcome') and its queue entries per state (kind 'queue'), so `ivr status` never counts millions of rows."""
@@ -362,8 +424,41 @@ class Tally(BaseModel):
         indexes = ((("kind", "campaign_id", "key"), True),)
 
 
+class LifeSupportNotice(BaseModel):
+    """A person told a life-support account about something (ivr.campaign.lifesupport): who, when, which kind.
+
+    kind: debt | installment | outage. Until one exists for a kind, the robot never calls the account about that
+    kind; after it, `life_support.after_informed` decides whether automated reminders may follow."""
+
+    account = pw.ForeignKeyField(Account, backref="life_support_notices", on_delete="CASCADE")
+    kind = pw.CharField(max_length=16)
+    informed_at = pw.DateTimeField(default=utcnow)  # when the person reached the debtor (naive UTC)
+    informed_by = pw.CharField(max_length=100)
+    note = pw.CharField(max_length=500, default="")
+    recorded_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "kind", "informed_at"), False),)
+
+
+class LadderMove(BaseModel):
+    """One step of an account on the escalation ladder (ivr.campaign.ladder): reminder | second_call |
+    operator_call | letter | court. `by` is 'rules' for a move the rules made (recorded by `ivr ladder --record`)
+    or the person who moved it by hand (also in the audit log); a hand move holds for `ladder.manual_hold_days`."""
+
+    account = pw.ForeignKeyField(Account, backref="ladder_moves", on_delete="CASCADE")
+    stage = pw.CharField(max_length=16)
+    at = pw.DateTimeField(default=utcnow, index=True)
+    day = pw.DateField()  # the local day the move applies from
+    by = pw.CharField(max_length=100, default="rules")
+    reason = pw.CharField(max_length=400, default="")
+
+    class Meta:
+        indexes = ((("account", "at"), False),)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally, Holdout, Message,
+    Tally, Holdout, Message, LifeSupportNotice, LadderMove, SupplyLink, Outage, OutagePoint,
 ]

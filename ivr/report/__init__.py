@@ -35,6 +35,10 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
     if t.called_back or t.machines:
         lines.append(f"  debtors who called back {t.called_back} (heard {t.called_back_heard}), "
                      f"answering machines {t.machines}")
+    if d.life_support:
+        told = [r for r in d.life_support if r.informed_by]
+        lines.append(f"  life support: {len(d.life_support)} account(s), {len(told)} informed in person"
+                     + (f", {len(d.life_support) - len(told)} not yet" if len(told) < len(d.life_support) else ""))
     if d.test_calls:
         lines.append(f"  test calls (ivr call, counted nowhere above): {len(d.test_calls)}")
     for m in d.money:
@@ -52,6 +56,11 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
                 lines.append(f"    paid within {r.days}d: {percent(r.diff.p1)} vs {percent(r.diff.p2)}, "
                              f"difference {r.diff.diff * 100:+.1f} pp (95 % CI {r.diff.low * 100:+.1f} to "
                              f"{r.diff.high * 100:+.1f} pp, Newcombe)")
+    from ivr.campaign.evening import told_summary
+
+    for k in told_summary(d.day):
+        lines.append(f"  {k.label}: audience {k.audience}, called {k.called}, heard {k.heard}, "
+                     f"not heard yet {k.waiting}, given up {k.given_up}")
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ class Evening:
 
 def trends(limit: int = 14) -> list[Evening]:
     """The latest `limit` evenings, newest first."""
-    camps = list(Campaign.select().order_by(Campaign.day.desc()).limit(limit))
+    camps = list(Campaign.select().where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(limit))
     if not camps:
         return []
     ids = [c.id for c in camps]
