@@ -4,7 +4,8 @@
 channel, and returns the facts (CallResult); it writes nothing itself and never raises. Steps:
 
 1. `set playback_terminators` = `12` with barge-in (those keys end the message and count as attention) or `none`
-   (no key can cut the message short), then the `greeting` prompt. With cfg.callflow.machine_detection on,
+   (no key can cut the message short), unless the channel has it already (the dialer's originate sets it), then
+   the `greeting` prompt. With cfg.callflow.machine_detection on,
    machine.detect runs first (it may play the greeting itself); a machine gets machine_message or nothing and
    the call ends with outcome `machine` (no message, no menu).
 2. Optional right-party check (cfg.callflow.right_party_check): play_and_get_digits on the `right_party` prompt,
@@ -181,8 +182,11 @@ class _Call:
 
     def run(self) -> None:
         s = self.s
-        # set even without barge-in: the default terminator '*' would otherwise cut the message short
-        self.session.set("playback_terminators", self.barge_keys() or "none")
+        # set even without barge-in: the default terminator '*' would otherwise cut the message short (the
+        # dialer's originate sets the usual value on the channel: then the connect reply shows it, no command goes)
+        terminators = self.barge_keys() or "none"
+        if self.session.variable("playback_terminators") != terminators:
+            self.session.set("playback_terminators", terminators)
         if self.session.hungup:
             self._gone()
         greeted = False

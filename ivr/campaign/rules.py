@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import peewee as pw
 
@@ -70,12 +71,14 @@ def _naive(at: datetime) -> datetime:
     return aware_utc(at).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def day_range(tz: str, day: date) -> tuple[datetime, datetime]:
     """Naive-UTC [start, end) of a local calendar date."""
     z = as_zone(tz)
     return (_naive(first_instant_at(day, time(0), z)), _naive(first_instant_at(day + timedelta(days=1), time(0), z)))
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def week_range(tz: str, day: date) -> tuple[datetime, datetime]:
     """Naive-UTC [start, end) of the local ISO week (Monday to Monday) holding `day`."""
     monday = day - timedelta(days=day.weekday())
@@ -84,6 +87,7 @@ def week_range(tz: str, day: date) -> tuple[datetime, datetime]:
             _naive(first_instant_at(monday + timedelta(days=7), time(0), z)))
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def month_range(tz: str, day: date) -> tuple[datetime, datetime]:
     first = day.replace(day=1)
     nxt = (first + timedelta(days=32)).replace(day=1)

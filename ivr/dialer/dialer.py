@@ -4,8 +4,11 @@ Order of writes (never lose a result):
 1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
 2. events update it as they arrive (tracker.py);
 3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number, opt-out onto the
-   do-not-call list) are written the moment `run_call` returns, in one short transaction;
+   do-not-call list) are written the moment `run_call` returns, in one short transaction (plain facts of a call
+   whose channel is already gone ride on step 4's first statement instead);
 4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
+The row is not marked 'originated' when the originate goes out: nothing tells 'created' and 'originated' apart
+(reconciliation asks FreeSWITCH either way), and the write cost a statement per call.
 A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
 
 Concurrency: everything runs in gevent greenlets in ONE OS thread and the library never monkey-patches; database
@@ -43,8 +46,16 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
-from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
-from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer, claim_slots, count_in_flight
+from ivr.dialer.tracker import (
+    SET_ENDED_OUTCOME,
+    SET_FACTS_OUTCOME,
+    SET_OUTCOME,
+    WATCHED_EVENTS,
+    Flight,
+    Tracker,
+    clock_utc,
+)
 from ivr.ledger import dnc
 from ivr.ledger.models import (
     Account,
@@ -65,7 +76,8 @@ DB_ERROR_NAP_REAL_SECONDS = 1.0  # after a database error in the loop (connectio
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
 BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
 IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
-MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together
+MAX_BATCH_WAIT_REAL_SECONDS = 0.5  # the longest a free slot waits for others to claim them together
+BATCH_SHARE_OF_CAP = 10  # with every channel busy, a claim waits for a tenth of the cap to be free (at most 50)
 CAMPAIGN_REFRESH_REAL_SECONDS = 30.0  # how often a running evening looks for newly due campaigns (an emergency)
 
 
@@ -198,7 +210,7 @@ class Dialer:
         self._reconcile_at = 0.0  # real monotonic time before which a requested reconciliation waits
         self._outbound = None
         self._outbound_port = outbound_port if outbound_port is not None else cfg.freeswitch.outbound_bind_port
-        self._greenlets: list[gevent.Greenlet] = []
+        self._greenlets: set[gevent.Greenlet] = set()
         self._in_flight_db = 0
         self.on_tick: Callable[[Dialer], None] | None = None
         self._prompts: dict[tuple, Any] = {}  # CallContext's per-process prompt cache
@@ -301,7 +313,7 @@ class Dialer:
                 log.warning("event=leave_failed node=%s error=%s", self.node, exc)
         if self._outbound is not None:
             self._outbound.stop()
-        for g in self._greenlets:
+        for g in list(self._greenlets):
             g.kill(block=False)
 
     def _handle_event(self, ev: Any) -> None:
@@ -493,18 +505,26 @@ class Dialer:
         if not self.lease_ok():
             return 0
         now = time.monotonic()
+        # several nodes on one cap: a node below its fair share (cap / live nodes) looks at the others' calls on
+        # every turn and claims at once; one at or above it claims freed slots only every refresh, so a faster
+        # node cannot take every slot the moment it frees and starve the others
+        nodes = max(1, int(self.pacer.share))
+        under = nodes > 1 and local < self.pacer.channels / nodes
         if now >= self._in_flight_at:  # other nodes' calls (the cap itself is enforced inside claim_slots)
-            self._in_flight_at = now + IN_FLIGHT_REFRESH_REAL_SECONDS
+            self._in_flight_at = now + (IDLE_REAL_SECONDS if under else IN_FLIGHT_REFRESH_REAL_SECONDS)
             self._others_in_flight = max(0, count_in_flight() - local)
+        if nodes > 1 and not under and local and now - self._claimed_at < IN_FLIGHT_REFRESH_REAL_SECONDS:
+            return 0
         self._in_flight_db = local + self._others_in_flight
         n = self.pacer.allowance(self._in_flight_db)
         if box:
             n = min(n, box - local)
         if n <= 0:
             return 0
-        # with every channel busy, slots free one call at a time: wait (briefly) for a few, so one claim's
-        # queries serve several calls (a 2,000-channel cap waits for 40 free, about 2 % of the cap)
-        want = max(1, min(self.pacer.channels // 50, 40))
+        # with every channel busy, slots free one call at a time: wait (briefly) for several, so one claim's
+        # queries serve many calls (a claim costs about 15 statements and most of the controller's CPU went to
+        # claims of 2-3 calls); never for more than the token bucket can give at once
+        want = max(1, min(self.pacer.channels // BATCH_SHARE_OF_CAP, 50, int(self.pacer.burst)))
         wait = min(MAX_BATCH_WAIT_REAL_SECONDS, self.clock.real_seconds(MAX_BATCH_WAIT_REAL_SECONDS))
         if n < want and local and now - self._claimed_at < wait:  # (a time-compressed evening waits less)
             return 0
@@ -605,8 +625,8 @@ class Dialer:
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         g = gevent.spawn(fn, *args)
-        self._greenlets.append(g)
-        g.link(lambda gl: self._greenlets.remove(gl) if gl in self._greenlets else None)
+        self._greenlets.add(g)
+        g.link(self._greenlets.discard)  # a set: hundreds of calls in flight, removal must not scan a list
 
     def _originate(self, flight: Flight, account_number: str) -> None:
         from ivr.switch.errors import EslDisconnected, UnsafeValue
@@ -644,7 +664,6 @@ class Dialer:
             # frozen between the check and the send: this call is no longer ours; end it before it rings
             self._kill_sent(flight.uuid, job)
             return
-        SET_ORIGINATED("originated", flight.attempt_id, flight.node, flight.epoch, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
                   shown_number(flight.e164))
         wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
@@ -766,7 +785,8 @@ class Dialer:
         return total // max(1, len(accounts))
 
     def _write_result(self, flight: Flight, result: Any) -> None:
-        """The call flow's facts, written at once (before the channel is even gone)."""
+        """The call flow's facts, written at once (before the channel is even gone); when the channel is gone
+        already, the finalize that follows writes them with the outcome."""
         flight.result = result
         now = clock_utc(self.clock)
         accounts = self._accounts_of(flight)
@@ -774,12 +794,20 @@ class Dialer:
         more = self.attempt_kind != "test" and (
             getattr(result, "callback", False) or getattr(result, "opted_out", False)
             or result.outcome in ("callback", "already_paid", "wrong_number", "opted_out"))
+        facts = (bool(result.heard), int(result.heard_ms or 0), int(result.message_ms or 0),
+                 (result.digits or "")[:32], detail[:400])
+        if not more and self.attempt_kind != "test" and flight.released and not flight.finalized \
+                and not flight.fenced:
+            # the channel is gone already: finalize follows at once (session_done) and writes these facts with
+            # the outcome, in the same statement (its owner check covers them)
+            flight.facts = facts
+            self._log_result(flight, accounts, result)
+            return
         # one conditional UPDATE is atomic by itself; the writes that go with it need the transaction
         with database.atomic() if more else contextlib.nullcontext():
             # first statement: the owner check (raises LeaseLost, nothing of this call is written)
-            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=bool(result.heard),
-                             heard_ms=int(result.heard_ms or 0), message_ms=int(result.message_ms or 0),
-                             digits=(result.digits or "")[:32], detail=detail[:400])
+            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=facts[0], heard_ms=facts[1],
+                             message_ms=facts[2], digits=facts[3], detail=facts[4])
             if self.attempt_kind == "test":
                 log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
                          "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
@@ -797,9 +825,14 @@ class Dialer:
                 # on the list before the channel is even gone: no other process dials this number again
                 dnc.opt_out(flight.e164, attempt_uuid=flight.uuid, key=self.cfg.callflow.optout_key,
                             accounts=[a.number for a in accounts], at=now)
-        log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
-                 flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
-                 result.heard_ms, result.digits)
+        self._log_result(flight, accounts, result)
+
+    @staticmethod
+    def _log_result(flight: Flight, accounts: list[Account], result: Any) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d "
+                     "digits=%s", flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome,
+                     result.heard, result.heard_ms, result.digits)
 
     # --- finalize / faults ---------------------------------------------------------------------------------------
 
@@ -812,8 +845,16 @@ class Dialer:
         accounts = self._accounts_of(flight)
         entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
         attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
+        mine = (flight.attempt_id, flight.node, flight.epoch)
         with database.atomic():
-            if SET_OUTCOME(outcome, flight.attempt_id, flight.node, flight.epoch) != 1:
+            # the first statement is the owner check; the channel's end or the flow's facts ride along when they
+            # were left for it (see tracker.py); a row whose state moved meanwhile gets the outcome alone
+            n = 0
+            if flight.ending is not None:
+                n = SET_ENDED_OUTCOME("ended", outcome, *flight.ending, *mine, *IN_FLIGHT_STATES)
+            elif flight.facts is not None:
+                n = SET_FACTS_OUTCOME(outcome, *flight.facts, *mine)
+            if n != 1 and SET_OUTCOME(outcome, *mine) != 1:
                 raise leases.LeaseLost(f"attempt {flight.attempt_id} is no longer owned by "
                                        f"{flight.node}#{flight.epoch}")
             for entry, acc in entries:

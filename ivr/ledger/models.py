@@ -201,7 +201,8 @@ class QueueEntry(BaseModel):
 class Attempt(BaseModel):
     """One call. Written (state 'created') BEFORE its originate is sent; updated as events arrive.
 
-    state: created | originated | answered | ended | unknown.
+    state: created | originated | answered | ended | unknown ('originated' is no longer written: rows of older
+    versions may carry it; it means what 'created' means).
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
              congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error |
              rate_limited (refused by the switch for our rate before a channel existed: not the debtor's attempt) |
