@@ -319,12 +319,16 @@ def _insert_entries(db: pw.Database, rows: list[dict]) -> None:
 
 def release_orphans(campaign: Campaign | None, clock: Clock, older_than_s: float = ORPHAN_SECONDS) -> int:
     """Put back to waiting (front of the queue) entries left 'dialing' by a crashed dialer: claimed more than
-    `older_than_s` ago with no Attempt of that account in flight. Counted attempts are unchanged."""
+    `older_than_s` ago with no Attempt of that account unsettled (in flight, or ended without its outcome yet).
+    Counted attempts are unchanged."""
     now = _naive(clock.now())
     cutoff = now - timedelta(seconds=older_than_s)
-    live = Attempt.select(Attempt.account).where(Attempt.state.in_(IN_FLIGHT))
+    # a call whose channel has ended but whose outcome is not written yet (its flow is finishing, or the finalize
+    # waits for the database) still holds its entry: releasing it would lose the outcome's count of the attempt
+    unsettled = Attempt.state.in_(IN_FLIGHT) | (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == ""))
+    live = Attempt.select(Attempt.account).where(unsettled)
     # accounts carried by a live call to a shared number are not named on its Attempt row: match the number too
-    live_numbers = Attempt.select(Attempt.e164).where(Attempt.state.in_(IN_FLIGHT))
+    live_numbers = Attempt.select(Attempt.e164).where(unsettled)
     carried = Phone.select(Phone.account).where(Phone.e164.in_(live_numbers))
     q = QueueEntry.update(state="waiting", priority=FRONT_PRIORITY, not_before=now, updated_at=now,
                           reason="released after a dialer restart").where(
