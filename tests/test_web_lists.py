@@ -190,3 +190,27 @@ def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
     assert not pending.ready()
     release.set()
     assert pending.get(timeout=60).status_code == 200
+
+
+def test_who_will_be_called_is_built_in_the_background_then_follows_changes(cfg, ledger):
+    """As `ivr web` serves it, the first view of a day starts the stored verdicts' build in a thread and says so;
+    once built, the lists come from them, and a change (a do-not-call entry) shows on the next view."""
+    from waiting import wait_until
+
+    from ivr.ledger import dnc, verdicts
+    add_users()
+    app = make_app(cfg)
+    app.config["IVR_OFFLOAD"] = True
+    client = app.test_client()
+    login(client, "max")
+    first = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert 'id="preparing"' in first and "North 1" not in first
+    wait_until(lambda: verdicts.building(DAY) is None, "the background build")
+    html = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert 'id="preparing"' not in html and "North 1" in html and 'id="judged"' in html
+    north1 = Account.get(Account.name == "North 1")
+    dnc.add(cfg, north1.number, "complaint", "test", kind="account")
+    html = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert "North 1" not in html and "North 2" in html
+    excluded = client.get(f"/eligible?day={DAY}&list=excluded&reason=complaint").get_data(as_text=True)
+    assert "North 1" in excluded and "Asked not to be called" not in excluded

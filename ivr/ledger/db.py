@@ -167,11 +167,20 @@ def _v10(db: pw.Database) -> None:
     add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
 
 
+def _v11(db: pw.Database) -> None:
+    """Console speed: the eligibility verdicts stored per day (ivr.ledger.verdicts) and the triggers marking the
+    accounts whose verdict a change may touch. Nothing is judged here: the first list asked for builds them."""
+    from ivr.ledger import verdicts
+
+    db.create_tables([models.StoredVerdict, models.VerdictState, models.VerdictDirty], safe=True)
+    verdicts.install(db)
+
+
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
 # 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
 # migration.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
-                                                       10: _v10}
+                                                       10: _v10, 11: _v11}
 LATEST = max(MIGRATIONS)
 
 

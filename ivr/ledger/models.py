@@ -361,8 +361,52 @@ class Tally(BaseModel):
         indexes = ((("kind", "campaign_id", "key"), True),)
 
 
+class StoredVerdict(BaseModel):
+    """One account's eligibility verdict for a day, kept by ivr.ledger.verdicts so the console's lists page by SQL.
+    Only accounts on one of the two lists are stored: eligible, or owing and excluded."""
+
+    day = pw.DateField()
+    account_id = pw.IntegerField()  # no foreign key: a deleted account is marked changed and its row dropped
+    number = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=200, default="")
+    district = pw.CharField(max_length=100, default="")
+    eligible = pw.BooleanField()
+    remaining = pw.DecimalField(max_digits=14, decimal_places=2)
+    reasons = pw.TextField(default="")  # one reason per line, as the verdict lists them
+    search = pw.TextField(default="")  # the reasons in lower case: what the reason filter matches
+
+    class Meta:
+        table_name = "stored_verdict"
+        primary_key = pw.CompositeKey("day", "account_id")
+        indexes = ((("day", "eligible", "account_id"), False),
+                   (("day", "eligible", "district", "account_id"), False))
+
+
+class VerdictState(BaseModel):
+    """Which day's verdicts are stored, built when, under which rules (ivr.ledger.verdicts)."""
+
+    day = pw.DateField(primary_key=True)
+    built_at = pw.DateTimeField(default=utcnow)
+    refreshed_at = pw.DateTimeField(default=utcnow)
+    fingerprint = pw.CharField(max_length=64)
+    accounts = pw.IntegerField(default=0)  # accounts evaluated by the build
+
+    class Meta:
+        table_name = "verdict_state"
+
+
+class VerdictDirty(BaseModel):
+    """Accounts whose verdict may have changed since it was stored, written by triggers (ivr.ledger.verdicts);
+    a NULL account_id means every account (a full accounts export changed who is missing from it)."""
+
+    account_id = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "verdict_dirty"
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally, Holdout, Message,
+    Tally, Holdout, Message, StoredVerdict, VerdictState, VerdictDirty,
 ]

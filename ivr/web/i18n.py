@@ -87,6 +87,14 @@ CATALOGUE: dict[str, tuple[str, str, str]] = {
     "Next": ("Наступна", "Следующая", "Следваща"),
     "Page {page} of {pages}": ("Сторінка {page} з {pages}", "Страница {page} из {pages}",
                                "Страница {page} от {pages}"),
+    "The lists are being brought up to date with the ledger (since {time}); this page reloads itself.": (
+        "Списки оновлюються за даними реєстру (з {time}); сторінка оновиться сама.",
+        "Списки обновляются по данным реестра (с {time}); страница обновится сама.",
+        "Списъците се обновяват по данните от регистъра (от {time}); страницата ще се презареди сама."),
+    "Verdicts judged at {built}, last brought up to date at {refreshed}.": (
+        "Рішення винесено о {built}, востаннє оновлено о {refreshed}.",
+        "Решения вынесены в {built}, последнее обновление в {refreshed}.",
+        "Решенията са изчислени в {built}, последно обновени в {refreshed}."),
     "Nothing here.": ("Тут нічого немає.", "Здесь ничего нет.", "Тук няма нищо."),
     "Done.": ("Готово.", "Готово.", "Готово."),
     "all": ("усі", "все", "всички"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,7 +64,7 @@ def _amount(name: str) -> Decimal | None:
 @bp.route("/eligible")
 @requires("admin", "manager")
 def eligible() -> Any:
-    from ivr.ledger import eligibility
+    from ivr.ledger import eligibility, verdicts
     day = _day_arg() or datetime.now(ZoneInfo(g.cfg.locale.timezone)).date()
     page = page_number()
     excluded = request.args.get("list") == "excluded"
@@ -75,15 +75,41 @@ def eligible() -> Any:
         lo, hi = _amount("min"), _amount("max")
     except ValueError as exc:
         error, lo, hi = str(exc), None, None
-    key = ("eligible", day, excluded, district, reason.strip().lower(), lo, hi)
-    cfg = g.cfg  # the build may run in a worker thread, outside the request's context
-    matched = _cached(key, lambda: eligibility.matching(cfg, day, excluded=excluded, district=district,
-                                                         reason=reason, amount_min=lo, amount_max=hi))
-    result = eligibility.page_of(matched, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    state = _stored_verdicts(day)
+    if state is None:  # being built in the background: say so rather than show a list that is not up to date
+        started = verdicts.building(day)
+        return render_template("eligible.html", result=None, day=day, excluded=excluded, district=district,
+                               reason=reason, districts=eligibility.districts(), page=1, pages=1, more=False,
+                               error=error, state=None,
+                               started=datetime.fromtimestamp(started or time.time(), UTC).astimezone(
+                                   ZoneInfo(g.cfg.locale.timezone)))
+    result = verdicts.listing(day, excluded=excluded, district=district, reason=reason, amount_min=lo,
+                              amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
     pages = max(1, -(-result.total // PAGE_SIZE))
     return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
                            reason=reason, districts=eligibility.districts(), page=page, pages=pages,
-                           more=page < pages, error=error)
+                           more=page < pages, error=error, state=state, started=None)
+
+
+# More changed accounts than this and the lists are brought up to date in the background, not in the request.
+SYNC_REFRESH_LIMIT = 2_000
+
+
+def _stored_verdicts(day: date) -> Any:
+    """The stored verdicts' state once they are up to date for `day` (ivr.ledger.verdicts), else None while a
+    background build or refresh runs (started here if need be). Without IVR_OFFLOAD (tests, tools) the build
+    runs in the request."""
+    from ivr.ledger import verdicts
+    cfg = g.cfg
+    background = bool(current_app.config.get("IVR_OFFLOAD"))
+    if verdicts.building(day) is not None:
+        return None
+    if verdicts.refresh(cfg, day, limit=SYNC_REFRESH_LIMIT if background else verdicts.INCREMENTAL_LIMIT) is None:
+        if background:
+            verdicts.build_in_background(cfg, day)
+            return None
+        verdicts.ensure(cfg, day)
+    return verdicts.stored_day(cfg)
 
 
 # A morning report or an eligibility pass over a large ledger takes seconds: the pages of one list, and the CSV,
