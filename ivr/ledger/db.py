@@ -168,11 +168,13 @@ def _v10(db: pw.Database) -> None:
 
 
 def _v11(db: pw.Database) -> None:
-    """Console speed: the eligibility verdicts stored per day (ivr.ledger.verdicts) and the triggers marking the
-    accounts whose verdict a change may touch. Nothing is judged here: the first list asked for builds them."""
+    """Console speed: the eligibility verdicts stored per day (ivr.ledger.verdicts) with the triggers marking the
+    accounts whose verdict a change may touch, and the morning reports stored per campaign (ivr.report.stored).
+    Nothing is judged or built here: the first list or report asked for is."""
     from ivr.ledger import verdicts
 
-    db.create_tables([models.StoredVerdict, models.VerdictState, models.VerdictDirty], safe=True)
+    db.create_tables([models.StoredVerdict, models.VerdictState, models.VerdictDirty, models.ReportCache,
+                      models.ReportPerson], safe=True)
     verdicts.install(db)
 
 

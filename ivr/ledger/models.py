@@ -405,8 +405,46 @@ class VerdictDirty(BaseModel):
         table_name = "verdict_dirty"
 
 
+class ReportCache(BaseModel):
+    """A campaign's morning report as last built (ivr.report.stored): its figures as JSON, its charts, the
+    evening's trend row, and the ledger marks it was built at (to tell when it is out of date)."""
+
+    campaign = pw.ForeignKeyField(Campaign, primary_key=True, on_delete="CASCADE")
+    generated_at = pw.DateTimeField(default=utcnow)
+    watermark = pw.CharField(max_length=400)
+    summary = pw.TextField()  # ReportData without its people (ivr.report.codec)
+    charts = pw.TextField(default="[]")  # data: URIs of the page's charts
+    evening = pw.TextField(default="")  # the trends row of this evening (ivr.report.trends.Evening)
+    people = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "report_cache"
+
+
+class ReportPerson(BaseModel):
+    """One person row of a stored report, in the report's order (pos), as the Reports page shows it."""
+
+    campaign = pw.ForeignKeyField(Campaign, on_delete="CASCADE")
+    pos = pw.IntegerField()
+    account_id = pw.IntegerField()
+    account = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=200, default="")
+    district = pw.CharField(max_length=100, default="")
+    number_masked = pw.CharField(max_length=32, default="")
+    debt = pw.DecimalField(max_digits=14, decimal_places=2)
+    calls = pw.TextField(default="[]")  # JSON [[local "HH:MM", outcome label], ...]
+    final_label = pw.CharField(max_length=32, default="")
+    paid = pw.DecimalField(max_digits=14, decimal_places=2)
+    search = pw.TextField(default="")  # account, name, district, masked number in lower case
+
+    class Meta:
+        table_name = "report_person"
+        primary_key = pw.CompositeKey("campaign", "pos")
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
     Tally, Holdout, Message, StoredVerdict, VerdictState, VerdictDirty,
+    ReportCache, ReportPerson,
 ]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from pathlib import Path
 import peewee as pw
 
 from ivr.config import Config
-from ivr.ledger import eligibility
+from ivr.ledger import background, eligibility
 from ivr.ledger.models import Account, StoredVerdict, VerdictState, database
 
 log = logging.getLogger("ivr.ledger.verdicts")
@@ -284,36 +283,11 @@ def expected_rows(cfg: Config, day: date) -> list[tuple[int, bool, Decimal, list
             for v in eligibility.evaluate(cfg, day) if _listed(v)]
 
 
-# --- building in the background (the console) ------------------------------------------------------------------
-
-_building: dict[date, tuple[float, threading.Thread]] = {}
-_lock = threading.Lock()
-
-
 def build_in_background(cfg: Config, day: date) -> float:
-    """Start one rebuild of `day` in a thread (unless one runs); returns when the running one started (time.time()).
-    The thread opens its own database connection (peewee keeps one per thread) and closes it when done."""
-    with _lock:
-        going = _building.get(day)
-        if going is not None and going[1].is_alive():
-            return going[0]
-        started = time.time()
-
-        def job() -> None:
-            try:
-                ensure(cfg, day)
-            except Exception:  # noqa: BLE001 - logged; the next request starts it again
-                log.exception("event=verdicts_build_failed day=%s", day)
-            finally:
-                if not database.is_closed():
-                    database.close()
-        thread = threading.Thread(target=job, name=f"verdicts-{day}", daemon=True)
-        _building[day] = (started, thread)
-        thread.start()
-        return started
+    """Start bringing `day`'s verdicts up to date in a thread (unless that runs); returns when it started."""
+    return background.start(("verdicts", day), lambda: ensure(cfg, day))
 
 
 def building(day: date) -> float | None:
-    """When the running background build of `day` started (None: none running)."""
-    going = _building.get(day)
-    return going[0] if going is not None and going[1].is_alive() else None
+    """When the running background build of `day` started (None: none runs)."""
+    return background.running(("verdicts", day))

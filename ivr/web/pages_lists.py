@@ -152,21 +152,6 @@ def _report(day: date) -> Any:
     return _cached(("report", day), lambda: build_report(cfg, day))
 
 
-def _search_texts(data: Any) -> list[str]:
-    """Per person of a report, the text the search box matches (account, name, district, masked number), built
-    once per report (kept on the cached report itself) so a search is one substring test per person."""
-    texts = getattr(data, "_search_texts", None)
-    if texts is None:
-        texts = ["\x00".join((p.account, p.name, p.district, p.number_masked)).lower() for p in data.people]
-        data._search_texts = texts
-    return texts
-
-
-def _charts(day: date, data: Any) -> list[str]:
-    from ivr.report.html import chart_money, chart_outcomes
-    return _cached(("charts", day), lambda: [c for c in (chart_outcomes(data), chart_money(data)) if c])
-
-
 def _campaign_days() -> list[date]:
     from ivr.ledger.models import Campaign
     return [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(60)]
@@ -176,29 +161,47 @@ def _campaign_days() -> list[date]:
 @requires("admin", "manager")
 def reports() -> Any:
     from ivr.errors import IvrError
+    from ivr.report import stored
     from ivr.report.html import percent, ratio
+    from ivr.report.trends import PAID_DAYS
     days = _campaign_days()
     day = _day_arg() or (days[0] if days else None)
     if day is None:
         return render_template("reports.html", days=days, day=None, data=None, rows=[], error="")
     try:
-        data = _report(day)
+        report = _stored_report(day)
     except IvrError as exc:
         return render_template("reports.html", days=days, day=day, data=None, rows=[], error=str(exc)), 404
-    q = request.args.get("q", "").strip().lower()
-    people = data.people
-    if q:
-        haystack = _search_texts(data)
-        people = [p for p, text in zip(people, haystack, strict=True) if q in text]
+    if report is None:  # the first build runs in the background: say so
+        started = stored.building(day) or time.time()
+        return render_template("reports.html", days=days, day=day, data=None, rows=[], error="",
+                               started=datetime.fromtimestamp(started, UTC).astimezone(
+                                   ZoneInfo(g.cfg.locale.timezone)))
+    q = request.args.get("q", "").strip()
     page = page_number()
-    pages = max(1, -(-len(people) // PAGE_SIZE))
-    rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    charts = _charts(day, data) if page == 1 and not q else []
-    from ivr.report.trends import PAID_DAYS, trends
-    evenings = _cached(("trends",), trends) if page == 1 and not q else []
-    return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
-                           more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
-                           error="", evenings=evenings, paid_days=PAID_DAYS)
+    rows, total = stored.people_page(report.campaign_id, q, (page - 1) * PAGE_SIZE, PAGE_SIZE, report.people)
+    pages = max(1, -(-total // PAGE_SIZE))
+    first = page == 1 and not q
+    return render_template("reports.html", days=days, day=day, data=report.data, rows=rows, q=q, page=page,
+                           pages=pages, more=page < pages, total=total, charts=report.charts if first else [],
+                           percent=percent, ratio=ratio, error="", paid_days=PAID_DAYS,
+                           evenings=stored.evenings() if first else [], report=report,
+                           rebuilding=report.stale and stored.building(day) is not None)
+
+
+def _stored_report(day: date) -> Any:
+    """The stored report of `day` (ivr.report.stored), rebuilt when the ledger has moved since it was built: in the
+    background as `ivr web` serves it (the stored one is shown meanwhile, marked out of date; None when there is
+    none yet), in the request without IVR_OFFLOAD (tests, tools)."""
+    from ivr.report import stored
+    report = stored.stored(day)
+    if report is not None and not report.stale:
+        return report
+    if current_app.config.get("IVR_OFFLOAD"):
+        stored.build_in_background(g.cfg, day)
+        return report
+    stored.build(g.cfg, day)
+    return stored.stored(day)
 
 
 @bp.route("/reports/<day>.csv")
