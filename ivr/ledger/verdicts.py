@@ -34,6 +34,7 @@ import peewee as pw
 
 from ivr.config import Config
 from ivr.ledger import background, eligibility
+from ivr.ledger.db import insert_rows
 from ivr.ledger.models import Account, StoredVerdict, VerdictState, database
 
 log = logging.getLogger("ivr.ledger.verdicts")
@@ -123,7 +124,7 @@ def fingerprint(cfg: Config) -> str:
 
 def _row(day: date, v: eligibility.Verdict, name: str, district: str) -> tuple:
     text = "\n".join(r.replace("\n", " ") for r in v.reasons)
-    return (day, v.account_id, v.number, name, district, v.eligible, v.remaining, text, text.lower())
+    return (day, v.account_id, v.number, name, district, v.eligible, str(v.remaining), text, text.lower())
 
 
 def _listed(v: eligibility.Verdict) -> bool:
@@ -161,11 +162,10 @@ def build(cfg: Config, day: date, progress: Callable[[str], None] | None = None)
     names = {a: (n, d) for a, n, d in Account.select(Account.id, Account.name, Account.district).tuples()}
     if progress:
         progress(f"storing {len(verdicts)} verdicts")
+    rows = [_row(day, v, *names.get(v.account_id, ("", ""))) for v in verdicts]
     with database.atomic():
         StoredVerdict.delete().execute()
-        for i in range(0, len(verdicts), BATCH):
-            StoredVerdict.insert_many([_row(day, v, *names.get(v.account_id, ("", "")))
-                                       for v in verdicts[i:i + BATCH]], fields=_FIELDS).execute()
+        insert_rows(_FIELDS, rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         VerdictState.create(day=day, built_at=now, refreshed_at=now, fingerprint=fingerprint(cfg),
                             accounts=len(names))
@@ -218,9 +218,7 @@ def _store(cfg: Config, day: date, ids: list[int]) -> None:
         verdicts, _listed_dnc = eligibility.check_accounts(cfg, chunk, day)
         names = _names([a for a, v in verdicts.items() if _listed(v)])
         StoredVerdict.delete().where((StoredVerdict.day == day) & StoredVerdict.account_id.in_(chunk)).execute()
-        rows = [_row(day, v, *names.get(a, ("", ""))) for a, v in verdicts.items() if _listed(v)]
-        if rows:
-            StoredVerdict.insert_many(rows, fields=_FIELDS).execute()
+        insert_rows(_FIELDS, [_row(day, v, *names.get(a, ("", ""))) for a, v in verdicts.items() if _listed(v)])
 
 
 def ensure(cfg: Config, day: date, progress: Callable[[str], None] | None = None) -> Refreshed:

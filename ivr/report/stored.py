@@ -26,13 +26,12 @@ import peewee as pw
 
 from ivr.config import Config
 from ivr.ledger import background, tally
+from ivr.ledger.db import insert_rows
 from ivr.ledger.models import Balance, Campaign, Message, Payment, ReportCache, ReportPerson, database
 from ivr.report import codec
 from ivr.report import data as report_data
 from ivr.report.data import ReportData, get_campaign
 from ivr.report.trends import Evening, evening
-
-BATCH = 2_000
 
 
 def watermark(camp: Campaign) -> str:
@@ -73,13 +72,12 @@ def save(camp: Campaign, data: ReportData, mark: str) -> None:
         fields = [ReportPerson.campaign, ReportPerson.pos, ReportPerson.account_id, ReportPerson.account,
                   ReportPerson.name, ReportPerson.district, ReportPerson.number_masked, ReportPerson.debt,
                   ReportPerson.calls, ReportPerson.final_label, ReportPerson.paid, ReportPerson.search]
-        for start in range(0, len(data.people), BATCH):
-            ReportPerson.insert_many([
-                (camp.id, start + i, p.account_id, p.account, p.name, p.district, p.number_masked, p.debt,
-                 json.dumps([[a.at_local.strftime("%H:%M"), a.label] for a in p.attempts]), p.final_label,
-                 # \x1f between the parts: SQLite's LIKE stops at a NUL
-                 p.paid, "\x1f".join((p.account, p.name, p.district, p.number_masked)).lower())
-                for i, p in enumerate(data.people[start:start + BATCH])], fields=fields).execute()
+        insert_rows(fields, [
+            (camp.id, i, p.account_id, p.account, p.name, p.district, p.number_masked, str(p.debt),
+             json.dumps([[a.at_local.strftime("%H:%M"), a.label] for a in p.attempts]), p.final_label,
+             # \x1f between the parts: SQLite's LIKE stops at a NUL
+             str(p.paid), "\x1f".join((p.account, p.name, p.district, p.number_masked)).lower())
+            for i, p in enumerate(data.people)])
         ReportCache.delete().where(ReportCache.campaign == camp).execute()
         ReportCache.create(campaign=camp, generated_at=datetime.now(UTC).replace(tzinfo=None), watermark=mark,
                            summary=_summary(data), charts=charts, evening=row, people=len(data.people))
