@@ -154,3 +154,31 @@ def test_stored_listing_pages_and_filters_like_the_live_one(cfg, ledger):
         assert [(r.verdict.number, r.verdict.remaining, r.verdict.reasons, r.name, r.district)
                 for r in stored.rows] == [(r.verdict.number, r.verdict.remaining, r.verdict.reasons, r.name,
                                            r.district) for r in live.rows], kw
+
+
+def test_no_marks_while_nothing_is_stored_and_one_for_a_full_export(cfg, db, tmp_path):
+    acct("A-1")
+    pay(Account.get(Account.number == "A-1"), "5.00")
+    assert VerdictDirty.select().count() == 0  # nobody has asked for the lists: nothing to keep up to date
+    verdicts.build(cfg, DAY)
+    rows = "".join(f"B-{i},Name,050123{i:04d},500,2026-11-20\n" for i in range(50))
+    importer.import_accounts(cfg, _csv(tmp_path, "full.csv", "account,name,phone,balance,balance_date\n" + rows),
+                             progress=False)
+    marks = [m for (m,) in VerdictDirty.select(VerdictDirty.account_id).tuples()]
+    assert None in marks and len(marks) <= 2  # the full export's one mark, not one per row it wrote
+    assert_up_to_date(cfg, incremental=False)
+
+
+def test_a_change_made_while_building_is_judged_by_the_next_refresh(cfg, ledger, monkeypatch):
+    real = eligibility.evaluate
+
+    def evaluate_then_change(*args, **kwargs):
+        out = real(*args, **kwargs)
+        pay(ledger[4], "1000.00")  # after the evaluation read it: the stored row is already out of date
+        return out
+
+    monkeypatch.setattr(eligibility, "evaluate", evaluate_then_change)
+    verdicts.build(cfg, DAY)
+    monkeypatch.setattr(eligibility, "evaluate", real)
+    assert verdicts.stored_rows(DAY) != verdicts.expected_rows(cfg, DAY)
+    assert_up_to_date(cfg)

@@ -41,6 +41,7 @@ log = logging.getLogger("ivr.ledger.verdicts")
 
 INCREMENTAL_LIMIT = 20_000  # above this many changed accounts a rebuild is cheaper than judging them one by one
 BATCH = 2_000
+BUILDING = "building"  # VerdictState.fingerprint while a build runs
 
 # table -> {event: SELECTs of the account ids a row change may touch (NEW / OLD as the trigger's row)}
 _BY_ACCOUNT_ID = {"INSERT": ["SELECT NEW.account_id"], "DELETE": ["SELECT OLD.account_id"],
@@ -76,27 +77,33 @@ def _when(table: str, event: str) -> tuple[str, str]:
     return "", ""
 
 
+# Marks are only worth writing while verdicts are stored (or being built) and no rebuild is due already: the table
+# stays small when nobody opens the lists, and a full export's million rows add one mark, not a million.
+_GUARD = ("EXISTS (SELECT 1 FROM verdict_state) AND "
+          "NOT EXISTS (SELECT 1 FROM verdict_dirty WHERE account_id IS NULL)")
+
+
 def _statements(postgres: bool) -> list[str]:
     true = "TRUE" if postgres else "1"
-    out = []
+    out = ["CREATE INDEX IF NOT EXISTS verdict_dirty_all ON verdict_dirty (account_id) WHERE account_id IS NULL"]
     for table, events in WATCHED.items():
         for event, selects in events.items():
             body = " UNION ALL ".join(s.format(true=true) if "{true}" in s else s for s in selects)
             insert = f"INSERT INTO verdict_dirty (account_id) {body};"
             name = f"verdict_{table}_{event.lower()}"
             of, when = _when(table, event)
-            if postgres:
+            if postgres:  # a trigger's WHEN may not hold a subquery there: the guard is in the function
                 cond = f" WHEN ({when})" if when else ""
                 out += [f"CREATE OR REPLACE FUNCTION {name}_fn() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                        f"BEGIN {insert} RETURN NULL; END $$",
+                        f"BEGIN IF {_GUARD} THEN {insert} END IF; RETURN NULL; END $$",
                         f"DROP TRIGGER IF EXISTS {name} ON {table}",
                         f"CREATE TRIGGER {name} AFTER {event}{of} ON {table} FOR EACH ROW{cond} "
                         f"EXECUTE FUNCTION {name}_fn()"]
             else:
-                cond = f" WHEN {when.replace('IS DISTINCT FROM', 'IS NOT')}" if when else ""
+                changed = f"({when.replace('IS DISTINCT FROM', 'IS NOT')}) AND " if when else ""
                 out += [f"DROP TRIGGER IF EXISTS {name}",
-                        f"CREATE TRIGGER {name} AFTER {event}{of} ON {table} FOR EACH ROW{cond} "
-                        f"BEGIN {insert} END"]
+                        f"CREATE TRIGGER {name} AFTER {event}{of} ON {table} FOR EACH ROW "
+                        f"WHEN {changed}{_GUARD} BEGIN {insert} END"]
     return out
 
 
@@ -155,6 +162,9 @@ def build(cfg: Config, day: date, progress: Callable[[str], None] | None = None)
     t0 = time.perf_counter()
     with database.atomic():  # marks from before this point are covered by the evaluation below
         VerdictState.delete().execute()
+        # a state row while building, under no rules' fingerprint: the triggers keep marking (changes made
+        # during the evaluation are judged again by the next refresh) but nothing reads the rows as current
+        VerdictState.create(day=day, fingerprint=BUILDING)
         _take_marks()
     if progress:
         progress("judging every account")
@@ -167,6 +177,7 @@ def build(cfg: Config, day: date, progress: Callable[[str], None] | None = None)
         StoredVerdict.delete().execute()
         insert_rows(_FIELDS, rows)
         now = datetime.now(UTC).replace(tzinfo=None)
+        VerdictState.delete().execute()
         VerdictState.create(day=day, built_at=now, refreshed_at=now, fingerprint=fingerprint(cfg),
                             accounts=len(names))
     log.info("event=verdicts_built day=%s rows=%d accounts=%d seconds=%.1f", day, len(verdicts), len(names),
