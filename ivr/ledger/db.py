@@ -186,13 +186,17 @@ def _v10(db: pw.Database) -> None:
 
 def _v11(db: pw.Database) -> None:
     """Console speed: the eligibility verdicts stored per day (ivr.ledger.verdicts) with the triggers marking the
-    accounts whose verdict a change may touch, and the morning reports stored per campaign (ivr.report.stored).
+    accounts whose verdict a change may touch, the morning reports stored per campaign (ivr.report.stored), and
+    an index of the open callback requests by district and age (the worklist).
     Nothing is judged or built here: the first list or report asked for is."""
     from ivr.ledger import verdicts
 
     db.create_tables([models.StoredVerdict, models.VerdictState, models.VerdictDirty, models.ReportCache,
                       models.ReportPerson], safe=True)
     verdicts.install(db)
+    # the callback worklist pages its open requests by district and age (ivr.ledger.callbacks)
+    db.execute_sql("CREATE INDEX IF NOT EXISTS callback_request_open ON callback_request (district, created_at, id) "
+                   "WHERE handled_at IS NULL")
 
 
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
