@@ -85,12 +85,15 @@ def _run(args: argparse.Namespace, url: str, fresh: bool, folder: Path) -> int:
     if fresh:
         t0 = time.perf_counter()
         ledger.build(db, args.accounts, args.calls_per_account)
-        DialerNode.create(name="bench", heartbeat_at=datetime.now(UTC).replace(tzinfo=None), esl_state="connected")
-        for name, role in (("anna", "admin"), ("olga", "operator")):
-            users.add_user(name, role, "bench password 1", "bench")
         print(f"ledger built in {time.perf_counter() - t0:.1f} s: {Account.select().count()} accounts, "
               f"{Attempt.select().count()} calls ({folder})")
-    DialerNode.update(heartbeat_at=datetime.now(UTC).replace(tzinfo=None)).execute()
+    from ivr.ledger.models import WebUser
+    if not WebUser.select().where(WebUser.name == "anna").exists():
+        for name, role in (("anna", "admin"), ("olga", "operator")):
+            users.add_user(name, role, "bench password 1", "bench")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    if not DialerNode.update(heartbeat_at=now).execute():
+        DialerNode.create(name="bench", heartbeat_at=now, esl_state="connected")
     # the night's jobs: `ivr eligible --store` (after the imports) and `ivr report` (the morning report)
     t = _timed(lambda: verdicts.ensure(cfg, day))
     print(f"ivr eligible --store: {t / 1000:.1f} s")

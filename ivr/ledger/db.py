@@ -189,12 +189,13 @@ def _v11(db: pw.Database) -> None:
     accounts whose verdict a change may touch, the morning reports stored per campaign (ivr.report.stored), and
     an index of the open callback requests by district and age (the worklist), a trigram index of account names.
     Nothing is judged or built here: the first list or report asked for is."""
-    from ivr.ledger import namesearch, verdicts
+    from ivr.ledger import trigram, verdicts
 
     db.create_tables([models.StoredVerdict, models.VerdictState, models.VerdictDirty, models.ReportCache,
                       models.ReportPerson], safe=True)
     verdicts.install(db)
-    namesearch.install(db)  # "find by part of the name" from a trigram index
+    trigram.install(db, "account", "name")  # "find by part of the name" (story.find_accounts)
+    trigram.install(db, "report_person", "search")  # the Reports page's search
     # the callback worklist pages its open requests by district and age (ivr.ledger.callbacks)
     db.execute_sql("CREATE INDEX IF NOT EXISTS callback_request_open ON callback_request (district, created_at, id) "
                    "WHERE handled_at IS NULL")

@@ -378,8 +378,12 @@ class StoredVerdict(BaseModel):
     class Meta:
         table_name = "stored_verdict"
         primary_key = pw.CompositeKey("day", "account_id")
+        # a list in account order, by district, by amount; the reason filter reads the last one alone (covering:
+        # no lookup of the wide row per account)
         indexes = ((("day", "eligible", "account_id"), False),
-                   (("day", "eligible", "district", "account_id"), False))
+                   (("day", "eligible", "district", "account_id"), False),
+                   (("day", "eligible", "remaining", "account_id"), False),
+                   (("day", "eligible", "account_id", "search"), False))
 
 
 class VerdictState(BaseModel):
@@ -439,7 +443,7 @@ class ReportPerson(BaseModel):
 
     class Meta:
         table_name = "report_person"
-        primary_key = pw.CompositeKey("campaign", "pos")
+        indexes = ((("campaign", "pos"), True),)
 
 
 ALL_MODELS: list[type[BaseModel]] = [

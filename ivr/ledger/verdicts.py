@@ -249,11 +249,15 @@ def _like(needle: str) -> pw.Node:
     return pw.NodeList((StoredVerdict.search, pw.SQL("LIKE"), pw.Value(f"%{escaped}%"), pw.SQL("ESCAPE '\\'")))
 
 
+_counts: dict[tuple, int] = {}  # (filters, the stored verdicts' version) -> rows: paging a list counts it once
+
+
 def listing(day: date, *, excluded: bool = False, district: str = "", reason: str = "",
             amount_min: Decimal | None = None, amount_max: Decimal | None = None, offset: int = 0,
-            limit: int = 50) -> eligibility.Listing:
+            limit: int = 50, state: VerdictState | None = None) -> eligibility.Listing:
     """One page of the stored lists, in account order, with the count over every page: the same rows as
-    eligibility.listing on a ledger the stored verdicts are up to date with (call `refresh` first)."""
+    eligibility.listing on a ledger the stored verdicts are up to date with (call `refresh` first). `state`
+    (the stored day's, from `stored_day`) lets the count be reused while nothing was refreshed."""
     cond = (StoredVerdict.day == day) & (StoredVerdict.eligible == (not excluded))
     if district:
         cond &= StoredVerdict.district == district
@@ -264,13 +268,25 @@ def listing(day: date, *, excluded: bool = False, district: str = "", reason: st
         cond &= StoredVerdict.remaining >= amount_min
     if amount_max is not None:
         cond &= StoredVerdict.remaining <= amount_max
-    total = StoredVerdict.select(pw.fn.COUNT(pw.SQL("*"))).where(cond).scalar() or 0
+    key = (day, excluded, district, needle, amount_min, amount_max,
+           (state.built_at, state.refreshed_at) if state is not None and state.day == day else None)
+    total = _counts.get(key) if key[-1] is not None else None
+    if total is None:
+        total = StoredVerdict.select(pw.fn.COUNT(pw.SQL("*"))).where(cond).scalar() or 0
+        if key[-1] is not None:
+            if len(_counts) > 256:
+                _counts.clear()
+            _counts[key] = total
+    # the page's ids first, off an index (a deep page steps over index entries, not over the wide rows)
+    ids = (StoredVerdict.select(StoredVerdict.account_id).where(cond).order_by(StoredVerdict.account_id)
+           .limit(limit).offset(offset))
     rows = []
     for acc, number, name, dist, eligible, remaining, reasons in (
             StoredVerdict.select(StoredVerdict.account_id, StoredVerdict.number, StoredVerdict.name,
                                  StoredVerdict.district, StoredVerdict.eligible, StoredVerdict.remaining,
                                  StoredVerdict.reasons)
-            .where(cond).order_by(StoredVerdict.account_id).limit(limit).offset(offset).tuples()):
+            .where((StoredVerdict.day == day) & StoredVerdict.account_id.in_(ids))
+            .order_by(StoredVerdict.account_id).tuples()):
         v = eligibility.Verdict(acc, number, bool(eligible), eligibility._money(remaining),
                                 reasons.split("\n") if reasons else [])
         rows.append(eligibility.ListedVerdict(v, name, dist))

@@ -25,7 +25,7 @@ from decimal import Decimal
 import peewee as pw
 
 from ivr.config import Config
-from ivr.ledger import background, tally
+from ivr.ledger import background, tally, trigram
 from ivr.ledger.db import insert_rows
 from ivr.ledger.models import Balance, Campaign, Message, Payment, ReportCache, ReportPerson, database
 from ivr.report import codec
@@ -120,11 +120,6 @@ class PersonLine:
     paid: Decimal
 
 
-def _like(needle: str) -> pw.Node:
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return pw.NodeList((ReportPerson.search, pw.SQL("LIKE"), pw.Value(f"%{escaped}%"), pw.SQL("ESCAPE '\\'")))
-
-
 def people_page(campaign_id: int, q: str = "", offset: int = 0, limit: int = 50,
                 total: int | None = None) -> tuple[list[PersonLine], int]:
     """One page of a stored report's person table, in the report's order, and how many match: `q` matches a
@@ -133,7 +128,7 @@ def people_page(campaign_id: int, q: str = "", offset: int = 0, limit: int = 50,
     cond = ReportPerson.campaign == campaign_id
     needle = q.strip().lower()
     if needle:
-        cond &= _like(needle)
+        cond &= trigram.contains(ReportPerson.search, needle)
         query = ReportPerson.select().where(cond).order_by(ReportPerson.pos).limit(limit).offset(offset)
     else:  # the positions are 0..n-1: a page is a range of the primary key
         query = (ReportPerson.select().where(cond & (ReportPerson.pos >= offset) & (ReportPerson.pos < offset + limit))

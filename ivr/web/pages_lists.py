@@ -84,7 +84,7 @@ def eligible() -> Any:
                                started=datetime.fromtimestamp(started or time.time(), UTC).astimezone(
                                    ZoneInfo(g.cfg.locale.timezone)))
     result = verdicts.listing(day, excluded=excluded, district=district, reason=reason, amount_min=lo,
-                              amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+                              amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, state=state)
     pages = max(1, -(-result.total // PAGE_SIZE))
     return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
                            reason=reason, districts=eligibility.districts(), page=page, pages=pages,
