@@ -49,6 +49,9 @@ def assert_up_to_date(cfg, *, incremental: bool = True) -> None:
         assert done is None  # the change needs a rebuild
         verdicts.ensure(cfg, DAY)
     assert verdicts.stored_rows(DAY) == verdicts.expected_rows(cfg, DAY)
+    state = verdicts.stored_day(cfg)  # the counts kept with the rows equal counting them
+    for kw in ({}, {"excluded": True}, {"district": "North"}, {"excluded": True, "district": "South"}):
+        assert verdicts.listing(DAY, state=state, **kw).total == verdicts.listing(DAY, **kw).total, kw
 
 
 @pytest.fixture

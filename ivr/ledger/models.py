@@ -394,6 +394,7 @@ class VerdictState(BaseModel):
     refreshed_at = pw.DateTimeField(default=utcnow)
     fingerprint = pw.CharField(max_length=64)
     accounts = pw.IntegerField(default=0)  # accounts evaluated by the build
+    counts = pw.TextField(default="{}")  # JSON {"eligible"|"excluded": {district: rows}}, kept with the rows
 
     class Meta:
         table_name = "verdict_state"

@@ -22,6 +22,7 @@ stored day is not the one asked for.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -173,13 +174,16 @@ def build(cfg: Config, day: date, progress: Callable[[str], None] | None = None)
     if progress:
         progress(f"storing {len(verdicts)} verdicts")
     rows = [_row(day, v, *names.get(v.account_id, ("", ""))) for v in verdicts]
+    counts: dict[str, dict[str, int]] = {"eligible": {}, "excluded": {}}
+    for r in rows:
+        _count(counts, r[5], r[4], 1)
     with database.atomic():
         StoredVerdict.delete().execute()
         insert_rows(_FIELDS, rows)
         now = datetime.now(UTC).replace(tzinfo=None)
         VerdictState.delete().execute()
         VerdictState.create(day=day, built_at=now, refreshed_at=now, fingerprint=fingerprint(cfg),
-                            accounts=len(names))
+                            accounts=len(names), counts=json.dumps(counts))
     log.info("event=verdicts_built day=%s rows=%d accounts=%d seconds=%.1f", day, len(verdicts), len(names),
              time.perf_counter() - t0)
     return len(verdicts)
@@ -214,22 +218,37 @@ def refresh(cfg: Config, day: date, limit: int = INCREMENTAL_LIMIT) -> Refreshed
             txn.rollback()  # the marks stay for the rebuild
             return None
         if ids:
-            _store(cfg, day, ids)
-            VerdictState.update(refreshed_at=datetime.now(UTC).replace(tzinfo=None)).where(
-                VerdictState.day == day).execute()
+            counts = json.loads(state.counts)
+            _store(cfg, day, ids, counts)
+            VerdictState.update(refreshed_at=datetime.now(UTC).replace(tzinfo=None),
+                                counts=json.dumps(counts)).where(VerdictState.day == day).execute()
     if ids:
         log.info("event=verdicts_refreshed day=%s accounts=%d", day, len(ids))
     return Refreshed(len(ids), False)
 
 
-def _store(cfg: Config, day: date, ids: list[int]) -> None:
-    """Judge `ids` again (the dialer's check_accounts) and replace their stored rows."""
+def _count(counts: dict[str, dict[str, int]], eligible: bool, district: str, delta: int) -> None:
+    per = counts["eligible" if eligible else "excluded"]
+    per[district] = per.get(district, 0) + delta
+    if not per[district]:
+        del per[district]
+
+
+def _store(cfg: Config, day: date, ids: list[int], counts: dict[str, dict[str, int]]) -> None:
+    """Judge `ids` again (the dialer's check_accounts), replace their stored rows and move `counts` with them."""
     for i in range(0, len(ids), BATCH):
         chunk = ids[i:i + BATCH]
         verdicts, _listed_dnc = eligibility.check_accounts(cfg, chunk, day)
         names = _names([a for a, v in verdicts.items() if _listed(v)])
+        gone = StoredVerdict.select(StoredVerdict.eligible, StoredVerdict.district).where(
+            (StoredVerdict.day == day) & StoredVerdict.account_id.in_(chunk))
+        for eligible, district in gone.tuples():
+            _count(counts, bool(eligible), district, -1)
         StoredVerdict.delete().where((StoredVerdict.day == day) & StoredVerdict.account_id.in_(chunk)).execute()
-        insert_rows(_FIELDS, [_row(day, v, *names.get(a, ("", ""))) for a, v in verdicts.items() if _listed(v)])
+        rows = [_row(day, v, *names.get(a, ("", ""))) for a, v in verdicts.items() if _listed(v)]
+        for r in rows:
+            _count(counts, r[5], r[4], 1)
+        insert_rows(_FIELDS, rows)
 
 
 def ensure(cfg: Config, day: date, progress: Callable[[str], None] | None = None) -> Refreshed:
@@ -268,9 +287,13 @@ def listing(day: date, *, excluded: bool = False, district: str = "", reason: st
         cond &= StoredVerdict.remaining >= amount_min
     if amount_max is not None:
         cond &= StoredVerdict.remaining <= amount_max
+    current = state is not None and state.day == day and state.fingerprint != BUILDING
     key = (day, excluded, district, needle, amount_min, amount_max,
-           (state.built_at, state.refreshed_at) if state is not None and state.day == day else None)
-    total = _counts.get(key) if key[-1] is not None else None
+           (state.built_at, state.refreshed_at) if current else None)
+    total = _counts.get(key) if current else None
+    if current and total is None and not needle and amount_min is None and amount_max is None:
+        per = json.loads(state.counts).get("excluded" if excluded else "eligible", {})  # kept with the rows
+        total = per.get(district, 0) if district else sum(per.values())
     if total is None:
         total = StoredVerdict.select(pw.fn.COUNT(pw.SQL("*"))).where(cond).scalar() or 0
         if key[-1] is not None:
