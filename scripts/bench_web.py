@@ -151,18 +151,32 @@ def _run(args: argparse.Namespace, url: str, fresh: bool, folder: Path) -> int:
     stamp = int(time.time())
     rnd = random.Random(stamp)  # other accounts on each run of the script over a kept ledger
 
+    made: list[tuple[list[int], list, list[tuple[int, object]]]] = []  # to undo: payments, entries, claims
+
     def changes() -> None:
         ids = rnd.sample(range(1, last.id + 1), 20)
         with db.atomic():
-            for i in ids[:10]:
-                Payment.create(account=i, reference=f"BENCH-{stamp}-{i}", amount="5000", paid_on=day)
-            for i in ids[10:15]:
-                if dnc.active_entry(dnc.resolve(cfg, f"ACC{i:07d}", "account")) is None:
-                    dnc.add(cfg, f"ACC{i:07d}", "bench", "bench", kind="account")
+            pays = [Payment.create(account=i, reference=f"BENCH-{stamp}-{i}", amount="5000", paid_on=day).id
+                    for i in ids[:10]]
+            entries = [dnc.add(cfg, f"ACC{i:07d}", "bench", "bench", kind="account") for i in ids[10:15]
+                       if dnc.active_entry(dnc.resolve(cfg, f"ACC{i:07d}", "account")) is None]
+            claims = list(Account.select(Account.id, Account.claimed_paid_at).where(Account.id.in_(ids[15:]))
+                          .tuples())
             Account.update(claimed_paid_at=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1)).where(
                 Account.id.in_(ids[15:])).execute()
-    measure("Who will be called after 20 accounts changed (payments, do-not-call, already paid)",
-            [f"/eligible?day={d}", f"/eligible?day={d}&list=excluded"], before=changes)
+        made.append((pays, entries, claims))
+
+    try:
+        measure("Who will be called after 20 accounts changed (payments, do-not-call, already paid)",
+                [f"/eligible?day={d}", f"/eligible?day={d}&list=excluded"], before=changes)
+    finally:  # the ledger as it was (a kept ledger's stored report stays up to date for the next run)
+        from ivr.ledger.models import DncEntry
+        with db.atomic():
+            for pays, entries, claims in made:
+                Payment.delete().where(Payment.id.in_(pays)).execute()
+                DncEntry.delete().where(DncEntry.id.in_([e.id for e in entries])).execute()
+                for acc_id, claimed in claims:
+                    Account.update(claimed_paid_at=claimed).where(Account.id == acc_id).execute()
     print("\npages over " f"{args.budget:.0f} ms (first or median): " + (", ".join(slow) if slow else "none"))
     return 1 if slow else 0
 
