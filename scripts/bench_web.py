@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace, url: str, fresh: bool, folder: Path) -> int:
     app = create_app(cfg, "b" * 64)
     app.config["WTF_CSRF_ENABLED"] = False  # logging in by a plain post: the timings are of the pages
     app.config["IVR_OFFLOAD"] = True  # as `ivr web` serves it
+    from ivr.web.server import warm_up
+    warm_up(app, cfg)  # as `ivr web` starts
     client = app.test_client()
     assert client.post("/login", data={"name": "anna", "password": "bench password 1"}).status_code == 302
     last = Account.select().order_by(Account.id.desc()).first()
