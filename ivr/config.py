@@ -241,6 +241,44 @@ class CampaignConfig:
                                      "any channel, to measure the effect (0 = none; e.g. 0.05)", min=0.0, max=0.5)
 
 
+CAMPAIGN_KINDS = ("debt", "installment", "outage")
+
+
+def _check_kind(value: str) -> str | None:
+    return None if value in CAMPAIGN_KINDS else "one of " + ", ".join(CAMPAIGN_KINDS)
+
+
+@dataclass(frozen=True)
+class LifeSupportConfig:
+    after_informed: dict[str, str] = _opt(
+        {"debt": "robot", "installment": "robot", "outage": "never"},
+        "per campaign kind, what may follow once an operator has informed a life-support account in person: robot "
+        "(automated reminders) or never (people only); before that the robot never calls them",
+        key_check=_check_kind, choices=("robot", "never"))
+
+
+@dataclass(frozen=True)
+class LadderConfig:
+    second_call_after_heard: int = _opt(1, "heard calls (since the last payment) that move a debtor from the "
+                                        "reminder call to the second call", min=1, max=100)
+    operator_after_heard: int = _opt(2, "heard calls before an operator calls in person", min=1, max=100)
+    operator_after_days: int = _opt(7, "days since the first heard call, without payment, before the operator "
+                                    "call", min=0, max=3650)
+    letter_after_days: int = _opt(14, "days since the first heard call, without payment, before the letter",
+                                  min=0, max=3650)
+    manual_hold_days: int = _opt(30, "a stage set by hand (`ivr ladder move`, the console) holds this many days "
+                                 "before the rules move the account again", min=0, max=3650)
+
+
+@dataclass(frozen=True)
+class CourtConfig:
+    threshold: float = _opt(1000.0, "remaining debt above this may become a court candidate", min=0, max=1e9)
+    min_heard_calls: int = _opt(2, "heard calls on record (since the last payment) a court candidate needs; never "
+                                "fewer than 1", min=1, max=100)
+    days_without_payment: int = _opt(30, "days since the first heard call without any payment", min=1, max=3650)
+    require_letter: bool = _opt(True, "a court candidate also needs a letter printed since the last payment")
+
+
 CHANNEL_NAMES = ("voice", "sms", "email", "letter")
 
 
@@ -487,6 +525,9 @@ class Config:
     eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    life_support: LifeSupportConfig = field(default_factory=LifeSupportConfig)
+    ladder: LadderConfig = field(default_factory=LadderConfig)
+    court: CourtConfig = field(default_factory=CourtConfig)
     channels: ChannelsConfig = field(default_factory=ChannelsConfig)
     sms: SmsConfig = field(default_factory=SmsConfig)
     email: EmailConfig = field(default_factory=EmailConfig)
@@ -640,6 +681,10 @@ def _cross_checks(cfg: Config, problems: list[str]) -> None:
     if cfg.speech.day_from >= cfg.speech.evening_from:
         problems.append(f"speech.evening_from: {cfg.speech.evening_from!r} must be later than speech.day_from "
                         f"({cfg.speech.day_from!r})")
+    ladder = cfg.ladder
+    if ladder.operator_after_heard < ladder.second_call_after_heard:
+        problems.append(f"ladder.operator_after_heard: {ladder.operator_after_heard} must be at least "
+                        f"ladder.second_call_after_heard ({ladder.second_call_after_heard}): the ladder goes up")
     if cfg.email.host and not cfg.email.from_address:
         problems.append("email.from_address: required when email.host is set (the sender of the reminders)")
     for key in ("account", "name", "phones"):

@@ -38,16 +38,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
+
+from sim_rig import DAY, ROOT, START
 
 from ivr.speech.silent import SilentSpeech
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
-START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 
 
@@ -130,29 +128,13 @@ def controller(args: argparse.Namespace) -> int:
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 def prepare(work: Path, args: argparse.Namespace) -> list[str]:
-    from decimal import Decimal
-
     from ivr.config import parse_config
     from ivr.ledger.db import connect
-    from ivr.ledger.models import Account, Balance, Phone, database
+    from ivr.ledger.sample import seed_debtors
 
     cfg = parse_config(config_dict(work, args), base_dir=work, env={})
     db = connect(cfg.database.url, work)
-    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
-    with database.atomic():
-        accounts = [{"number": f"BN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                    for i in range(args.accounts)]
-        for k in range(0, len(accounts), 500):  # one INSERT of every row passes SQLite's bound-variable limit
-            Account.insert_many(accounts[k:k + 500]).execute()
-        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
-        rows = [{"account": ids[f"BN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
-                for i, n in enumerate(numbers)]
-        for k in range(0, len(rows), 500):
-            Phone.insert_many(rows[k:k + 500]).execute()
-        bal = [{"account": ids[f"BN-{i:06d}"], "as_of": DAY - timedelta(days=2), "amount": Decimal("750.00"),
-                "currency": "UAH"} for i in range(args.accounts)]
-        for k in range(0, len(bal), 500):
-            Balance.insert_many(bal[k:k + 500]).execute()
+    numbers = seed_debtors(args.accounts, DAY, prefix="BN")
     db.close()
     SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     return numbers

@@ -103,12 +103,13 @@ def build(db: pw.Database, accounts: int = 1_000_000, calls_per_account: int = 2
                       "FROM attempt t JOIN account a ON a.id = t.account_id WHERE t.outcome = 'callback'"),
         ("counter", "DROP TABLE bench_seq"),
     ]
+    postgres = isinstance(db, pw.PostgresqlDatabase)
     with db.atomic():
         for label, sql in steps:
             t0 = time.perf_counter()
-            db.execute_sql(sql)
+            db.execute_sql(sql.replace("%", "%%") if postgres else sql)  # psycopg2 reads % as a placeholder
             log(f"  {label:10} {time.perf_counter() - t0:7.1f} s")
-    if isinstance(db, pw.PostgresqlDatabase):
+    if postgres:
         for table in ("account", "campaign", "attempt", "callback_request", "payment", "phone", "balance",
                       "queue_entry", "dnc_entry"):
             db.execute_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "

@@ -34,16 +34,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from sim_rig import DAY, ROOT, START, Watch, add_role_options, dialer_command, run_dialer, stop_sim
 
 from ivr.speech.silent import SilentSpeech
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
-START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 
 
 def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
@@ -69,63 +66,25 @@ def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
 # --- the dialer process (what `ivr run` does, on the shared scaled clock) ----------------------------------------
 
 def dialer_role(args: argparse.Namespace) -> int:
-    import gevent
-
-    from ivr.campaign.queue import start_campaign
-    from ivr.clock import ScaledClock
     from ivr.config import parse_config
-    from ivr.dialer.dialer import Dialer
-    from ivr.dialer.node import start_heartbeat
-    from ivr.ledger.db import connect
-    from ivr.logs import setup_logging
-    from ivr.switch.esl import EslClient
 
     work = Path(args.workdir)
     cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
-    setup_logging("WARNING", True, str(work / f"dialer-{os.getpid()}.log"))
-    connect(cfg.database.url, work)
-    clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
-    camp = start_campaign(cfg, DAY, clock)  # as `ivr run` does on every start (releases orphaned claims)
-    esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 5.0, 1.0)
-    esl.start()
-    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s),
-                    node=args.node or None, outbound_port=0)
-    dialer.start()
-    beat = start_heartbeat(dialer)
-    g = gevent.spawn(dialer.run, camp)
-    g.join()
-    beat.kill()
-    out = {"placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes, "ok": g.successful(),
-           "reconciled_lost": dialer.stats.reconciled_lost, "reconciled_alive": dialer.stats.reconciled_alive,
-           "node": dialer.node, "error": repr(g.exception) if g.exception else ""}
-    dialer.stop()
-    esl.stop()
-    (work / f"dialer-{os.getpid()}.json").write_text(json.dumps(out))
+    run_dialer(cfg, work, args, args.node or None, str(os.getpid()))
     return 0
 
 
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 def prepare(work: Path, args: argparse.Namespace) -> list[str]:
-    from decimal import Decimal
-
     from ivr.config import parse_config
     from ivr.ledger.db import connect
-    from ivr.ledger.models import Account, Balance, Phone, database
+    from ivr.ledger.sample import seed_debtors
 
     work.mkdir(parents=True, exist_ok=True)
     cfg = parse_config(config_dict(work, args), base_dir=work, env={})
     db = connect(cfg.database.url, work)
-    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
-    with database.atomic():
-        Account.insert_many([{"number": f"KN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                             for i in range(args.accounts)]).execute()
-        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
-        Phone.insert_many([{"account": ids[f"KN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
-                           for i, n in enumerate(numbers)]).execute()
-        Balance.insert_many([{"account": ids[f"KN-{i:06d}"], "as_of": DAY - timedelta(days=2),
-                              "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
-                            ).execute()
+    numbers = seed_debtors(args.accounts, DAY)
     db.close()
     SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     return numbers
@@ -148,42 +107,8 @@ def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: fl
                              seed=args.seed, cwd=ROOT)
 
 
-class Watch:
-    """Live channels per number, from the simulator's own events (its side of the story)."""
-
-    def __init__(self, port: int) -> None:
-        from ivr.switch.esl import EslClient
-
-        self.live: dict[str, str] = {}  # uuid -> number
-        self.overlaps: list[tuple[str, float]] = []
-        self.created = 0
-        self.peak = 0
-        self.esl = EslClient("127.0.0.1", port, "ClueCon", 10.0, 1.0)
-        self.esl.add_handler(self.on)
-        self.esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"])
-        self.esl.start()
-
-    def on(self, ev) -> None:
-        if ev.name == "CHANNEL_CREATE":
-            number = ev.get("Caller-Destination-Number", "") or ev.get("Caller-Callee-ID-Number", "")
-            if number and number in self.live.values():
-                self.overlaps.append((number, time.time()))
-            self.live[ev.uuid] = number
-            self.created += 1
-            self.peak = max(self.peak, len(self.live))
-        elif ev.name == "CHANNEL_HANGUP_COMPLETE":
-            self.live.pop(ev.uuid, None)
-
-    def stop(self) -> None:
-        self.esl.stop()
-
-
 def spawn_dialer(work: Path, args: argparse.Namespace, port: int, real_start: float, node: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--role", "dialer", "--workdir", str(work), "--port", str(port),
-           "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
-           "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-           "--node", node]
-    return subprocess.Popen(cmd, cwd=ROOT)
+    return subprocess.Popen(dialer_command(__file__, work, args, port, real_start, node), cwd=ROOT)
 
 
 def db_open(work: Path, args: argparse.Namespace):
@@ -223,7 +148,7 @@ def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
     script = debtor_script(work, numbers, args)
     real_start = time.time() + 2.0
     sim, port = start_sim(work, args, script, real_start)
-    watch = Watch(port)
+    watch = Watch(port, "CHANNEL_HANGUP_COMPLETE")
     result: dict = {"work": str(work)}
     try:
         first = spawn_dialer(work, args, port, real_start, "node-a")
@@ -292,18 +217,14 @@ def evening(work: Path, args: argparse.Namespace, crash: bool) -> dict:
     finally:
         result.update(overlaps=watch.overlaps, sim_peak=watch.peak, sim_created=watch.created)
         watch.stop()
-        sim.send_signal(signal.SIGTERM)
-        try:
-            sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        stop_sim(sim)
     result["finals"] = finals(work, args)
     return result
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    add_role_options(ap)
     ap.add_argument("--accounts", type=int, default=300)
     ap.add_argument("--scale", type=float, default=20.0, help="clock scale shared by the dialers and the simulator")
     ap.add_argument("--channels", type=int, default=30)
@@ -315,10 +236,6 @@ def main() -> int:
     ap.add_argument("--same-node", action="store_true", help="restart under the same node name")
     ap.add_argument("--timeout", type=float, default=600.0, help="real seconds each dialer may take")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
-    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
-    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "dialer":
         return dialer_role(args)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Fault: two dialer nodes on one PostgreSQL and one (simulated) FreeSWITCH, and one node fails (issue 13).
 
+"Node A" is whichever of the two nodes has calls up first (the shared cap goes to whoever claims first).
+
 Real processes: a simulator (`ivr sim`), two dialer processes (each does what `ivr run` does, on a ScaledClock
 shared with the simulator through --start/--real-start/--scale) and PostgreSQL. Once the first node has calls up
 and results written, one of:
@@ -37,14 +39,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from sim_rig import DAY, ROOT, START, Watch, add_role_options, dialer_command, run_dialer, stop_sim
+
 sys.path.insert(0, str(ROOT))
 
-DAY = date(2026, 11, 23)  # a Monday; the clock starts at 18:00:05 Kyiv, inside the window
-START = datetime(2026, 11, 23, 16, 0, 5, tzinfo=UTC)
 SCENARIOS = ("kill9", "sigstop", "dropconn")
 
 
@@ -65,65 +66,25 @@ def config_dict(work: Path, args: argparse.Namespace, db_url: str, port: int = 8
 # --- a dialer process (what `ivr run` does, on the shared scaled clock) --------------------------------------
 
 def dialer_role(args: argparse.Namespace) -> int:
-    import gevent
-
-    from ivr.campaign.queue import start_campaign
-    from ivr.clock import ScaledClock
     from ivr.config import parse_config
-    from ivr.dialer.dialer import Dialer
-    from ivr.dialer.node import start_heartbeat
-    from ivr.ledger.db import connect
-    from ivr.logs import setup_logging
-    from ivr.speech.silent import SilentSpeech
-    from ivr.switch.esl import EslClient
 
     work = Path(args.workdir)
     cfg = parse_config(config_dict(work, args, args.db_url, args.port), base_dir=work, env={})
-    setup_logging("WARNING", True, str(work / f"dialer-{args.node}.log"))
-    connect(cfg.database.url, work)
-    clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
-    camp = start_campaign(cfg, DAY, clock)
-    esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 5.0, 1.0)
-    esl.start()
-    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node=args.node,
-                    outbound_port=0)
-    dialer.start()
-    beat = start_heartbeat(dialer)
-    g = gevent.spawn(dialer.run, camp)
-    g.join()
-    beat.kill()
-    s = dialer.stats
-    out = {"placed": s.placed, "outcomes": s.outcomes, "ok": g.successful(), "fenced": s.fenced,
-           "taken_over": s.taken_over, "db_errors": s.db_errors, "node": dialer.node,
-           "error": repr(g.exception) if g.exception else ""}
-    dialer.stop()
-    esl.stop()
-    (work / f"dialer-{args.node}.json").write_text(json.dumps(out))
+    run_dialer(cfg, work, args, args.node, args.node)
     return 0
 
 
 # --- the orchestrator ----------------------------------------------------------------------------------------
 
 def prepare(work: Path, args: argparse.Namespace, db_url: str) -> list[str]:
-    from decimal import Decimal
-
     from ivr.ledger.db import connect
-    from ivr.ledger.models import Account, Balance, Phone, database
+    from ivr.ledger.sample import seed_debtors
     from ivr.sim.script import Debtor, Script
     from ivr.speech.silent import SilentSpeech
 
     work.mkdir(parents=True, exist_ok=True)
     db = connect(db_url, work)
-    numbers = [f"+38050{i:07d}" for i in range(args.accounts)]
-    with database.atomic():
-        Account.insert_many([{"number": f"KN-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"}
-                             for i in range(args.accounts)]).execute()
-        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
-        Phone.insert_many([{"account": ids[f"KN-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
-                           for i, n in enumerate(numbers)]).execute()
-        Balance.insert_many([{"account": ids[f"KN-{i:06d}"], "as_of": DAY - timedelta(days=2),
-                              "amount": Decimal("750.00"), "currency": "UAH"} for i in range(args.accounts)]
-                            ).execute()
+    numbers = seed_debtors(args.accounts, DAY)
     db.close()
     SilentSpeech.write_files(work, args.message_s, args.prompt_s)
     # everyone listens to the end: the only reasons to call someone twice are the faults themselves
@@ -138,44 +99,10 @@ def start_sim(work: Path, args: argparse.Namespace, real_start: float) -> tuple[
                              script=work / "debtors.yaml", seed=7, cwd=ROOT)
 
 
-class Watch:
-    """Calls per number and channels on the switch, from the simulator's own events (its side of the story)."""
-
-    def __init__(self, port: int) -> None:
-        from ivr.switch.esl import EslClient
-
-        self.live: dict[str, str] = {}  # uuid -> number, from CHANNEL_CREATE to CHANNEL_HANGUP
-        self.overlaps: list[str] = []
-        self.created = 0
-        self.peak = 0
-        self.kills_seen = 0  # channels hung up with the cause a uuid_kill gives
-        self.esl = EslClient("127.0.0.1", port, "ClueCon", 10.0, 1.0)
-        self.esl.add_handler(self.on)
-        self.esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP"])
-        self.esl.start()
-
-    def on(self, ev) -> None:
-        if ev.name == "CHANNEL_CREATE":
-            number = ev.get("Caller-Destination-Number", "") or ev.get("Caller-Callee-ID-Number", "")
-            if number and number in self.live.values():
-                self.overlaps.append(number)
-            self.live[ev.uuid] = number
-            self.created += 1
-            self.peak = max(self.peak, len(self.live))
-        elif ev.name == "CHANNEL_HANGUP":
-            self.live.pop(ev.uuid, None)
-
-    def stop(self) -> None:
-        self.esl.stop()
-
-
 def spawn_dialer(work: Path, args: argparse.Namespace, db_url: str, port: int, real_start: float,
                  node: str) -> subprocess.Popen:
-    cmd = [sys.executable, __file__, "--role", "dialer", "--workdir", str(work), "--port", str(port),
-           "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
-           "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-           "--node", node, "--db-url", db_url, "--node-timeout", str(args.node_timeout)]
-    return subprocess.Popen(cmd, cwd=ROOT)
+    cmd = dialer_command(__file__, work, args, port, real_start, node)
+    return subprocess.Popen(cmd + ["--db-url", db_url, "--node-timeout", str(args.node_timeout)], cwd=ROOT)
 
 
 def wait_for(cond, timeout: float, what: str, procs: tuple = ()) -> None:
@@ -209,7 +136,7 @@ def scenario(name: str, work: Path, args: argparse.Namespace, db_url: str) -> di
     numbers = prepare(work, args, db_url)
     real_start = time.time() + 2.0
     sim, port = start_sim(work, args, real_start)
-    watch = Watch(port)
+    watch = Watch(port, "CHANNEL_HANGUP")
     res: dict = {"scenario": name, "accounts": len(numbers)}
     procs: list[subprocess.Popen] = []
     t0 = time.monotonic()
@@ -219,24 +146,48 @@ def scenario(name: str, work: Path, args: argparse.Namespace, db_url: str) -> di
         procs = [a, b]
         connect(db_url, work)
 
-        def a_busy() -> bool:
-            up = Attempt.select().where((Attempt.node == "node-a") & (Attempt.state == "answered")).count()
-            done = Attempt.select().where(Attempt.outcome != "").count()
-            return up >= 2 and done >= 3
+        # the shared cap goes to whichever node claims first, so either may carry most calls: the node that
+        # fails ("node A" below) is the one with calls up once results are being written. Only calls answered in
+        # the last half message count: the others may be ending just now, and a fault must cut into live calls.
+        def busy_node() -> str:
+            if Attempt.select().where(Attempt.outcome != "").count() < 3:
+                return ""
+            now = START.replace(tzinfo=None) + timedelta(seconds=(time.time() - real_start) * args.scale)
+            fresh = now - timedelta(seconds=args.message_s / 2)
+            up = Counter(x.node for x in Attempt.select(Attempt.node).where(
+                (Attempt.state == "answered") & (Attempt.answered_at >= fresh)))
+            node, n = max(up.items(), key=lambda kv: kv[1], default=("", 0))
+            return node if n >= 2 else ""
 
-        wait_for(a_busy, args.timeout, "node A to have calls up and results written", (a, b))
+        wait_for(busy_node, args.timeout, "a node to have calls up and results written", (a, b))
+        victim = busy_node() or "node-a"
+        survivor = "node-b" if victim == "node-a" else "node-a"
+        if victim == "node-b":
+            a, b = b, a
+        res.update(victim=victim, survivor=survivor)
         res["a_calls_up_at_fault"] = Attempt.select().where(
-            (Attempt.node == "node-a") & Attempt.state.in_(("originated", "answered"))).count()
+            (Attempt.node == victim) & Attempt.state.in_(("originated", "answered"))).count()
         if name == "kill9":
             os.kill(a.pid, signal.SIGKILL)
             a.wait()
             procs = [b]
         elif name == "sigstop":
             os.kill(a.pid, signal.SIGSTOP)
+            frozen = list(Attempt.select(Attempt.id, Attempt.uuid, Attempt.state).where(
+                (Attempt.node == victim) & (Attempt.outcome == "")))
+            frozen_calls = [x.id for x in frozen]
             t_stop = time.monotonic()
-            wait_for(lambda: DialerNode.get_by_id("node-a").fenced_at is not None, args.timeout,
+            wait_for(lambda: DialerNode.get_by_id(victim).fenced_at is not None, args.timeout,
                      "node B to fence the frozen node A", (b,))
+            # stay frozen until node B has settled every call it took (as a 90 s freeze would): woken earlier,
+            # A could let go of its sockets first and leave B nothing to hang up
+            wait_for(lambda: not Attempt.select().where(Attempt.id.in_(frozen_calls) & (Attempt.outcome == "")
+                                                        ).exists(), args.timeout,
+                     "node B to settle the frozen node's calls", (b,))
             res["stopped_s"] = round(time.monotonic() - t_stop, 1)
+            # each frozen call: its state then, and its hang-up (cause, seconds after the freeze) as the switch saw it
+            res["frozen_calls"] = {x.uuid[:8]: [x.state, *((e[0], round(e[1] - t_stop, 1)) if (
+                e := watch.ended.get(x.uuid)) else ("up",))] for x in frozen}
             os.kill(a.pid, signal.SIGCONT)
         else:
             res["connections_cut"] = terminate_connections(a.pid)
@@ -276,17 +227,14 @@ def scenario(name: str, work: Path, args: argparse.Namespace, db_url: str) -> di
                 p.kill()
         res.update(overlaps=watch.overlaps, sim_peak=watch.peak, sim_created=watch.created)
         watch.stop()
-        sim.send_signal(signal.SIGTERM)
-        try:
-            sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
+        stop_sim(sim)
     return res
 
 
 def checks_for(res: dict, args: argparse.Namespace) -> dict[str, bool]:
     name = res["scenario"]
     dialers = res.get("dialers", {})
+    victim, survivor = res.get("victim", "node-a"), res.get("survivor", "node-b")
     ok = {
         "the evening ended (every dialer process exited by itself)": not res.get("hung") and
         all(c == 0 for c in res.get("exit_codes", [1])),
@@ -299,24 +247,24 @@ def checks_for(res: dict, args: argparse.Namespace) -> dict[str, bool]:
     }
     if name == "kill9":
         # a dead process's sockets close, so the switch ends its calls itself: they are gone, not killed
-        ok["node B took node A's calls over"] = dialers.get("node-b", {}).get("taken_over", 0) >= 1
+        ok["node B took node A's calls over"] = dialers.get(survivor, {}).get("taken_over", 0) >= 1
     if name == "sigstop":
         ok["node B took node A's calls over and hung up the live ones (uuid_kill)"] = (
-            dialers.get("node-b", {}).get("taken_over", 0) >= 1 and res.get("taken_over_killed", 0) >= 1)
+            dialers.get(survivor, {}).get("taken_over", 0) >= 1 and res.get("taken_over_killed", 0) >= 1)
     if name == "sigstop":
-        a = dialers.get("node-a", {})
+        a = dialers.get(victim, {})
         ok["node A found its lease lost and rejoined as a new node"] = (
-            a.get("fenced", 0) >= 1 and a.get("node", "node-a") != "node-a" and
-            res.get("nodes", {}).get("node-a", {}).get("fenced_by") == "node-b")
+            a.get("fenced", 0) >= 1 and a.get("node", victim) != victim and
+            res.get("nodes", {}).get(victim, {}).get("fenced_by") == survivor)
     if name == "dropconn":
         ok["node A's connections were cut and it carried on"] = (
-            res.get("connections_cut", 0) >= 1 and dialers.get("node-a", {}).get("ok", False))
+            res.get("connections_cut", 0) >= 1 and dialers.get(victim, {}).get("ok", False))
     return ok
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--role", choices=("orchestrator", "dialer"), default="orchestrator", help=argparse.SUPPRESS)
+    add_role_options(ap)
     ap.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
     ap.add_argument("--accounts", type=int, default=60)
     ap.add_argument("--scale", type=float, default=10.0, help="clock scale shared by the dialers and the simulator")
@@ -329,10 +277,6 @@ def main() -> int:
     ap.add_argument("--db-url", default="", help="an empty PostgreSQL database (default: a throwaway cluster with "
                                                  "one database per scenario)")
     ap.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
-    ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
-    ap.add_argument("--node", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "dialer":
         return dialer_role(args)
@@ -356,7 +300,7 @@ def main() -> int:
             res = scenario(name, base / name, args, url)
             res["checks"] = checks_for(res, args)
             results.append(res)
-            print(f"  {res.get('evening_s', '?')} s; outcomes {res.get('outcomes')}; peak {res['sim_peak']} "
+            print(f"  node A = {res.get('victim')}; {res.get('evening_s', '?')} s; outcomes {res.get('outcomes')}; peak {res['sim_peak']} "
                   f"channels; taken over and hung up {res.get('taken_over_killed')}; dialers "
                   f"{ {k: {x: v.get(x) for x in ('node', 'placed', 'fenced', 'taken_over', 'db_errors')} for k, v in res.get('dialers', {}).items()} }",
                   flush=True)

@@ -4,7 +4,8 @@
 # folder below, on a free port; stopped and removed at the end, also when the run fails or is interrupted).
 # Fails when any check fails, when PostgreSQL cannot run, and when pytest finds no tests at all (exit status 5).
 #
-#   bash scripts/test.sh                      the CI run (what .ci/run calls)
+#   bash scripts/test.sh                      the CI run (what .ci/run calls): the slow group (-m slow) runs
+#                                             beside the rest, both at once
 #   bash scripts/test.sh tests/test_queue.py  any pytest arguments
 #   bash scripts/test.sh --repeat 10 [--beside] [pytest args]
 #       run the selection N times in a row and count the runs that failed (a flakiness check); with --beside,
@@ -83,6 +84,39 @@ run_pytest() {
     fi
     return "$status"
 }
+
+# The CI run (no arguments): the slow group (`-m slow`: real processes, whole simulated evenings, the browser) runs
+# beside the rest, both at once, so that two cores finish the suite in well under 10 minutes. Both halves must pass.
+check_log() {  # $1 pytest's exit status, $2 its log file
+    if [ "$1" -eq 5 ]; then
+        echo "test.sh: pytest collected no tests in $2; that is a failure" >&2
+        return 1
+    fi
+    if [ "$1" -eq 0 ] && ! tail -n 3 "$2" | grep -Eq '^[0-9]+ passed'; then
+        echo "test.sh: pytest ended without its summary line in $2; treating the run as failed" >&2
+        return 1
+    fi
+    return "$1"
+}
+if [ "$repeat" -eq 0 ] && [ "${#args[@]}" -eq 0 ]; then
+    echo "==> pytest: the slow group (-m slow) in the background, the rest here; both at once"
+    start=$(date +%s)
+    set +e
+    .venv/bin/pytest -q -p no:cacheprovider -m slow --basetemp="$work/slow" >"$work/slow.log" 2>&1 &
+    slow_pid=$!
+    .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$work/rest" 2>&1 | tee "$work/rest.log"
+    rest_status=${PIPESTATUS[0]}
+    wait "$slow_pid"
+    slow_status=$?
+    set -e
+    echo "==> the slow group (-m slow)"
+    cat "$work/slow.log"
+    ok=0
+    check_log "$rest_status" "$work/rest.log" || ok=1
+    check_log "$slow_status" "$work/slow.log" || ok=1
+    echo "==> pytest: both groups in $(( $(date +%s) - start )) s: $(tail -n 1 "$work/rest.log") | slow: $(tail -n 1 "$work/slow.log")"
+    exit "$ok"
+fi
 
 if [ "$repeat" -eq 0 ]; then
     echo "==> pytest"

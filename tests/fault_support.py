@@ -1,10 +1,12 @@
 """A simulator + real dialer set-up for the fault suite, watched from the simulator's side.
 
-`FaultWorld(cfg)` starts a SimServer on a fast ScaledClock (evening of Monday 2026-11-23, Kyiv, inside the
-window), accounts whose debtors listen to the message (a fake TTS engine makes a message of a few seconds),
-and gives a Dialer with its own EslClient. A sampler greenlet records, from the simulator's side, the live
-channels per number (two at once to one number is an overlap) and the peak; every originate the dialer sends is
-logged with the client's connection state at that moment.
+`SimWorld` is what every such set-up shares (the fault suite's and tests/test_dialer_e2e.py's): the evening
+(DAY, `local`), dialers kept with their clients, the campaign started and its speech rendered before dialing,
+and the close. `FaultWorld(cfg)` starts a SimServer on a fast ScaledClock (evening of Monday 2026-11-23, Kyiv,
+inside the window), accounts whose debtors listen to the message (a fake TTS engine makes a message of a few
+seconds), and gives a Dialer with its own EslClient. A sampler greenlet records, from the simulator's side, the
+live channels per number (two at once to one number is an overlap) and the peak; every originate the dialer
+sends is logged with the client's connection state at that moment.
 """
 
 from __future__ import annotations
@@ -36,9 +38,39 @@ def local(h: int, m: int, s: int = 0) -> datetime:
     return datetime(2026, 11, 23, h, m, s, tzinfo=KYIV).astimezone(UTC)
 
 
-class FaultWorld:
+class SimWorld:
+    """The shared part of a simulator + dialer set-up; a subclass sets cfg, clock, speech, sim and `_sampler`."""
+
+    def __init__(self) -> None:
+        self.dialers: list[Dialer] = []
+        self.esls: list[EslClient] = []
+
+    def _keep(self, dialer: Dialer, esl: EslClient) -> Dialer:
+        self.dialers.append(dialer)
+        self.esls.append(esl)
+        return dialer
+
+    def campaign(self, dialer: Dialer | None = None) -> Campaign:
+        """Start the evening's campaign and render its speech before dialing (on `dialer`, else the last one
+        made), as `ivr run` / `ivr demo` do: at a fast clock a TTS pause of a few real milliseconds would be
+        seconds of dead air in a simulated call."""
+        camp = start_campaign(self.cfg, DAY, self.clock)
+        (dialer or self.dialers[-1]).prepare_speech(list(Account.select()), DAY)
+        return camp
+
+    def close(self) -> None:
+        self._sampler.kill()
+        for d in self.dialers:
+            d.stop()
+        for e in self.esls:
+            e.stop()
+        self.sim.stop()
+
+
+class FaultWorld(SimWorld):
     def __init__(self, cfg, *, accounts: int = 12, channels: int = 4, cps: float = 20.0, scale: float = 20.0,
                  command_timeout: float = 1.0) -> None:
+        super().__init__()
         self.clock = ScaledClock(start=local(18, 0, 5), scale=scale)
         self.script = Script(default=Debtor.listen())
         self.sim = SimServer(clock=self.clock, script=self.script, trunk=Trunk(gateways={"trunk"})).start()
@@ -53,8 +85,6 @@ class FaultWorld:
         self.overlaps: list[str] = []
         self.peak = 0
         self.originates: list[str] = []  # the client's state at each originate the dialer sent
-        self.dialers: list[Dialer] = []
-        self.esls: list[EslClient] = []
         self._sampler = gevent.spawn(self._sample)
 
     def _sample(self) -> None:
@@ -79,25 +109,10 @@ class FaultWorld:
         esl.bgapi = bgapi
         d = Dialer(self.cfg, esl, self.clock, self.speech, node=node, outbound_port=0)
         d.start()
-        self.dialers.append(d)
-        self.esls.append(esl)
-        return d
-
-    def campaign(self, dialer: Dialer) -> Campaign:
-        camp = start_campaign(self.cfg, DAY, self.clock)
-        dialer.prepare_speech(list(Account.select()), DAY)
-        return camp
+        return self._keep(d, esl)
 
     def wait(self, cond, timeout: float = CEILING, what: str = "") -> None:
         wait_until(cond, what or repr(cond), timeout)
-
-    def close(self) -> None:
-        self._sampler.kill()
-        for d in self.dialers:
-            d.stop()
-        for e in self.esls:
-            e.stop()
-        self.sim.stop()
 
 
 def attempts_of(acc: Account) -> list[Attempt]:

@@ -186,8 +186,9 @@ def _scrape(port: int) -> dict[str, float]:
 
 
 def test_metrics_endpoint_serves_the_snapshot(cfg, db):
-    _busy_evening(datetime.now(UTC))
-    server = start_metrics_server(cfg, port=0)
+    now = datetime.now(UTC)
+    _busy_evening(now)
+    server = start_metrics_server(cfg, port=0, now=lambda: now)  # "the last 10 s" stay the evening's
     try:
         assert server.port > 0
         m = _scrape(server.port)
@@ -254,8 +255,8 @@ def test_status_and_metrics_show_a_node_with_a_stale_heartbeat_as_dead(db, cfg, 
         "node-live": (True, "alive"), "node-stale": (False, "dead"), "node-fenced": (False, "fenced")}
     assert nodes["node-stale"]["in_flight"] == 0 and nodes["node-stale"]["rate"] == 0  # nothing counted as running
     assert nodes["node-fenced"]["fenced_by"] == "node-live"
-    assert snapshot(cfg).rate_limit == pytest.approx(2.0)
-    server = start_metrics_server(cfg, port=0)
+    assert snapshot(cfg, now).rate_limit == pytest.approx(2.0)
+    server = start_metrics_server(cfg, port=0, now=lambda: now)
     try:
         m = _scrape(server.port)
     finally:

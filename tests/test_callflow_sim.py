@@ -5,22 +5,12 @@ same answers for both (one PLAYBACK_START/STOP for the list, offset against the 
 
 from __future__ import annotations
 
-import dataclasses
-import uuid as uuidlib
-import wave
-from datetime import UTC, datetime
-
-import gevent
 import pytest
-from gevent.event import AsyncResult
+from sim_calls import sim_call_rig
 
-from ivr.callflow import CallContext, run_call
-from ivr.clock import ScaledClock
-from ivr.sim import Debtor, Script, SimServer
+from ivr.sim import Debtor, Script
 from ivr.speech import Rendered
-from ivr.switch.dialstring import build_originate
-from ivr.switch.esl import EslClient
-from ivr.switch.outbound import OutboundServer
+from ivr.speech.silent import silent_wav
 
 SCALE = 20.0
 WAIT_S = 15.0  # real seconds: far above the longest call here (~12 call-seconds = 0.6 s real)
@@ -34,26 +24,14 @@ CONFIRMS = "+380501230005"  # presses 1 at the right-party question
 OPTS_OUT = "+380501230006"  # presses 8 (callflow.optout_key) in the menu
 
 
-def write_wav(path, ms: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x00\x00" * (8 * ms))
-
-
 @pytest.fixture(params=["wav", "file_string"])
 def rig(request, tmp_path, cfg):
     """A call placer; the message is one WAV, or a segment list of two WAVs (what Speech renders by default)."""
     rendered = {}
-    for key, ms in LENGTHS_MS.items():
-        path = tmp_path / f"{key}.wav"
-        write_wav(path, ms)
-        rendered[key] = Rendered(playback=str(path), duration_ms=ms)
     if request.param == "file_string":
         halves = [tmp_path / "msg_a.wav", tmp_path / "msg_b.wav"]
         for half in halves:
-            write_wav(half, LENGTHS_MS["message"] // 2)
+            silent_wav(half, LENGTHS_MS["message"] // 2 / 1000)
         rendered["message"] = Rendered(playback="file_string://" + "!".join(map(str, halves)),
                                        duration_ms=LENGTHS_MS["message"])
     script = (Script()
@@ -65,37 +43,8 @@ def rig(request, tmp_path, cfg):
               .add(PRESS_2, Debtor.answer(menu_press="2"))
               .add(CONFIRMS, Debtor.answer(menu_press="1"))
               .add(OPTS_OUT, Debtor.answer(menu_press="8")))
-    clock = ScaledClock(start=datetime(2026, 11, 23, 17, 0, tzinfo=UTC), scale=SCALE)
-    sim = SimServer(clock=clock, script=script).start()
-    results: dict[str, AsyncResult] = {}
-    settings = {"now": cfg.callflow}
-
-    def handler(session):
-        ctx = CallContext(accounts=["ACC-0001"], lang="en", settings=settings["now"],
-                          messages={"ACC-0001": rendered["message"]}, prompts=rendered, attempt="sim")
-        result = run_call(session, ctx)
-        results.setdefault(session.uuid, AsyncResult()).set((result, session))
-
-    out = OutboundServer("127.0.0.1", 0, handler, hangup_wait=5.0, transfer_wait=5.0)
-    out.start()
-    esl = EslClient("127.0.0.1", sim.port, "ClueCon", timeout=5.0)
-    esl.start()
-
-    def call(number: str, **overrides):
-        settings["now"] = dataclasses.replace(cfg.callflow, **overrides)
-        uuid = str(uuidlib.uuid4())
-        results[uuid] = AsyncResult()
-        arg = build_originate(uuid=uuid, attempt_id=1, account="ACC-0001", number=number,
-                              socket_host="127.0.0.1", socket_port=out.port, gateway="trunk")
-        job = esl.bgapi("originate " + arg).get(timeout=WAIT_S)
-        assert job.startswith("+OK"), job
-        return results[uuid].get(timeout=WAIT_S)
-
-    yield call
-    esl.stop()
-    out.stop()
-    sim.stop()
-    gevent.sleep(0)
+    with sim_call_rig(tmp_path, cfg, script, LENGTHS_MS, scale=SCALE, wait_s=WAIT_S, rendered=rendered) as call:
+        yield call
 
 
 def test_heard_call(rig):

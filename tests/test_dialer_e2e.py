@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import factories
 import gevent
 import pytest
+from fault_support import DAY, KYIV, SimWorld, local
 from speech_fakes import FakeEngine
 from waiting import join, wait_until
 
-from ivr.campaign.queue import start_campaign
 from ivr.clock import ScaledClock
 from ivr.dialer.dialer import Dialer
 from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Payment, Phone, QueueEntry
@@ -29,25 +28,20 @@ from ivr.switch.esl import EslClient
 
 pytestmark = pytest.mark.slow
 
-DAY = date(2026, 11, 23)
-KYIV = ZoneInfo("Europe/Kyiv")
 SCALE = 100.0
-
-
-def local(h: int, m: int, s: int = 0) -> datetime:
-    return datetime(2026, 11, 23, h, m, s, tzinfo=KYIV).astimezone(UTC)
 
 
 def as_local(naive_utc: datetime) -> datetime:
     return naive_utc.replace(tzinfo=UTC).astimezone(KYIV)
 
 
-class World:
+class World(SimWorld):
     """One simulator + dialer set-up over the test database."""
 
     def __init__(self, cfg, *, start: datetime | None = None, channels: int = 10, cps: float = 20.0,
                  gateway: str = "trunk", scale: float = SCALE, delays: dict[str, int] | None = None,
                  sessions_per_second: float | None = None, **retry) -> None:
+        super().__init__()
         self.clock = ScaledClock(start=start or local(17, 59, 50), scale=scale)
         # at x100 a call-second is 10 real ms: a loaded machine can stretch a call past the 300-s listen cap and
         # the dialer's 300-s call limit, so both are an hour here (they are not what these tests check)
@@ -63,8 +57,6 @@ class World:
             freeswitch=dataclasses.replace(cfg.freeswitch, port=self.sim.port, command_timeout=5.0,
                                            reconnect_max_delay=1.0))
         self.speech = Speech(self.cfg, engine=FakeEngine())
-        self.dialers: list[Dialer] = []
-        self.esls: list[EslClient] = []
         self.samples: list[int] = []
         self.overlaps: list[str] = []
         self._sampler = gevent.spawn(self._sample)
@@ -92,29 +84,19 @@ class World:
         esl.start()
         d = Dialer(self.cfg, esl, self.clock, self.speech, node=node, outbound_port=0)
         d.start()
-        self.dialers.append(d)
-        self.esls.append(esl)
-        return d
+        return self._keep(d, esl)
 
-    def campaign(self) -> Campaign:
-        """Start the evening's campaign and render its speech before dialing, as `ivr run` / `ivr demo` do
-        (at x100 a TTS pause of a few real milliseconds would be seconds of dead air in a simulated call)."""
-        camp = start_campaign(self.cfg, DAY, self.clock)
-        self.dialers[-1].prepare_speech(list(Account.select()), DAY)
-        return camp
+    def random_debtors(self, numbers: list[str], seed: int, message_s: float) -> None:
+        """An account per number, each debtor answering (or not) as the seeded random mix has it."""
+        mix = Script.random_mix(numbers, seed=seed, message_s=message_s)
+        for n in numbers:
+            factories.account(phone=n)
+            self.script.add(n, mix.for_number(n))
 
     def run(self, node: str = "node-a") -> Dialer:
         d = self.dialer(node)
         join(gevent.spawn(d.run, self.campaign()), "the campaign to finish")
         return d
-
-    def close(self) -> None:
-        self._sampler.kill()
-        for d in self.dialers:
-            d.stop()
-        for e in self.esls:
-            e.stop()
-        self.sim.stop()
 
 
 @pytest.fixture
@@ -243,10 +225,7 @@ def test_concurrency_cap_never_exceeded_under_random_timings(world):
     w = world(channels=4, cps=50.0, scale=200.0, delays={c: 30 for c in cfg_causes()}, default_delay=30,
               max_attempts_per_day=2)
     numbers = [f"+38050115{i:04d}" for i in range(40)]
-    mix = Script.random_mix(numbers, seed=11, message_s=4.0)
-    for n in numbers:
-        factories.account(phone=n)
-        w.script.add(n, mix.for_number(n))
+    w.random_debtors(numbers, seed=11, message_s=4.0)
     d = w.run()
     assert d.stats.placed >= 40
     assert max(w.samples) <= 4

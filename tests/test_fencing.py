@@ -140,3 +140,26 @@ def test_takeover_waits_for_a_result_being_written_and_then_leaves_it(db):
     row = Attempt.get_by_id(call.id)
     assert (row.node, row.outcome) == ("node-a", "heard")
     assert DialerNode.get_by_id("node-a").fenced_at is not None
+
+
+def test_a_node_that_ends_cleanly_is_shown_stopped_not_dead_and_nobody_takes_it_over(db, cfg):
+    """`leave` at a clean exit: status says stopped (not dead, not running), no other node fences it or shares the
+    trunk's rate with it, and a restart under the name starts a fresh lease. Refused while a call is unsettled."""
+    from ivr.admin.status import snapshot
+
+    acc = factories.account()
+    a = leases.register("node-a", TIMEOUT)
+    b = leases.register("node-b", TIMEOUT)
+    call = _attempt(acc, a)
+    assert leases.leave(a) is False and not a.lost  # a call of its own is still up: others take it over later
+    Attempt.update(state="ended", outcome="heard").where(Attempt.id == call.id).execute()
+    assert leases.leave(a) is True and a.lost
+    assert leases.live_nodes("node-b", TIMEOUT) == set()
+    _stale("node-a")
+    assert leases.take_over(b) == [] and DialerNode.get_by_id("node-a").fenced_by == ""
+    nodes = {n.name: n for n in snapshot(cfg).nodes}
+    assert (nodes["node-a"].state, nodes["node-a"].alive) == ("stopped", False)
+    assert not leases.renew(a)  # its heartbeat cannot bring it back
+    again = leases.register("node-a", TIMEOUT)
+    assert again.epoch == a.epoch + 1 and leases.renew(again)
+    assert {n.name: n.state for n in snapshot(cfg).nodes}["node-a"] == "alive"

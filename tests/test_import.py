@@ -16,7 +16,7 @@ from ivr.cli import main
 from ivr.ledger import importer
 from ivr.ledger.csvread import CsvFormatError, parse_amount, parse_date
 from ivr.ledger.models import Account, Balance, ImportRun, Payment, Phone
-from ivr.ledger.sample import write_sample
+from ivr.ledger.sample import seed_debtors, write_sample
 
 HEADER = "account,name,phone,address,district,language,balance,balance_date,overdue_since\n"
 
@@ -308,3 +308,18 @@ def test_import_gives_back_its_sqlite_page_cache(cfg, db, tmp_path):
     report = import_accounts(cfg, path, progress=False)
     assert report.loaded == 1
     assert db.execute_sql("PRAGMA cache_size").fetchone()[0] == before != -32768
+
+
+def test_seeded_debtors_land_whole_across_insert_chunks(db):
+    # the fault scripts and the campaign benchmark seed their ledgers this way; 7 rows in chunks of 3 crosses
+    # chunk borders, so a row lost or doubled at a border shows
+    numbers = seed_debtors(7, date(2026, 11, 23), prefix="BN", chunk=3)
+    assert numbers == [f"+38050{i:07d}" for i in range(7)]
+    accounts = {a.number: a for a in Account.select()}
+    assert sorted(accounts) == [f"BN-{i:06d}" for i in range(7)]
+    assert accounts["BN-000005"].district == "D5"
+    phones = {p.account.number: p.e164 for p in Phone.select()}
+    assert phones == {f"BN-{i:06d}": f"+38050{i:07d}" for i in range(7)}
+    balances = list(Balance.select())
+    assert len(balances) == 7
+    assert {(b.as_of, b.amount, b.currency) for b in balances} == {(date(2026, 11, 21), Decimal("750.00"), "UAH")}

@@ -6,21 +6,11 @@ A machine must never hear the message; it gets machine_message (or nothing) and 
 from __future__ import annotations
 
 import dataclasses
-import uuid as uuidlib
-import wave
-from datetime import UTC, datetime
 
-import gevent
 import pytest
-from gevent.event import AsyncResult
+from sim_calls import sim_call_rig
 
-from ivr.callflow import CallContext, run_call
-from ivr.clock import ScaledClock
-from ivr.sim import Debtor, Script, SimServer
-from ivr.speech import Rendered
-from ivr.switch.dialstring import build_originate
-from ivr.switch.esl import EslClient
-from ivr.switch.outbound import OutboundServer
+from ivr.sim import Debtor, Script
 
 SCALE = 20.0
 WAIT_S = 60.0  # real seconds; only a hang would take this long
@@ -35,58 +25,16 @@ SHORT_MACHINE = "+380501240004"   # 3 s greeting, beep
 SILENT_MACHINE = "+380501240005"  # no greeting, no beep, records silence
 
 
-def write_wav(path, ms: int) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x00\x00" * (8 * ms))
-
-
 @pytest.fixture
 def rig(tmp_path, cfg):
-    rendered = {}
-    for key, ms in LENGTHS_MS.items():
-        path = tmp_path / f"{key}.wav"
-        write_wav(path, ms)
-        rendered[key] = Rendered(playback=str(path), duration_ms=ms)
     script = (Script()
               .add(PERSON, Debtor.listen())
               .add(SILENT_PERSON, dataclasses.replace(Debtor.listen(), greeting_s=0.0))
               .add(LONG_MACHINE, Debtor.machine(greeting_s=10.0))
               .add(SHORT_MACHINE, Debtor.machine(greeting_s=3.0))
               .add(SILENT_MACHINE, Debtor.machine(greeting_s=0.0, beep=False)))
-    clock = ScaledClock(start=datetime(2026, 11, 23, 17, 0, tzinfo=UTC), scale=SCALE)
-    sim = SimServer(clock=clock, script=script).start()
-    results: dict[str, AsyncResult] = {}
-    settings = {"now": cfg.callflow}
-
-    def handler(session):
-        ctx = CallContext(accounts=["ACC-0001"], lang="en", settings=settings["now"],
-                          messages={"ACC-0001": rendered["message"]}, prompts=rendered, attempt="sim")
-        result = run_call(session, ctx)
-        results.setdefault(session.uuid, AsyncResult()).set((result, session))
-
-    out = OutboundServer("127.0.0.1", 0, handler, hangup_wait=5.0, transfer_wait=5.0)
-    out.start()
-    esl = EslClient("127.0.0.1", sim.port, "ClueCon", timeout=5.0)
-    esl.start()
-
-    def call(number: str, **overrides):
-        settings["now"] = dataclasses.replace(cfg.callflow, **overrides)
-        uuid = str(uuidlib.uuid4())
-        results[uuid] = AsyncResult()
-        arg = build_originate(uuid=uuid, attempt_id=1, account="ACC-0001", number=number,
-                              socket_host="127.0.0.1", socket_port=out.port, gateway="trunk")
-        job = esl.bgapi("originate " + arg).get(timeout=WAIT_S)
-        assert job.startswith("+OK"), job
-        return results[uuid].get(timeout=WAIT_S)
-
-    yield call, tmp_path
-    esl.stop()
-    out.stop()
-    sim.stop()
-    gevent.sleep(0)
+    with sim_call_rig(tmp_path, cfg, script, LENGTHS_MS, scale=SCALE, wait_s=WAIT_S) as call:
+        yield call, tmp_path
 
 
 def played(session) -> list[str]:

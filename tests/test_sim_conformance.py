@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from waiting import CEILING
 from ivr.clock import ScaledClock
 from ivr.sim import Debtor, Script, SimServer
 from ivr.sim.probe import FrameConn, OutboundProbe
+from ivr.speech.silent import silent_wav
 from ivr.switch.framing import Frame, FrameParser, parse_event
 
 SCALE = 12.0  # the client's round trips cost real ms; a slower clock keeps far-end timings in their window
@@ -59,18 +59,10 @@ def far_ends() -> Script:
     return s
 
 
-def write_wav(path: Path, seconds: float) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"\x00\x00" * int(8000 * seconds))
-
-
 @pytest.fixture
 def env(tmp_path):
     for name, secs in (("msg_6s.wav", 6), ("menu.wav", 3), ("goodbye.wav", 2), ("invalid.wav", 2)):
-        write_wav(tmp_path / name, secs)
+        silent_wav(tmp_path / name, secs)
     clock = ScaledClock(start=datetime(2026, 11, 23, 18, 0, tzinfo=UTC), scale=SCALE)
     paynow = [("set", "outside_call=true"), ("export", "RFC2822_DATE={date}"), ("answer", ""),
               ("playback", f"{tmp_path}/goodbye.wav"), ("sleep", "5000"), ("hangup", "")]

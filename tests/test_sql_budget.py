@@ -4,7 +4,6 @@ timing goals live in scripts/bench_campaign.py)."""
 
 from __future__ import annotations
 
-import factories
 import gevent
 import pytest
 from test_dialer_e2e import world  # noqa: F401  (the simulator + dialer fixture)
@@ -12,7 +11,6 @@ from waiting import join
 
 from ivr.ledger.models import Account, Attempt, QueueEntry, database
 from ivr.ledger.sqlcount import StatementCounter
-from ivr.sim.script import Script
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +23,7 @@ TRANSACTIONS_PER_CALL = 2
 def test_statements_per_call_stay_within_budget(world):  # noqa: F811
     w = world(channels=40, cps=40.0, scale=100.0, max_attempts_per_day=1)
     numbers = [f"+38050119{i:04d}" for i in range(120)]
-    mix = Script.random_mix(numbers, seed=5, message_s=4.0)
-    for n in numbers:
-        factories.account(phone=n)
-        w.script.add(n, mix.for_number(n))
+    w.random_debtors(numbers, seed=5, message_s=4.0)
     d = w.dialer()
     camp = w.campaign()
     with StatementCounter(database.obj) as counted:

@@ -95,6 +95,14 @@ def test_refresh_follows_payments_dnc_and_the_dialers_results(cfg, ledger):
     assert_up_to_date(cfg)
     Balance.update(amount=Decimal("10.00")).where(Balance.account == a1.id).execute()
     assert_up_to_date(cfg)
+    # life support: flagged, the robot waits for a person; then a person informs them
+    from ivr.campaign import lifesupport
+    Account.update(life_support=True).where(Account.id == a3.id).execute()
+    assert_up_to_date(cfg)
+    assert any("life support" in r for r in verdicts.listing(DAY, excluded=True, reason="life support").rows[0]
+               .verdict.reasons)
+    lifesupport.record_informed(Account.get_by_id(a3.id), "debt", "anna", at=datetime(2026, 11, 22, 10, 0))
+    assert_up_to_date(cfg)
     a2.delete_instance(recursive=True)  # cascades to its phone and balance
     assert_up_to_date(cfg)
     acct("NEW", "999.00", phone="+380509999999")

@@ -29,7 +29,7 @@ REPO_PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
 VOICES = {"uk": "uk", "ru": "ru", "bg": "bg", "en": "en-us"}
 # Building the kit speaks a few hundred clips with espeak-ng (about 20 s on an idle machine, minutes on a loaded
 # one); the suite's 120-s hang guard would count that against the first test.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 STAND_IN_RATE = 22050  # what espeak-ng writes: the kit is converted to 8 kHz like any recording
 
 

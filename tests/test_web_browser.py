@@ -121,6 +121,15 @@ def headline(driver) -> tuple[str, str]:
         return "", ""
 
 
+def text_of(driver, element_id: str) -> str:
+    """An element's text, or "" while htmx is swapping it (a found element may be replaced before it is read)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    try:
+        return driver.find_element("id", element_id).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return ""
+
+
 def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser):
     url, folder, root = evening
     d = browser
@@ -134,14 +143,15 @@ def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser
 
     # the page refreshes itself (htmx): the evening starts calling without a reload
     wait_for("the evening to start calling", lambda: headline(d)[0] == "calling", 120)
-    in_use, cap = (int(x) for x in d.find_element("id", "channels").text.split(" / "))
+    shown = wait_for("the channels in use", lambda: re.fullmatch(r"(\d+) / (\d+)", text_of(d, "channels")), 30)
+    in_use, cap = (int(x) for x in shown.groups())
     assert 0 <= in_use <= 2 and cap >= 2  # the demo's --channels 2 is its own; the cap shown is config's
 
     # pause it from the Controls page, and see who paused it on Tonight
     d.get(url + "lang/en")
     d.get(url + "controls")
     d.find_element("id", "do-pause").click()
-    wait_for("the pause to be recorded", lambda: d.find_element("id", "command").text == "pause", 30)
+    wait_for("the pause to be recorded", lambda: text_of(d, "command") == "pause", 30)
     d.get(url + "tonight")
     code, text = wait_for("the dialer to pause", lambda: headline(d)[0] == "paused" and headline(d), 60)
     assert re.fullmatch(r"Paused by anna at \d\d:\d\d", text), text
@@ -179,7 +189,7 @@ def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser
     assert d.find_element("id", "debtor-name").text == acc.name
     d.find_element("id", "dnc-reason").send_keys("asked by letter")
     d.find_element("id", "dnc-add").click()
-    wait_for("the entry on the page", lambda: "asked by letter" in d.find_element("id", "dnc").text, 30)
+    wait_for("the entry on the page", lambda: "asked by letter" in text_of(d, "dnc"), 30)
     entry = DncEntry.get(DncEntry.value == acc.number)
     assert (entry.kind, entry.added_by) == ("account", "anna")
 

@@ -13,6 +13,7 @@ import pytest
 from web_support import PASSWORD, add_users, csrf_token, login, make_app, post
 
 from ivr.admin import users
+from ivr.campaign import ladder
 from ivr.ledger.models import AuditEvent, LoginThrottle, WebUser, utcnow
 from ivr.report.data import LABELS
 from ivr.web import i18n
@@ -215,7 +216,7 @@ def test_every_text_the_templates_use_is_in_the_catalogue_in_every_language():
     for text in sources:
         used |= set(re.findall(r'_\("((?:[^"\\]|\\.)+)"', text))
     used |= {"admin", "manager", "operator", "waiting", "dialing", "done", "given_up", "reached", "promised",
-             "paid", "not_reachable", "refused", *LABELS.values(), "not reached", "Pause", "Resume", "Stop the evening", "Back to config.yaml values"}
+             "paid", "not_reachable", "refused", *LABELS.values(), *ladder.LABELS.values(), "not reached", "Pause", "Resume", "Stop the evening", "Back to config.yaml values"}
     missing = sorted(t for t in used if t not in i18n.CATALOGUE)
     assert missing == []
     for text, row in i18n.CATALOGUE.items():

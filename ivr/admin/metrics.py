@@ -20,8 +20,9 @@ Metrics (all prefixed `ivr_`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
@@ -38,8 +39,9 @@ log = logging.getLogger("ivr.admin.metrics")
 class SnapshotCollector:
     """A custom collector: every scrape reads one fresh snapshot."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, now: Callable[[], datetime] | None = None) -> None:
         self.cfg = cfg
+        self.now = now  # the clock of "the last 10 s" (tests pin it; None = the wall clock)
 
     def describe(self) -> list[Metric]:
         return []  # no query at registration time
@@ -50,7 +52,7 @@ class SnapshotCollector:
         try:
             if opened:
                 db.connect()
-            snap = snapshot(self.cfg)
+            snap = snapshot(self.cfg, self.now() if self.now else None)
         except Exception as exc:  # a scrape must answer even when the database is locked or gone
             log.warning("event=metrics_scrape_failed error=%s", exc)
             yield GaugeMetricFamily("ivr_up", "1 when the ledger could be read for this scrape", value=0)
@@ -102,13 +104,14 @@ class MetricsServer:
         self._server.server_close()
 
 
-def start_metrics_server(cfg: Config, port: int | None = None, bind: str | None = None) -> MetricsServer:
+def start_metrics_server(cfg: Config, port: int | None = None, bind: str | None = None,
+                         now: Callable[[], datetime] | None = None) -> MetricsServer:
     """Serve /metrics in a background thread on cfg.metrics.bind:cfg.metrics.port (or the given ones; 0 picks
     a free port, see `.port`). Raises IvrError with the address when the port cannot be bound."""
     port = cfg.metrics.port if port is None else port
     bind = bind or cfg.metrics.bind
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(SnapshotCollector(cfg))
+    registry.register(SnapshotCollector(cfg, now))
     try:
         server, thread = start_http_server(port, addr=bind, registry=registry)
     except OSError as exc:

@@ -46,6 +46,7 @@ class NodeState:
     clock_skew_s: float = 0.0  # the dialer's clock minus its heartbeat time: non-zero for a scaled (demo) clock
     clock_now: datetime | None = None  # naive UTC on the dialer's clock at its last heartbeat
     state: str = "alive"  # alive | dead (heartbeat older than the node timeout) | fenced (its calls were taken over)
+    #                      | stopped (it ended cleanly)
     fenced_by: str = ""
 
 
@@ -126,7 +127,8 @@ def _nodes(now_naive: datetime, timeout_s: float = ALIVE_SECONDS) -> list[NodeSt
         alive = age < timeout_s and not fenced
         node = NodeState(n.name, n.esl_state or "unknown", age, alive, n.in_flight if alive else 0,
                          float(n.rate or 0) if alive else 0.0, reconnects if isinstance(reconnects, int) else 0,
-                         errors, lines, state="alive" if alive else "fenced" if fenced else "dead",
+                         errors, lines, state="alive" if alive else "dead" if not fenced else
+                         "fenced" if getattr(n, "fenced_by", "") else "stopped",
                          fenced_by=getattr(n, "fenced_by", "") or "")
         try:
             clock_now = datetime.fromisoformat(str(stats.get("clock_now", "")))
@@ -322,7 +324,8 @@ def render(snap: Snapshot) -> Any:
     for col in ("name", "state", "FreeSWITCH", "heartbeat", "in flight", "rate"):
         nodes.add_column(col)
     for n in snap.nodes:
-        state = Text("alive", style="green") if n.alive else Text(n.state, style="red")  # fenced_by: --json
+        # (fenced_by: --json)
+        state = Text("alive", style="green") if n.alive else Text(n.state, "dim" if n.state == "stopped" else "red")
         nodes.add_row(n.name, state, n.esl_state if n.alive else "-", f"{n.heartbeat_age_s:.0f} s ago",
                       str(n.in_flight), f"{n.rate:.2f}/s")
     parts: list[Any] = [head, pace, queue, outcomes]

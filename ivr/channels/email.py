@@ -37,7 +37,6 @@ from ivr.clock import Clock
 from ivr.config import Config, EmailConfig
 from ivr.errors import IvrError
 from ivr.ledger.models import Message
-from ivr.speech.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -190,16 +189,12 @@ def send_due(cfg: Config, day: date, clock: Clock, *, limit: int | None = None,
     due = due[:limit] if limit is not None else due
     if not due:
         return run
-    prompts = cfg.path(cfg.speech.prompts_dir)
-    loaded: dict[str, dict] = {}
+    templates = texts.loader(cfg)
     link = SmtpLink(cfg.email).open()
     try:
         for n, (acc, address) in enumerate(due, start=1):
             lang = acc.language or cfg.locale.language
-            try:
-                tpls = loaded.get(lang) or loaded.setdefault(lang, texts.load(prompts, lang))
-            except TemplateError as exc:
-                raise IvrError(str(exc)) from None
+            tpls = templates(lang)
             f = texts.facts_for(cfg, acc, day)
             msg = build(cfg, address, texts.render(tpls["email_subject"], f), texts.render(tpls["email_body"], f))
             now = _naive(clock.now())

@@ -32,7 +32,6 @@ from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger.importer import spreadsheet_safe
 from ivr.ledger.models import Account, Message
-from ivr.speech.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -139,8 +138,7 @@ def print_due(cfg: Config, day: date, clock: Clock, *, out_dir: Path | None = No
     register_fonts(cfg.channels.letter_font)
     folder = out_dir or cfg.path(cfg.report.output_dir) / "letters" / day.isoformat()
     folder.mkdir(parents=True, exist_ok=True)
-    prompts = cfg.path(cfg.speech.prompts_dir)
-    loaded: dict[str, dict] = {}
+    templates = texts.loader(cfg)
     by_district: dict[str, list[Account]] = defaultdict(list)
     for acc, _address in due:
         by_district[acc.district].append(acc)
@@ -156,10 +154,7 @@ def print_due(cfg: Config, day: date, clock: Clock, *, out_dir: Path | None = No
         pages = []
         for n, acc in enumerate(sorted(by_district[district], key=lambda a: a.number), start=1):
             lang = acc.language or cfg.locale.language
-            try:
-                tpl = (loaded.get(lang) or loaded.setdefault(lang, texts.load(prompts, lang)))["letter"]
-            except TemplateError as exc:
-                raise IvrError(str(exc)) from None
+            tpl = templates(lang)["letter"]
             draw(canvas, page_for(cfg, acc, day, texts.render(tpl, texts.facts_for(cfg, acc, day))))
             canvas.showPage()
             pages.append((acc, lang, n))

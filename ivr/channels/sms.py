@@ -34,7 +34,6 @@ from ivr.ledger import dnc, models
 from ivr.ledger.models import Campaign, Message
 from ivr.ledger.phones import number_facts
 from ivr.logs import shown_number
-from ivr.speech.templates import TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -100,18 +99,6 @@ def apply_receipt(r: Receipt, now: datetime) -> int:
     return n
 
 
-def _templates(cfg: Config) -> Callable[[str], object]:
-    cache: dict[str, dict] = {}
-    base = cfg.path(cfg.speech.prompts_dir)
-
-    def get(lang: str):
-        if lang not in cache:
-            cache[lang] = texts.load(base, lang)
-        return cache[lang]["sms"]
-
-    return get
-
-
 def send_due(cfg: Config, day: date, clock: Clock, *, link: SmppLink | None = None, limit: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> SmsRun:
     """Send the SMS reminders due now (see the module docstring)."""
@@ -123,7 +110,7 @@ def send_due(cfg: Config, day: date, clock: Clock, *, link: SmppLink | None = No
     now_aware = aware_utc(clock.now())
     now = _naive(now_aware)
     camp, accounts = prepare_evening(cfg, day, clock)
-    template = _templates(cfg)
+    templates = texts.loader(cfg)
     due, skipped = rules.due(cfg, "sms", accounts, now_aware, lambda a: sms_number(cfg, a.id, day),
                              sms_windows(cfg))
     run.considered = len(accounts)
@@ -142,10 +129,7 @@ def send_due(cfg: Config, day: date, clock: Clock, *, link: SmppLink | None = No
     try:
         for n, (acc, number) in enumerate(due, start=1):
             lang = acc.language or cfg.locale.language
-            try:
-                text = texts.render(template(lang), texts.facts_for(cfg, acc, day))
-            except TemplateError as exc:
-                raise IvrError(str(exc)) from None
+            text = texts.render(templates(lang)["sms"], texts.facts_for(cfg, acc, day))
             enc = segments.encode(text, reference=acc.id & 0xFF)
             msg = Message.create(account=acc, campaign=camp, channel="sms", kind="reminder", language=lang,
                                  address=number, status="queued", parts=enc.count, created_at=now)

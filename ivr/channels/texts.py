@@ -1,7 +1,7 @@
 """Written texts for SMS, e-mail and letters: `prompts/<lang>/channels.yaml`, checked like the spoken ones.
 
-Same syntax and checks as `prompts/<lang>/messages.yaml` (ivr.speech.templates.parse: `{placeholder}`,
-`[optional part]`, every problem named with file, line and key), other keys and placeholders: written texts show
+Same syntax and checks as `prompts/<lang>/messages.yaml`, by the same checker (ivr.speech.templates.check_yaml:
+`{placeholder}`, `[optional part]`, every problem named with file, line and key), other keys and placeholders: written texts show
 the amount in figures with the currency code, the date as DD.MM.YYYY, and may carry `{link}`, the payment link
 made from `channels.payment_link` (keep it in [ ] so the sentence disappears when no link is configured).
 """
@@ -9,15 +9,14 @@ made from `channels.payment_link` (keep it in [ ] so the sentence disappears whe
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import yaml
-
 from ivr.errors import IvrError
-from ivr.speech.templates import LANGS, Optional, Slot, Template, TemplateError, Text, parse
+from ivr.speech.templates import LANGS, Optional, Slot, Template, TemplateError, Text, check_yaml
 
 PLACEHOLDERS = frozenset({"name", "account", "amount", "due_date", "company", "office_phone", "link"})
 # key -> placeholders required (every key allows all of PLACEHOLDERS)
@@ -49,55 +48,18 @@ def path_for(prompts_dir: Path, lang: str) -> Path:
     return prompts_dir / lang / FILE
 
 
-def _lines(raw: str) -> dict[str, int]:
-    try:
-        node = yaml.compose(raw)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+def _fold_written(key: str, value: str) -> str:
+    if key in ("sms", "email_subject"):
+        return " ".join(value.split())
+    # e-mail bodies and letters keep their paragraphs (blank lines) and line breaks; other whitespace folds
+    return "\n\n".join("\n".join(" ".join(line.split()) for line in p.strip().split("\n"))
+                       for p in value.split("\n\n") if p.strip())
 
 
 def check_text(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template], list[str]]:
     """Parse and check one channels.yaml text: (templates, problems)."""
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        return {}, [f"{where_file}{f' line {mark.line + 1}' if mark else ''}: not valid YAML"]
-    if not isinstance(data, dict):
-        return {}, [f"{where_file}: expected 'key: text' lines"]
-    lines = _lines(raw)
-    problems: list[str] = []
-    out: dict[str, Template] = {}
-    for key, value in data.items():
-        where = f"{where_file} line {lines.get(str(key), '?')}, key '{key}'"
-        if key not in KEYS:
-            problems.append(f"{where}: unknown key; the keys are {', '.join(KEYS)}")
-            continue
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}: expected a text, found {value!r}")
-            continue
-        # e-mail bodies and letters keep their paragraphs (blank lines) and line breaks; other whitespace folds
-        text = "\n\n".join("\n".join(" ".join(line.split()) for line in p.strip().split("\n"))
-                           for p in value.split("\n\n") if p.strip())
-        if key in ("sms", "email_subject"):
-            text = " ".join(value.split())
-        parts, syntax = parse(text)
-        problems.extend(f"{where}: {p}" for p in syntax)
-        tpl = Template(lang, key, text, parts)
-        for name in sorted(tpl.placeholders - PLACEHOLDERS):
-            problems.append(f"{where}: unknown placeholder {{{name}}}; allowed: "
-                            + ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS)))
-        said = {p.name for p in parts if isinstance(p, Slot)}
-        for name in sorted(KEYS[key] - said):
-            problems.append(f"{where}: missing placeholder {{{name}}} (it must be written, outside [ ])")
-        out[key] = tpl
-    for key in KEYS:
-        if key not in data:
-            problems.append(f"{where_file}: key '{key}' is missing")
-    return out, problems
+    return check_yaml(raw, where_file, lang, {k: (PLACEHOLDERS, req) for k, req in KEYS.items()}, _fold_written,
+                      "written")
 
 
 def load(prompts_dir: Path, lang: str) -> dict[str, Template]:
@@ -111,6 +73,23 @@ def load(prompts_dir: Path, lang: str) -> dict[str, Template]:
     if problems:
         raise TemplateError(problems)
     return out
+
+
+def loader(cfg) -> Callable[[str], dict[str, Template]]:
+    """A per-run reader of the written texts: `get(lang)` loads prompts/<lang>/channels.yaml once and keeps it;
+    a broken file is an IvrError listing every problem (the run stops before sending anything more)."""
+    cache: dict[str, dict[str, Template]] = {}
+    base = cfg.path(cfg.speech.prompts_dir)
+
+    def get(lang: str) -> dict[str, Template]:
+        if lang not in cache:
+            try:
+                cache[lang] = load(base, lang)
+            except TemplateError as exc:
+                raise IvrError(str(exc)) from None
+        return cache[lang]
+
+    return get
 
 
 def check_all(prompts_dir: Path) -> list[str]:

@@ -50,6 +50,10 @@ def render(s: stories.AccountStory) -> str:
     out.append(f"Today ({v.day}): {'ELIGIBLE' if v.eligible else 'not eligible'}, remaining debt {v.remaining}")
     out += [f"  - {r}" for r in v.reasons]
     out += [f"  now: {r}" for r in v.now]
+    if s.ladder is not None:
+        lad = s.ladder
+        out.append(f"Escalation: {lad.label} since {lad.since}" + (f" (set by {lad.by})" if lad.by != "rules" else "")
+                   + f"; {lad.reason}")
     limits = c.contact_limits
     out.append(f"Caps used on {c.day}: attempts {c.attempts_today}/{c.max_attempts_per_day} today; answered "
                f"contacts {c.contacts_today} today, {c.contacts_this_week} this week, {c.contacts_this_month} this "

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from datetime import date, datetime, time
-from zoneinfo import ZoneInfo
+from datetime import date, time
 
-from ivr.cli.common import iso_date, load
+from ivr.cli.common import iso_date, load, local_today
 from ivr.config import NODE_ENV
 from ivr.errors import IvrError
 
@@ -22,10 +21,6 @@ log = logging.getLogger("ivr.cli.campaign")
 
 class BadArgument(IvrError):
     exit_code = 2
-
-
-def _day(cfg, value: date | None) -> date:
-    return value or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
 
 
 def _esl(cfg):
@@ -76,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ivr.dialer.node import start_heartbeat
     from ivr.speech import Speech
 
-    day = _day(cfg, args.date)
+    day = args.date or local_today(cfg)
     _check_data(cfg, day, args.allow_stale)
     clock = Clock()
     speech = Speech(cfg)

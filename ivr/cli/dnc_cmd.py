@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date, load
+from ivr.cli.common import iso_date, load, local_today
 from ivr.ledger import audit, dnc
 from ivr.ledger.importer import spreadsheet_safe
 from ivr.logs import mask_number
@@ -42,7 +40,7 @@ COLUMNS = ["kind", "value", "reason", "until", "added_at", "added_by", "source",
 
 def cmd_list(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
-    today = datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    today = local_today(cfg)
     rows = dnc.entries(include_removed=args.all, day=None if args.all else today)
     if args.csv:  # for a spreadsheet: full numbers, cells a spreadsheet would evaluate are quoted
         w = csv.writer(sys.stdout)

@@ -7,11 +7,9 @@ import csv
 import os
 import sys
 from collections import Counter
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
-from ivr.cli.common import iso_date, load
-from ivr.errors import IvrError
+from ivr.cli.common import iso_date, load, local_today
 from ivr.ledger import eligibility
 from ivr.ledger.importer import spreadsheet_safe
 from ivr.ledger.models import Account, Phone
@@ -48,7 +46,7 @@ def cmd_eligible(args: argparse.Namespace) -> int:
 
 def _eligible(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
-    day = args.date or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    day = args.date or local_today(cfg)
     if args.why:
         return _why(cfg, args.why.strip(), day)
     if args.store:
@@ -99,9 +97,7 @@ def _summary(verdicts: list[eligibility.Verdict], day: date) -> None:
 
 
 def _why(cfg, number: str, day: date) -> int:
-    acc = Account.get_or_none(Account.number == number)
-    if acc is None:
-        raise IvrError(f"no account {number!r} in the ledger")
+    acc = Account.by_number(number)
     v = eligibility.check_account(cfg, acc, day)
     print(f"account {acc.number} ({acc.name}) on {day}: {'ELIGIBLE' if v.eligible else 'not eligible'}")
     print(f"  remaining debt: {v.remaining}" + (f" (balance as of {v.balance_date})" if v.balance_date else ""))

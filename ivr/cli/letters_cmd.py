@@ -9,11 +9,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date, load
+from ivr.cli.common import iso_date, load, local_today, print_skipped
 
 
 def cmd_letters(args: argparse.Namespace) -> int:
@@ -21,7 +19,7 @@ def cmd_letters(args: argparse.Namespace) -> int:
     from ivr.clock import Clock
 
     cfg, _db = load(args)
-    day = args.date or datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+    day = args.date or local_today(cfg)
     run = letters.print_due(cfg, day, Clock(), out_dir=Path(args.out) if args.out else None)
     print(f"letters for {day}: {run.considered} eligible debtors considered; {run.printed} letters in "
           f"{len(run.files)} PDF(s)")
@@ -29,8 +27,7 @@ def cmd_letters(args: argparse.Namespace) -> int:
         print(f"  {path}")
     if run.csv:
         print(f"  {run.csv} (for the mail house)")
-    for why, n in sorted(run.skipped.items(), key=lambda kv: -kv[1]):
-        print(f"  no letter: {n} - {why}")
+    print_skipped(run.skipped, "no letter")
     return 0
 
 

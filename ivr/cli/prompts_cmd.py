@@ -11,12 +11,11 @@ from __future__ import annotations
 import argparse
 import shutil
 import time
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date
+from ivr.cli.common import iso_date, local_today
 from ivr.errors import IvrError
 from ivr.speech.templates import KEYS, LANGS
 
@@ -103,10 +102,6 @@ def cmd_say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _today(cfg) -> date:
-    return datetime.now(ZoneInfo(cfg.locale.timezone)).date()
-
-
 def eligible_facts(cfg, day: date) -> list:
     """MessageFacts of the day's eligible accounts (ivr.ledger.eligibility when present)."""
     from ivr.ledger.models import Account, Balance
@@ -143,7 +138,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from ivr.cli.common import load
 
     cfg, _ = load(args)
-    day = args.date or _today(cfg)
+    day = args.date or local_today(cfg)
     speech = _speech(cfg)
     speech.check()
     started = time.monotonic()

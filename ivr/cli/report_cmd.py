@@ -63,10 +63,15 @@ def cmd_export_results(args: argparse.Namespace) -> int:
 def cmd_callbacks(args: argparse.Namespace) -> int:
     cfg, _db = load(args)
     day = _resolve_day(args.date)
-    from ivr.report.csvout import write_callback_lists
+    from ivr.campaign import lifesupport
+    from ivr.report.csvout import write_callback_lists, write_life_support_list
     from ivr.report.data import callback_rows
     rows = callback_rows(cfg, day, args.district)
     folder = Path(args.out) if args.out else cfg.path(cfg.report.output_dir) / f"callbacks-{day}"
+    life = lifesupport.pending(cfg, day, args.district)
+    if life:  # first: the robot holds these back until a person has informed them
+        path = write_life_support_list(life, folder)
+        print(f"{path}  ({len(life)} life-support account(s) to inform in person first)")
     if not rows:
         where = f" in district {args.district!r}" if args.district is not None else ""
         print(f"no open callback requests for {day}{where}")
@@ -103,7 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     c = sub.add_parser("callbacks", help="write callback lists for operators, one CSV per district",
                        description="Open callback requests (key 2) of a campaign, one CSV per district with the "
-                                   "full number to call, address, time of the request and debt.")
+                                   "full number to call, address, time of the request and debt; first, "
+                                   "_life-support.csv: the life-support accounts a person informs before the "
+                                   "robot may call them.")
     c.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="campaign day (default: the latest campaign)")
     c.add_argument("--district", metavar="NAME", help="only this district")
     c.add_argument("--out", metavar="DIR", help="folder to write (default: report.output_dir/callbacks-DAY)")

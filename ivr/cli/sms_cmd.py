@@ -14,15 +14,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import sys
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from ivr.cli.common import iso_date, load
-
-
-def _today(cfg) -> object:
-    return datetime.now(ZoneInfo(cfg.locale.timezone)).date()
+from ivr.cli.common import add_send_options, iso_date, load, local_today, print_skipped, progress_bar
 
 
 def _cfg_with_link(cfg, args):
@@ -33,25 +26,17 @@ def _cfg_with_link(cfg, args):
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
     from ivr.channels import sms
     from ivr.clock import Clock
 
     cfg, _db = load(args)
     cfg = _cfg_with_link(cfg, args)
-    day = args.date or _today(cfg)
-    show = not args.no_progress and sys.stderr.isatty()
-    with Progress(TextColumn("sending SMS"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
-                  transient=True, disable=not show) as progress:
-        task = progress.add_task("sms", total=None)
-        run = sms.send_due(cfg, day, Clock(), limit=args.limit,
-                           progress=lambda done, total: progress.update(task, completed=done, total=total))
+    day = args.date or local_today(cfg)
+    with progress_bar("sending SMS", not args.no_progress) as progress:
+        run = sms.send_due(cfg, day, Clock(), limit=args.limit, progress=progress)
     print(f"SMS for {day}: {run.considered} eligible debtors considered; {run.sent} sent ({run.parts} parts), "
           f"{run.failed} refused; receipts so far: {run.delivered} delivered, {run.undelivered} not delivered")
-    for why, n in run.skipped.most_common():
-        print(f"  not sent: {n} - {why}")
+    print_skipped(run.skipped, "not sent")
     return 0
 
 
@@ -68,15 +53,12 @@ def cmd_receipts(args: argparse.Namespace) -> int:
 
 def cmd_preview(args: argparse.Namespace) -> int:
     from ivr.channels import segments, texts
-    from ivr.errors import IvrError
     from ivr.ledger.models import Account
 
     cfg, _db = load(args)
-    acc = Account.get_or_none(Account.number == args.account)
-    if acc is None:
-        raise IvrError(f"no account {args.account!r} in the ledger")
+    acc = Account.by_number(args.account)
     lang = acc.language or cfg.locale.language
-    day = args.date or _today(cfg)
+    day = args.date or local_today(cfg)
     text = texts.render(texts.load(cfg.path(cfg.speech.prompts_dir), lang)["sms"], texts.facts_for(cfg, acc, day))
     dc, units = segments.length_in_units(text)
     enc = segments.encode(text)
@@ -124,9 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--port", type=int, default=None, help="SMSC port (default: sms.port)")
 
     s = ps.add_parser("send", help="send the SMS reminders due now (channels.order, windows, caps, do-not-call)")
-    s.add_argument("--date", type=iso_date, default=None, help="the campaign day YYYY-MM-DD (default: today)")
-    s.add_argument("--limit", type=int, default=None, help="send at most N messages")
-    s.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_send_options(s)
     link_opts(s)
     s.set_defaults(func=cmd_send)
 

@@ -193,7 +193,8 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
     with console.status("refreshing the eligible list"):
         campaign = start_campaign(cfg, day, clock)
     console.print(f"eligible tonight: {campaign.eligible_count}")
-    speech = Speech(cfg)
+    tz = ZoneInfo(cfg.locale.timezone)
+    speech = Speech(cfg, now=lambda: clock.now().astimezone(tz))  # {hello} follows the demo's evening
     speech.check()
     numbers = [p.e164 for p in Phone.select(Phone.e164).where((Phone.valid == True) & (Phone.e164 != ""))]  # noqa: E712
     script = Script.random_mix(sorted(set(numbers)), seed=seed, message_s=20.0)

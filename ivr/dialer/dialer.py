@@ -244,7 +244,7 @@ class Dialer:
     def on_lease_lost(self) -> None:
         """Another process owns our calls now: drop them unwritten, let go of their sockets, rejoin as a new node."""
         lease = self.lease
-        if lease is None or not lease.lost:
+        if lease is None or not lease.lost or lease.lost_reason == "stopped":
             return
         dropped = self.tracker.drop_all()
         self.stats.fenced += 1
@@ -273,6 +273,11 @@ class Dialer:
     def stop(self) -> None:
         self.stopping = True
         self._wake.set()
+        if self.lease is not None and not self.tracker.flights:
+            try:
+                leases.leave(self.lease)
+            except Exception as exc:  # the database is gone at exit: the row goes stale, others see it dead
+                log.warning("event=leave_failed node=%s error=%s", self.node, exc)
         if self._outbound is not None:
             self._outbound.stop()
         for g in self._greenlets:
@@ -303,7 +308,7 @@ class Dialer:
                 self._need_reconcile = True
             self._esl_up.set()
         else:
-            if self._esl_up.is_set():
+            if self._esl_up.is_set() and not self.stopping:  # (our own stop closes it too: no warning then)
                 log.warning("event=esl_down state=%s in_flight=%d; no new calls until it is back",
                             state, len(self.tracker.flights))
             self._esl_up.clear()

@@ -110,6 +110,24 @@ def lose(lease: Lease, why: str) -> None:
                   lease.epoch, why)
 
 
+def leave(lease: Lease) -> bool:
+    """A clean exit: the node's row says it stopped, so nobody waits for its heartbeat or takes it over, the trunk's
+    rate is no longer shared with it, and `ivr status` shows it stopped rather than dead. Not while it still owns
+    an unsettled call (that one is taken over as after a crash)."""
+    if lease.lost:
+        return False
+    with database.atomic():
+        if unsettled(Attempt.select(Attempt.id).where(Attempt.node == lease.node)).exists():
+            return False
+        n = (DialerNode.update(fenced_at=utcnow(), fenced_by="", esl_state="stopped", in_flight=0)
+             .where((DialerNode.name == lease.node) & (DialerNode.epoch == lease.epoch) &
+                    DialerNode.fenced_at.is_null()).execute())
+    if n == 1:
+        lease.lost, lease.lost_reason = True, "stopped"
+        log.info("event=node_stopped node=%s epoch=%d", lease.node, lease.epoch)
+    return n == 1
+
+
 def still_holds(lease: Lease) -> bool:
     """The lease as the database sees it (inside a transaction: the fencing check of a claim)."""
     return (DialerNode.select().where((DialerNode.name == lease.node) & (DialerNode.epoch == lease.epoch) &

@@ -176,6 +176,11 @@ def _v7(db: pw.Database) -> None:
                         "next_call_at", "closed_by")
 
 
+def _v9(db: pw.Database) -> None:
+    """Life support first, by a person (LifeSupportNotice) and the escalation ladder's history (LadderMove)."""
+    db.create_tables([models.LifeSupportNotice, models.LadderMove], safe=True)
+
+
 def _v10(db: pw.Database) -> None:
     """Channels and the hold-out group: the Message table (SMS, e-mail, letters), Account.email, the hold-out
     draw on Campaign and the Holdout table."""
@@ -202,10 +207,10 @@ def _v11(db: pw.Database) -> None:
 
 
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users, 10 channels and hold-out. Never edit an applied
-# migration.
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 9 life support and the ladder, 10 channels and
+# hold-out, 11 web console speed. Never edit an applied migration.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
-                                                       10: _v10, 11: _v11}
+                                                       9: _v9, 10: _v10, 11: _v11}
 LATEST = max(MIGRATIONS)
 
 

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 import peewee as pw
 
+from ivr.campaign import lifesupport
 from ivr.config import Config
 from ivr.ledger import dnc
 from ivr.ledger import phones as phonelib
@@ -53,6 +54,7 @@ class Verdict:
     overdue_months: int = 0
     excluded_by: list[str] = field(default_factory=list)  # the exclusion rules that applied ('' = none)
     currency: str = ""  # of the balance the remaining debt comes from ('' = none on file)
+    owes: bool = False  # the debt rules alone would call (threshold or overdue), before any exclusion
 
 
 def add_months(d: date, months: int) -> date:
@@ -116,6 +118,8 @@ class _Facts:
     listed: dnc.Listed = field(default_factory=dnc.Listed)  # the do-not-call entries in force on the day
     latest_export: ImportRun | None = None  # the latest full accounts export
     not_in_export: set[int] = field(default_factory=set)  # accounts it did not list (and no import since did)
+    # life-support accounts -> the latest "informed about the debt" notice (None = none yet): lifesupport's rule
+    life_support: dict[int, lifesupport.Notice | None] = field(default_factory=dict)
 
 
 def _where_account(query: pw.Select, column: pw.Field, account_ids: Iterable[int] | None) -> pw.Select:
@@ -203,7 +207,21 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
                 facts.not_in_export = {a.id for a in loaded if a.seen_run is None or a.seen_run < run.id}
         else:
             _gather_export(facts, ids, run)
+    _gather_life_support(facts, ids, loaded)
     return facts
+
+
+def _gather_life_support(facts: _Facts, ids: list[int] | None, loaded: list[Account] | None) -> None:
+    """Which accounts are flagged life-support and whether a person informed them about the debt (no query
+    at all for the notices when none is flagged: the dialer's batches rarely hold one)."""
+    if loaded is not None:
+        flagged = [a.id for a in loaded if a.life_support]
+    else:
+        q = Account.select(Account.id).where(Account.life_support == True)  # noqa: E712
+        flagged = [r[0] for r in _rows(_where_account(q, Account.id, ids))]
+    if flagged:
+        notices = lifesupport.latest_notices(flagged if ids is not None else None, "debt")
+        facts.life_support = {a: notices.get(a) for a in flagged}
 
 
 def _gather_export(facts: _Facts, ids: list[int] | None, run: ImportRun | None) -> None:
@@ -309,12 +327,20 @@ def _verdict(cfg: Config, day: date, facts: _Facts, acc: tuple[int, str, bool, d
             excluded.append(f"installment plan up to date (paid {paid_p} of {due} due since {starts})")
         else:
             reasons.append(f"installment plan behind: paid {paid_p} of {due} due since {starts}")
+    if acc_id in facts.life_support:
+        notice = facts.life_support[acc_id]
+        why = lifesupport.refusal(True, "debt", notice, cfg)
+        if why is not None:
+            excluded.append(why)
+        elif notice is not None:
+            reasons.append(f"life support: informed by {notice.informed_by} on {notice.informed_at:%Y-%m-%d}")
     if claimed is not None:
         last = facts.last_payments_import
         if last is None or claimed > last:
             excluded.append(f"said already paid (key 3) at {claimed:%Y-%m-%d %H:%M} UTC; "
                             "waiting for the next payments import")
     reasons.extend(f"excluded: {e}" for e in excluded)
+    v.owes = qualifies
     v.eligible = qualifies and not excluded
     return v
 

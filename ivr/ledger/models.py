@@ -46,6 +46,17 @@ class Account(BaseModel):
     # the latest FULL export is not called (ivr.ledger.eligibility); NULL = never seen by a recorded import
     seen_run = pw.IntegerField(null=True, index=True)
 
+    @classmethod
+    def by_number(cls, number: str) -> Account:
+        """The account with this account number: the one lookup the commands and the console make of what a
+        person typed; an IvrError naming the number when the ledger has none."""
+        from ivr.errors import IvrError
+
+        acc = cls.get_or_none(cls.number == number)
+        if acc is None:
+            raise IvrError(f"no account {number!r} in the ledger")
+        return acc
+
 
 class Phone(BaseModel):
     """One of an account's numbers, tried in `position` order."""
@@ -447,9 +458,42 @@ class ReportPerson(BaseModel):
         indexes = ((("campaign", "pos"), True),)
 
 
+class LifeSupportNotice(BaseModel):
+    """A person told a life-support account about something (ivr.campaign.lifesupport): who, when, which kind.
+
+    kind: debt | installment | outage. Until one exists for a kind, the robot never calls the account about that
+    kind; after it, `life_support.after_informed` decides whether automated reminders may follow."""
+
+    account = pw.ForeignKeyField(Account, backref="life_support_notices", on_delete="CASCADE")
+    kind = pw.CharField(max_length=16)
+    informed_at = pw.DateTimeField(default=utcnow)  # when the person reached the debtor (naive UTC)
+    informed_by = pw.CharField(max_length=100)
+    note = pw.CharField(max_length=500, default="")
+    recorded_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "kind", "informed_at"), False),)
+
+
+class LadderMove(BaseModel):
+    """One step of an account on the escalation ladder (ivr.campaign.ladder): reminder | second_call |
+    operator_call | letter | court. `by` is 'rules' for a move the rules made (recorded by `ivr ladder --record`)
+    or the person who moved it by hand (also in the audit log); a hand move holds for `ladder.manual_hold_days`."""
+
+    account = pw.ForeignKeyField(Account, backref="ladder_moves", on_delete="CASCADE")
+    stage = pw.CharField(max_length=16)
+    at = pw.DateTimeField(default=utcnow, index=True)
+    day = pw.DateField()  # the local day the move applies from
+    by = pw.CharField(max_length=100, default="rules")
+    reason = pw.CharField(max_length=400, default="")
+
+    class Meta:
+        indexes = ((("account", "at"), False),)
+
+
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally, Holdout, Message, StoredVerdict, VerdictState, VerdictDirty,
+    Tally, Holdout, Message, LifeSupportNotice, LadderMove, StoredVerdict, VerdictState, VerdictDirty,
     ReportCache, ReportPerson,
 ]

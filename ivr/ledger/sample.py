@@ -1,4 +1,6 @@
-"""Realistic sample billing exports, deterministic by seed: for the demo, the tests and the import benchmark.
+"""Sample debtors: realistic billing exports, deterministic by seed, for the demo, the tests and the import
+benchmark; and a plain ledger of look-alike debtors written straight into the database for the fault scripts and
+the campaign benchmark (`seed_debtors`).
 
 The accounts file mixes debts (paid up, small, large, long overdue), Ukrainian mobile numbers written the many ways
 billing clerks write them, some invalid numbers, some numbers shared by several accounts (one family, several
@@ -13,7 +15,10 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
+
+from ivr.ledger.models import Account, Balance, Phone, database
 
 ACCOUNT_HEADER = ["account", "name", "phone", "address", "district", "language", "timezone", "balance",
                   "balance_date", "overdue_since", "do_not_call", "life_support", "preferred_channel"]
@@ -142,3 +147,27 @@ def write_sample(out_dir: str | Path, accounts: int = 3000, seed: int = 1, day: 
                 rows = []
         w.writerows(rows)
     return SampleFiles(acc_path, pay_path, accounts, paid)
+
+
+def seed_debtors(count: int, day: date, prefix: str = "KN", amount: Decimal = Decimal("750.00"),
+                 chunk: int = 500) -> list[str]:
+    """Insert `count` look-alike debtors into the connected ledger and return their numbers (E.164) in order.
+
+    Debtor i is account `{prefix}-{i:06d}` ("Debtor i", district D0..D7) with one valid phone +38050{i:07d} and a
+    balance of `amount` UAH dated two days before `day`. Rows go in `chunk` at a time: one INSERT of every row
+    passes SQLite's bound-variable limit on large runs.
+    """
+    numbers = [f"+38050{i:07d}" for i in range(count)]
+    accounts = [{"number": f"{prefix}-{i:06d}", "name": f"Debtor {i}", "district": f"D{i % 8}"} for i in range(count)]
+    with database.atomic():
+        for k in range(0, count, chunk):
+            Account.insert_many(accounts[k:k + chunk]).execute()
+        ids = {a.number: a.id for a in Account.select(Account.id, Account.number)}
+        phones = [{"account": ids[f"{prefix}-{i:06d}"], "position": 0, "raw": n, "e164": n, "valid": True}
+                  for i, n in enumerate(numbers)]
+        balances = [{"account": ids[f"{prefix}-{i:06d}"], "as_of": day - timedelta(days=2), "amount": amount,
+                     "currency": "UAH"} for i in range(count)]
+        for k in range(0, count, chunk):
+            Phone.insert_many(phones[k:k + chunk]).execute()
+            Balance.insert_many(balances[k:k + chunk]).execute()
+    return numbers

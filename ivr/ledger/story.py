@@ -157,6 +157,18 @@ class MessageLine:
 
 
 @dataclass
+class LadderLine:
+    """Where the account stands on the escalation ladder (ivr.campaign.ladder) and the life-support rule."""
+
+    stage: str  # reminder | second_call | operator_call | letter | court
+    label: str
+    since: date
+    by: str  # 'rules' or the person who moved it by hand
+    heard_calls: int  # since the last payment
+    reason: str
+
+
+@dataclass
 class AccountStory:
     account: str
     name: str
@@ -177,6 +189,8 @@ class AccountStory:
     caps: CapsUsed
     full_numbers: bool = False
     messages: list[MessageLine] = field(default_factory=list)  # SMS, e-mail, letters, hold-out evenings; newest first
+    ladder: LadderLine | None = None  # None: owes nothing that qualifies, so not on the ladder
+    life_support: bool = False  # billing flags it: a person informs it first (reasons say whether one did)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: dates and times as ISO 8601 text, money as text with 2 decimals."""
@@ -240,9 +254,7 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
                   full_numbers: bool = False) -> AccountStory:
     """Everything about one account (an Account or its account number), judged on local `day` (default: today in
     the debtor's time zone) at `now` (aware; default: the current time)."""
-    acc = account if isinstance(account, Account) else Account.get_or_none(Account.number == account)
-    if acc is None:
-        raise IvrError(f"no account {account!r} in the ledger")
+    acc = account if isinstance(account, Account) else Account.by_number(account)
     tz = rules.account_tz(cfg, acc)
     zone = ZoneInfo(tz)
     now = now or datetime.now(UTC)
@@ -283,7 +295,18 @@ def account_story(cfg: Config, account: Account | str, *, day: date | None = Non
         claimed_paid_at=acc.claimed_paid_at, phones=phone_lines, balances=balances, payments=payments,
         calls=calls, callbacks=callbacks, dnc=dnc_lines, queue=queue, verdict=verdict,
         caps=_caps(cfg, acc, tz, day, numbers), full_numbers=full_numbers,
-        messages=_messages(acc, local, shown, full_numbers))
+        messages=_messages(acc, local, shown, full_numbers), ladder=_ladder(cfg, acc, day),
+        life_support=bool(acc.life_support))
+
+
+def _ladder(cfg: Config, acc: Account, day: date) -> LadderLine | None:
+    from ivr.campaign import ladder
+
+    found = ladder.positions(cfg, day, [acc.id])
+    if not found:
+        return None
+    p = found[0]
+    return LadderLine(p.stage, ladder.LABELS[p.stage], p.since, p.by, len(p.heard), p.reason)
 
 
 def _messages(acc: Account, local, shown, full: bool) -> list[MessageLine]:

@@ -5,13 +5,13 @@ Judging every account (ivr.ledger.eligibility.evaluate) takes about a second per
 one of the two lists: eligible, or owing and excluded), and kept equal to a from-scratch evaluation:
 
 - Triggers on every table a verdict reads (account, phone, balance, payment, installment plans and dues, the
-  do-not-call list, import runs) write the ids of the accounts a change may touch into `verdict_dirty`, inside
+  do-not-call list, life-support notices, import runs) write the ids of the accounts a change may touch into `verdict_dirty`, inside
   the writer's own transaction, whoever writes (an import, the dialer's call results, a person on the console).
   A finished full accounts export marks every account (a NULL id): who is missing from it changed.
 - `refresh` takes the marked ids away (DELETE ... RETURNING, in one transaction with the new rows, so a mark
   committed meanwhile stays for the next refresh) and judges just those accounts with `check_accounts`, the
   dialer's own last check. More than `INCREMENTAL_LIMIT` marks, or everything marked, and it rebuilds.
-- The day, the rules (eligibility, dialing and locale config) and the judging code itself (a hash of the
+- The day, the rules (eligibility, dialing, locale and life_support config) and the judging code itself (a hash of the
   modules) are recorded with the stored rows: another day, a config change or an upgrade rebuilds.
 
 One day is stored at a time (the day the lists are asked for, normally today). A rebuild is what `ivr eligible
@@ -57,7 +57,7 @@ ACCOUNT_COLUMNS = ("number", "name", "district", "do_not_call", "claimed_paid_at
 WATCHED: dict[str, dict[str, list[str]]] = {
     "account": {"INSERT": ["SELECT NEW.id"], "DELETE": ["SELECT OLD.id"], "UPDATE": ["SELECT NEW.id"]},
     "phone": _BY_ACCOUNT_ID, "balance": _BY_ACCOUNT_ID, "payment": _BY_ACCOUNT_ID,
-    "installment_plan": _BY_ACCOUNT_ID,
+    "installment_plan": _BY_ACCOUNT_ID, "life_support_notice": _BY_ACCOUNT_ID,
     "installment_due": {"INSERT": [_DUE.format(row="NEW")], "DELETE": [_DUE.format(row="OLD")],
                         "UPDATE": [_DUE.format(row="OLD"), _DUE.format(row="NEW")]},
     "dnc_entry": {"INSERT": [_DNC.format(row="NEW")], "DELETE": [_DNC.format(row="OLD")],
@@ -114,7 +114,8 @@ def install(db: pw.Database) -> None:
         db.execute_sql(sql)
 
 
-_CODE = [Path(eligibility.__file__)] + [Path(eligibility.__file__).with_name(n) for n in ("dnc.py", "phones.py")]
+_LEDGER = Path(eligibility.__file__).parent
+_CODE = [_LEDGER / n for n in ("eligibility.py", "dnc.py", "phones.py")] + [_LEDGER.parent / "campaign" / "lifesupport.py"]
 _code_hash: str | None = None
 
 
@@ -126,7 +127,7 @@ def fingerprint(cfg: Config) -> str:
         for path in _CODE:
             h.update(path.read_bytes() if path.exists() else b"")
         _code_hash = h.hexdigest()
-    text = repr((cfg.eligibility, cfg.dialing, cfg.locale, _code_hash))
+    text = repr((cfg.eligibility, cfg.dialing, cfg.locale, cfg.life_support, _code_hash))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

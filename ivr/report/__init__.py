@@ -35,6 +35,10 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
     if t.called_back or t.machines:
         lines.append(f"  debtors who called back {t.called_back} (heard {t.called_back_heard}), "
                      f"answering machines {t.machines}")
+    if d.life_support:
+        told = [r for r in d.life_support if r.informed_by]
+        lines.append(f"  life support: {len(d.life_support)} account(s), {len(told)} informed in person"
+                     + (f", {len(d.life_support) - len(told)} not yet" if len(told) < len(d.life_support) else ""))
     if d.test_calls:
         lines.append(f"  test calls (ivr call, counted nowhere above): {len(d.test_calls)}")
     for m in d.money:

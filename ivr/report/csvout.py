@@ -84,6 +84,24 @@ def write_callback_lists(rows: list[CallbackRow], folder: Path) -> dict[str, Pat
     return written
 
 
+LIFE_SUPPORT_FILE = "_life-support.csv"  # no district file starts with "_" (district_file_name strips it); sorts first
+LIFE_SUPPORT_COLUMNS = ["kind", "district", "account", "name", "number", "address", "debt"]
+
+
+def write_life_support_list(items: list, folder: Path) -> Path:
+    """The life-support accounts to inform in person (ivr.campaign.lifesupport.pending) as one CSV in `folder`,
+    beside the callback lists (full numbers; UTF-8 with a BOM; formula-safe text)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LIFE_SUPPORT_FILE
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(LIFE_SUPPORT_COLUMNS)
+        for i in items:
+            w.writerow([i.kind, safe_cell(i.district), safe_cell(i.account), safe_cell(i.name), i.number,
+                        safe_cell(i.address), f"{i.debt:.2f}"])
+    return path
+
+
 MONEY_COLUMNS = ("debt", "paid_since_first_call")
 BILLING_TEXT_COLUMNS = ("account", "name", "district")
 NUMBER_LIKE_TEXT_COLUMNS = ("account", "number_masked")  # Excel would drop an account's leading zeros

@@ -291,6 +291,37 @@ class ReportData:
     test_calls: list[StaffCallRow] = field(default_factory=list)  # shown apart, counted nowhere
     holdout: HoldoutComparison | None = None  # None: no hold-out group that evening
     channels: list[ChannelRow] = field(default_factory=list)  # outcomes per channel (voice first)
+    life_support: list[LifeSupportRow] = field(default_factory=list)  # every life-support account, informed?
+
+
+@dataclass(slots=True)
+class LifeSupportRow:
+    """A life-support account in the morning report: informed in person about its debt or not, by whom, when."""
+
+    account: str
+    name: str
+    district: str
+    informed_by: str  # '' = not informed
+    informed_at: datetime | None  # local time
+    robot_may_call: bool  # whether automated debt reminders may follow (life_support.after_informed.debt)
+    other_kinds: str  # notices of other kinds, 'outage: petro 2026-11-20 10:00'
+
+
+def life_support_rows(cfg: Config) -> list[LifeSupportRow]:
+    """Every life-support account and whether a person informed it (ivr.campaign.lifesupport), as the ledger
+    stands when the report is made."""
+    from ivr.campaign import lifesupport
+
+    tz = cfg.locale.timezone
+    rows = []
+    for r in lifesupport.status_rows():
+        debt = r.informed.get("debt")
+        others = "; ".join(f"{k}: {n.informed_by} {to_local(n.informed_at, tz):%Y-%m-%d %H:%M}"
+                           for k, n in sorted(r.informed.items()) if k != "debt")
+        rows.append(LifeSupportRow(r.account, r.name, r.district, debt.informed_by if debt else "",
+                                   to_local(debt.informed_at, tz) if debt else None,
+                                   lifesupport.refusal(True, "debt", debt, cfg) is None, others))
+    return rows
 
 
 @lru_cache(maxsize=256)
@@ -613,6 +644,7 @@ def _build_report(cfg: Config, day: date | None, now: datetime | None) -> Report
         test_calls=staff_test_calls(cfg, camp.day),
         holdout=_holdout_comparison(camp, people, payments),
         channels=channel_rows(camp, totals),
+        life_support=life_support_rows(cfg),
     )
 
 

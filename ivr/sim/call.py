@@ -411,6 +411,7 @@ class Call:
         """PLAYBACK_START … PLAYBACK_STOP for one media; ("done"|"hangup"|"dtmf", digit)."""
         ch = self.chan
         ch.unset_var("playback_terminator_used")
+        started = self.clock.monotonic()  # the START event's moment: a stopped playback's offset counts from it
         self.fire("PLAYBACK_START", extra=[("Playback-File-Path", m.path)])
         self._playbacks += 1
         length = m.ms / 1000.0
@@ -421,6 +422,8 @@ class Call:
         if cut_at is not None and status == "done":  # the debtor hangs up right there, in media time
             self.hangup("NORMAL_CLEARING", "recv_bye")
             status, elapsed = "hangup", cut_at
+        if status == "dtmf":  # the media ran on until the stop was handled (a busy process handles it late)
+            elapsed = self.clock.monotonic() - started
         ch.set_vars(media.playback_vars(m, None if status == "done" else elapsed, in_menu))
         if status == "dtmf" and not in_menu:
             ch.set_var("playback_terminator_used", digit)

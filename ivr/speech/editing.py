@@ -61,19 +61,13 @@ def check_text(text: str, lang: str) -> list[Problem]:
     _check_lang(lang)
     if len(text) > MAX_TEXT:
         return [Problem(None, f"the text is too long ({len(text)} characters; at most {MAX_TEXT})")]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "messages.yaml"
-        path.write_text(text, encoding="utf-8")
-        try:
-            templates.load_messages(path, lang)
-        except templates.TemplateError as exc:
-            out = []
-            for p in exc.problems:
-                p = p.replace(str(path), "messages.yaml")
-                m = re.search(r"messages\.yaml line (\d+)", p)
-                out.append(Problem(int(m.group(1)) if m else None, p))
-            return out
-    return []
+    out = []
+    # line ends as the saved file will be read back (a browser's textarea sends CR LF)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    for p in templates.check_messages(text, "messages.yaml", lang)[1]:
+        m = re.search(r"messages\.yaml line (\d+)", p)
+        out.append(Problem(int(m.group(1)) if m else None, p))
+    return out
 
 
 def _history_dir(cfg: Config, lang: str) -> Path:
@@ -129,9 +123,7 @@ def preview_wav(cfg: Config, account_number: str, key: str, day: date, out: Path
     keys = WHOLE_CALL if key == "call" else (key,)
     if any(k not in templates.KEYS for k in keys):
         raise IvrError(f"message {key!r} is not one of call, {', '.join(templates.KEYS)}")
-    account = Account.get_or_none(Account.number == account_number.strip())
-    if account is None:
-        raise IvrError(f"no account {account_number!r} in the ledger")
+    account = Account.by_number(account_number.strip())
     speech = Speech(cfg, segment_mode="joined")
     facts = facts_for_account(cfg, account, day)
     values = speech.debt_values(facts)

@@ -4,11 +4,13 @@ A text is plain words with named placeholders in braces (`{amount}`) and optiona
 (`[Борг прострочено з {due_date}.]`) that are left out when a value inside them is unknown. Every problem in a
 file (unknown key, missing key, unknown or missing placeholder, stray brace or bracket, a value that is not
 text) is reported at load time in one TemplateError naming the file, the line, the key and the placeholder.
+`check_yaml` is that checker for any such file of texts: the written texts (ivr.channels.texts) use it too.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,6 +144,59 @@ def _key_lines(raw: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
+def check_yaml(raw: str, where_file: str, lang: str, keys: Mapping[str, tuple[frozenset[str], frozenset[str]]],
+               fold: Callable[[str, str], str], verb: str) -> tuple[dict[str, Template], list[str]]:
+    """Parse and check one `key: text` YAML file of templates (messages.yaml, and channels.yaml for the written
+    texts): (templates, every problem named with file, line and key).
+
+    keys: key -> (placeholders allowed, placeholders required outside [ ]); fold(key, value): the text's
+    whitespace as that key keeps it; verb: how a required placeholder is delivered ("said", "written")."""
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        return {}, [f"{where_file}{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]
+    if not isinstance(data, dict):
+        return {}, [f"{where_file}: expected 'key: text' lines, found {type(data).__name__}"]
+    lines = _key_lines(raw)
+    problems: list[str] = []
+    out: dict[str, Template] = {}
+    for key, value in data.items():
+        where = f"{where_file} line {lines.get(str(key), '?')}, key '{key}'"
+        if key not in keys:
+            problems.append(f"{where}: unknown key; the keys are {', '.join(keys)}")
+            continue
+        if not isinstance(value, str) or not value.strip():
+            problems.append(f"{where}: expected a text, found {value!r}")
+            continue
+        text = fold(key, value)
+        parts, syntax = parse(text)
+        problems.extend(f"{where}: {p}" for p in syntax)
+        tpl = Template(lang, key, text, parts)
+        allowed, required = keys[key]
+        for name in sorted(tpl.placeholders - allowed):
+            hint = f"; allowed here: {', '.join('{' + a + '}' for a in sorted(allowed))}"
+            problems.append(f"{where}: unknown placeholder {{{name}}}{hint}")
+        mandatory = {p.name for p in parts if isinstance(p, Slot)}
+        for name in sorted(required - mandatory):
+            problems.append(f"{where}: missing placeholder {{{name}}} (it must be {verb}, outside [ ])")
+        out[key] = tpl
+    for key in keys:
+        if key not in data:
+            problems.append(f"{where_file}: key '{key}' is missing")
+    return out, problems
+
+
+def _fold_spoken(key: str, value: str) -> str:
+    return " ".join(value.split())  # YAML line folding and CR/LF become plain spaces
+
+
+def check_messages(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template], list[str]]:
+    """Check the text of one messages.yaml (named `where_file` in the problems): (templates, problems)."""
+    return check_yaml(raw, where_file, lang, KEYS, _fold_spoken, "said")
+
+
 def load_messages(path: Path, lang: str) -> dict[str, Template]:
     """Load and check one messages.yaml; raise TemplateError listing every problem."""
     try:
@@ -150,40 +205,7 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
         raise TemplateError([f"{path}: file not found (each language needs its messages.yaml)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError([f"{path}: cannot read: {exc}"]) from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise TemplateError([f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
-    if not isinstance(data, dict):
-        raise TemplateError([f"{path}: expected 'key: text' lines, found {type(data).__name__}"])
-    lines = _key_lines(raw)
-    problems: list[str] = []
-    out: dict[str, Template] = {}
-    for key, value in data.items():
-        where = f"{path} line {lines.get(str(key), '?')}, key '{key}'"
-        if key not in KEYS:
-            problems.append(f"{where}: unknown key; the keys are {', '.join(KEYS)}")
-            continue
-        if not isinstance(value, str) or not value.strip():
-            problems.append(f"{where}: expected a text, found {value!r}")
-            continue
-        text = " ".join(value.split())  # YAML line folding and CR/LF become plain spaces
-        parts, syntax = parse(text)
-        problems.extend(f"{where}: {p}" for p in syntax)
-        tpl = Template(lang, key, text, parts)
-        allowed, required = KEYS[key]
-        for name in sorted(tpl.placeholders - allowed):
-            hint = f"; allowed here: {', '.join('{' + a + '}' for a in sorted(allowed))}"
-            problems.append(f"{where}: unknown placeholder {{{name}}}{hint}")
-        mandatory = {p.name for p in parts if isinstance(p, Slot)}
-        for name in sorted(required - mandatory):
-            problems.append(f"{where}: missing placeholder {{{name}}} (it must be said, outside [ ])")
-        out[key] = tpl
-    for key in KEYS:
-        if key not in data:
-            problems.append(f"{path}: key '{key}' is missing")
+    out, problems = check_messages(raw, str(path), lang)
     if problems:
         raise TemplateError(problems)
     return out

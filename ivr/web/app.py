@@ -88,7 +88,16 @@ def create_app(cfg: Config, secret_key: str, *, per_request_db: bool = False, te
     app.extensions["ivr_config"] = cfg
     CSRFProtect(app)
 
-    from ivr.web import auth, pages_debtor, pages_import, pages_lists, pages_live, pages_texts, pages_work
+    from ivr.web import (
+        auth,
+        pages_debtor,
+        pages_import,
+        pages_ladder,
+        pages_lists,
+        pages_live,
+        pages_texts,
+        pages_work,
+    )
     app.register_blueprint(auth.bp)
     app.register_blueprint(pages_import.bp)
     app.register_blueprint(pages_debtor.bp)
@@ -96,6 +105,7 @@ def create_app(cfg: Config, secret_key: str, *, per_request_db: bool = False, te
     app.register_blueprint(pages_live.bp)
     app.register_blueprint(pages_work.bp)
     app.register_blueprint(pages_lists.bp)
+    app.register_blueprint(pages_ladder.bp)
 
     @app.before_request
     def load_user() -> Any:
@@ -176,6 +186,7 @@ NAV = [  # endpoint, English title, roles that see it
     ("debtor.search", "Debtors", ALL_ROLES),
     ("lists.eligible", "Who will be called", ("admin", "manager")),
     ("lists.reports", "Reports", ("admin", "manager")),
+    ("ladder.court", "Court list", ("admin", "manager")),
     ("imports.import_form", "Import", ("admin", "manager")),
     ("texts.messages", "Messages", ("admin", "manager")),
     ("lists.audit_log", "Audit log", ("admin", "manager")),

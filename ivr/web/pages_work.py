@@ -1,4 +1,5 @@
-"""The callback worklist (operators, managers, admins): the web side of ivr.ledger.callbacks.
+"""The callback worklist (operators, managers, admins): the web side of ivr.ledger.callbacks, with the
+life-support accounts a person must inform first (ivr.campaign.lifesupport) at its top.
 
 The only page where an operator sees full phone numbers: they dial them.
 """
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
+from ivr.campaign import lifesupport
 from ivr.ledger import callbacks
 from ivr.web.app import ALL_ROLES, _, actor, requires
 
@@ -49,9 +51,28 @@ def callbacks_list() -> Any:
     total = callbacks.count_open(district or None)
     pages = max(1, -(-total // PAGE_SIZE))
     items = callbacks.worklist(district or None, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+    today = datetime.now(ZoneInfo(g.cfg.locale.timezone)).date()
+    life = lifesupport.pending(g.cfg, today, district or None) if page == 1 else []
     return render_template("callbacks.html", items=items, districts=callbacks.districts(), district=district,
                            error=session.pop("work_error", ""), me=g.user.name, total=total, page=page,
-                           pages=pages, more=page < pages)
+                           pages=pages, more=page < pages, life=life, done=session.pop("work_done", ""))
+
+
+@bp.route("/callbacks/life-support/informed", methods=["POST"])
+@requires(*ALL_ROLES)
+def life_support_informed() -> Any:
+    """An operator informed a life-support account in person: who (the user), when (the form, or now), which
+    kind. From then on `life_support.after_informed` decides whether the robot may follow."""
+    form = request.form
+    account = form.get("account", "")
+    try:
+        lifesupport.record_informed(account, form.get("kind", "debt"), actor(),
+                                    at=_local_to_utc(form.get("informed_at", "")), note=form.get("note", ""))
+    except (lifesupport.LifeSupportError, callbacks.CallbackError) as exc:
+        session["work_error"] = str(exc)
+    else:
+        session["work_done"] = account
+    return redirect(url_for("work.callbacks"))
 
 
 
