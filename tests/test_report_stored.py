@@ -117,3 +117,17 @@ def test_ivr_report_stores_what_it_builds(cfg, evening, tmp_path):
     assert main(["--config", str(path), "report", "--date", DAY.isoformat()]) == 0
     report = stored.stored(DAY)
     assert report is not None and not report.stale and report.people == 7
+
+
+def test_search_after_a_deleted_evening_finds_only_what_matches(cfg, evening):
+    """The person table's search index is kept by the store itself: an evening deleted with its rows may leave
+    index entries behind, which must never make another evening's row match."""
+    stored.build(cfg, DAY)
+    evening[0].delete_instance(recursive=True)
+    camp = f.campaign(DAY + timedelta(days=1), eligible_count=1)
+    acc = f.account(name="Nobody Alike", district="East")
+    f.enqueue(camp, acc, outcome="heard")
+    stored.build(cfg, DAY + timedelta(days=1))
+    report = stored.stored(DAY + timedelta(days=1))
+    assert stored.people_page(report.campaign_id, "person 3")[1] == 0
+    assert stored.people_page(report.campaign_id, "alike")[1] == 1

@@ -200,7 +200,7 @@ def _v11(db: pw.Database) -> None:
                       models.ReportPerson], safe=True)
     verdicts.install(db)
     trigram.install(db, "account", "name")  # "find by part of the name" (story.find_accounts)
-    trigram.install(db, "report_person", "search")  # the Reports page's search
+    trigram.install(db, "report_person", "search", triggers=False)  # the Reports page's search (ivr.report.stored)
     # the callback worklist pages its open requests by district and age (ivr.ledger.callbacks)
     db.execute_sql("CREATE INDEX IF NOT EXISTS callback_request_open ON callback_request (district, created_at, id) "
                    "WHERE handled_at IS NULL")

@@ -27,9 +27,11 @@ def _fts(table: str, column: str) -> str:
     return f"{table}_{column}_fts"
 
 
-def install(db: pw.Database, table: str, column: str) -> None:
+def install(db: pw.Database, table: str, column: str, triggers: bool = True) -> None:
     """Create the index (and, on SQLite, its triggers) over the rows already there; without FTS5 or pg_trgm,
-    nothing (logged)."""
+    nothing (logged). `triggers=False` (SQLite): the writer indexes what it inserts itself with `add`, set-wise (a
+    trigger indexes row by row: 10x slower for a million rows); deletes, cascades included, stay a trigger's (an
+    external-content index holding a row that is gone reads as a corrupt database)."""
     if isinstance(db, pw.PostgresqlDatabase):
         try:
             with db.atomic():  # a savepoint: a refused extension must not spoil the migration's transaction
@@ -54,12 +56,39 @@ def install(db: pw.Database, table: str, column: str) -> None:
         f"INSERT INTO {fts} (rowid, {column}) VALUES (NEW.id, NEW.{column}); END",
         f"INSERT INTO {fts} ({fts}) VALUES ('rebuild')",
     ]
+    if not triggers:  # deletes (cascades included) still by trigger: the index must never hold a row gone
+        statements = [statements[0], statements[2], *(f"DROP TRIGGER IF EXISTS {fts}_{e}" for e in ("ins", "upd")),
+                      statements[-1]]
     try:
         with db.atomic():
             for sql in statements:
                 db.execute_sql(sql)
     except pw.OperationalError as exc:  # an SQLite built without FTS5
         log.warning("event=trigram_index_skipped table=%s reason=%s; a search there reads every row", table, exc)
+
+
+def _indexed(field: pw.Field) -> str | None:
+    """The SQLite FTS table indexing `field` (None: PostgreSQL, or none there)."""
+    model = field.model
+    db = model._meta.database
+    target = db.obj if isinstance(db, pw.DatabaseProxy) else db
+    if not isinstance(target, pw.SqliteDatabase):
+        return None
+    fts = _fts(model._meta.table_name, field.column_name)
+    key = (id(target), fts)
+    if key not in _has_fts:
+        _has_fts[key] = db.table_exists(fts)
+    return fts if _has_fts[key] else None
+
+
+def add(field: pw.Field, where: str, params: list) -> None:
+    """Put the rows matching `where` into the index, after they are written (SQLite, an index without
+    triggers)."""
+    fts = _indexed(field)
+    if fts is not None:
+        table, col = field.model._meta.table_name, field.column_name
+        field.model._meta.database.execute_sql(
+            f"INSERT INTO {fts} (rowid, {col}) SELECT id, {col} FROM {table} WHERE {where}", params)
 
 
 def _escaped(text: str) -> str:
@@ -69,8 +98,9 @@ def _escaped(text: str) -> str:
 _has_fts: dict[tuple[int, str], bool] = {}
 
 
-def contains(field: pw.Field, text: str) -> pw.Node:
-    """Rows whose `field` contains `text` (see the module's docstring)."""
+def contains(field: pw.Field, text: str, recheck: bool = False) -> pw.Node:
+    """Rows whose `field` contains `text` (see the module's docstring); `recheck`: the row's own text is
+    matched too (belt and braces for an index its writer keeps)."""
     model = field.model
     db = model._meta.database
     target = db.obj if isinstance(db, pw.DatabaseProxy) else db
@@ -79,12 +109,10 @@ def contains(field: pw.Field, text: str) -> pw.Node:
     plain = pw.NodeList((field, pw.SQL("LIKE"), pw.Value(f"%{_escaped(text)}%"), pw.SQL("ESCAPE '\\'")))
     if len(text) < 3 or any(c in text for c in "%_\\"):
         return plain
-    fts = _fts(model._meta.table_name, field.column_name)
-    key = (id(target), fts)
-    if key not in _has_fts:
-        _has_fts[key] = db.table_exists(fts)
-    if not _has_fts[key]:
+    fts = _indexed(field)
+    if fts is None:
         return plain
     # the table's integer primary key is its rowid, which the index's rows carry
-    return model._meta.primary_key.in_(pw.SQL(f"(SELECT rowid FROM {fts} WHERE {field.column_name} LIKE ?)",
-                                              [f"%{text}%"]))
+    hit = model._meta.primary_key.in_(pw.SQL(f"(SELECT rowid FROM {fts} WHERE {field.column_name} LIKE ?)",
+                                             [f"%{text}%"]))
+    return (hit & plain) if recheck else hit

@@ -16,6 +16,7 @@ billing, a payment's amount corrected in place; the next build shows them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -44,9 +45,8 @@ def watermark(camp: Campaign) -> str:
 
 
 def _summary(data: ReportData) -> str:
-    figures = codec.dump(data)
-    figures["people"] = []
-    return json.dumps(figures)
+    """The report's figures without its people (they go to report_person, one row each)."""
+    return json.dumps(codec.dump(dataclasses.replace(data, people=[])))
 
 
 def _charts(data: ReportData) -> list[str]:
@@ -78,6 +78,7 @@ def save(camp: Campaign, data: ReportData, mark: str) -> None:
              # \x1f between the parts: SQLite's LIKE stops at a NUL
              str(p.paid), "\x1f".join((p.account, p.name, p.district, p.number_masked)).lower())
             for i, p in enumerate(data.people)])
+        trigram.add(ReportPerson.search, "campaign_id = ?", [camp.id])
         ReportCache.delete().where(ReportCache.campaign == camp).execute()
         ReportCache.create(campaign=camp, generated_at=datetime.now(UTC).replace(tzinfo=None), watermark=mark,
                            summary=_summary(data), charts=charts, evening=row, people=len(data.people))
@@ -128,7 +129,7 @@ def people_page(campaign_id: int, q: str = "", offset: int = 0, limit: int = 50,
     cond = ReportPerson.campaign == campaign_id
     needle = q.strip().lower()
     if needle:
-        cond &= trigram.contains(ReportPerson.search, needle)
+        cond &= trigram.contains(ReportPerson.search, needle, recheck=True)
         query = ReportPerson.select().where(cond).order_by(ReportPerson.pos).limit(limit).offset(offset)
     else:  # the positions are 0..n-1: a page is a range of the primary key
         query = (ReportPerson.select().where(cond & (ReportPerson.pos >= offset) & (ReportPerson.pos < offset + limit))
