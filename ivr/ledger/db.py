@@ -204,6 +204,9 @@ def _v11(db: pw.Database) -> None:
     # the callback worklist pages its open requests by district and age (ivr.ledger.callbacks)
     db.execute_sql("CREATE INDEX IF NOT EXISTS callback_request_open ON callback_request (district, created_at, id) "
                    "WHERE handled_at IS NULL")
+    # ... and starts with the life-support accounts to inform (ivr.campaign.lifesupport.pending): a handful of a
+    # million, found by an index rather than by reading every account on each view
+    db.execute_sql("CREATE INDEX IF NOT EXISTS account_life_support ON account (life_support)")
 
 
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
