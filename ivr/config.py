@@ -241,6 +241,38 @@ class CampaignConfig:
                                      "any channel, to measure the effect (0 = none; e.g. 0.05)", min=0.0, max=0.5)
 
 
+def _check_menu_key(value: str) -> str | None:
+    return None if value in ("0", "1", "2", "3", "9") else "a menu key: 1 pay now, 2 callback, 3 already paid, " \
+        "9 wrong number, 0 hear again (callflow.optout_key is offered with the menu's text)"
+
+
+@dataclass(frozen=True)
+class InstallmentConfig:
+    remind_days_before: list[int] = _opt([3, 0], "installment reminders this many days before each due date "
+                                         "(0 = on the day)", item_check=lambda v: None if 0 <= v <= 60 else
+                                         "whole days from 0 to 60")
+    missed_days_after: int = _opt(1, "a call about a missed installment this many days after the due date "
+                                  "(0 = none)", min=0, max=60)
+    windows: list[str] = _opt([], "installment call windows every day ([] = the windows section)",
+                              item_check=_check_window)
+    max_attempts_per_day: int = _opt(3, "installment call attempts per account per local day", min=1, max=100)
+    max_attempts_per_campaign: int = _opt(4, "installment call attempts per account per campaign", min=1,
+                                          max=1000)
+    menu: list[str] = _opt(["1", "2", "3", "0"], "menu keys an installment call offers", item_check=_check_menu_key)
+
+
+@dataclass(frozen=True)
+class OutageConfig:
+    notice_days: list[int] = _opt([10, 3], "planned outages are announced this many days before they start",
+                                  item_check=lambda v: None if 0 <= v <= 60 else "whole days from 0 to 60")
+    windows: list[str] = _opt([], "planned-outage call windows every day ([] = the windows section)",
+                              item_check=_check_window)
+    emergency_windows: list[str] = _opt(["08:00-22:00"], "emergency-outage call windows, every day (holidays and "
+                                        "quiet dates too)", item_check=_check_window)
+    max_attempts_per_day: int = _opt(3, "outage call attempts per account per local day", min=1, max=100)
+    max_attempts_per_campaign: int = _opt(6, "outage call attempts per account per notice", min=1, max=1000)
+    menu: list[str] = _opt(["2", "0"], "menu keys an outage call offers (2 = an operator calls back)",
+                           item_check=_check_menu_key)
 CAMPAIGN_KINDS = ("debt", "installment", "outage")
 
 
@@ -525,6 +557,8 @@ class Config:
     eligibility: EligibilityConfig = field(default_factory=EligibilityConfig)
     retry: RetryConfig = field(default_factory=RetryConfig)
     campaign: CampaignConfig = field(default_factory=CampaignConfig)
+    installment: InstallmentConfig = field(default_factory=InstallmentConfig)
+    outage: OutageConfig = field(default_factory=OutageConfig)
     life_support: LifeSupportConfig = field(default_factory=LifeSupportConfig)
     ladder: LadderConfig = field(default_factory=LadderConfig)
     court: CourtConfig = field(default_factory=CourtConfig)
@@ -540,6 +574,8 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     web: WebConfig = field(default_factory=WebConfig)
     base_dir: Path = field(default=Path("."), metadata={"internal": True})
+    # the campaign kind this config was narrowed to (ivr.campaign.kinds.config_for: its windows, retry caps)
+    campaign_kind: str = field(default="debt", metadata={"internal": True})
 
     def path(self, value: str) -> Path:
         """A path setting resolved against the folder holding config.yaml."""

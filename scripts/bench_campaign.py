@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 def config_dict(work: Path, args: argparse.Namespace, port: int = 8021) -> dict:
     return {
-        "database": {"url": f"sqlite:///{work / 'bench.sqlite3'}"},
+        "database": {"url": args.db_url or f"sqlite:///{work / 'bench.sqlite3'}"},
         "freeswitch": {"port": port, "outbound_bind_port": 8084, "command_timeout": 30.0},
         "dialing": {"originate_timeout": 10},
         "pacing": {"channels": args.channels, "cps": args.cps},
@@ -90,13 +90,13 @@ def controller(args: argparse.Namespace) -> int:
 
     work = Path(args.workdir)
     cfg = parse_config(config_dict(work, args, args.port), base_dir=work, env={})
-    setup_logging("WARNING", True, str(work / "controller.log"))
+    setup_logging("WARNING", True, str(work / f"controller-{args.node}.log"))
     connect(cfg.database.url, work)
     clock = ScaledClock(start=START, scale=args.scale, real_start=args.real_start)
     camp = start_campaign(cfg, DAY, clock)
     esl = EslClient("127.0.0.1", args.port, cfg.freeswitch.password, 30.0, 2.0)
     esl.start()
-    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node="bench",
+    dialer = Dialer(cfg, esl, clock, SilentSpeech(work, args.message_s, args.prompt_s), node=args.node,
                     outbound_port=0)
     dialer.start()
     t0 = time.monotonic()
@@ -104,8 +104,14 @@ def controller(args: argparse.Namespace) -> int:
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     stop_at = START + timedelta(seconds=args.max_sim_seconds)
     g = gevent.spawn(dialer.run, camp, until=stop_at)
+    prof = Sampler() if args.profile else None
+    if prof is not None:
+        prof.start()
     with StatementCounter(database.obj) as counted:
         g.join()
+    if prof is not None:
+        prof.stop()
+        (work / f"controller_profile-{args.node}.json").write_text(json.dumps(prof.report()))
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     gc.collect()
     out = {
@@ -118,11 +124,85 @@ def controller(args: argparse.Namespace) -> int:
         "cpu_s": (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime),
         "flow_errors": dialer.stats.flow_errors, "originate_errors": dialer.stats.originate_errors,
         "slowdowns": dialer.pacer.slowdowns, "ok": g.successful(),
+        "objects_end": _object_census(),
     }
     dialer.stop()
     esl.stop()
-    (work / "controller.json").write_text(json.dumps(out))
+    (work / f"controller-{args.node}.json").write_text(json.dumps(out))
     return 0
+
+
+class Sampler:
+    """A sampling CPU profiler: SIGPROF every `interval` CPU seconds records the interrupted Python stack.
+
+    cProfile does not fit here: with greenlets a wall-clock profile charges every wait to whoever switched, and
+    with a CPU-time timer its own overhead (a clock read per call) triples the controller's CPU. A sample costs
+    a stack walk a few hundred times a second and lands in whichever greenlet was running."""
+
+    def __init__(self, interval: float = 0.003) -> None:
+        from collections import Counter
+
+        self.interval = interval
+        self.samples = 0
+        self.own: Counter[str] = Counter()
+        self.cum: Counter[str] = Counter()
+        self.modules: Counter[str] = Counter()
+        self.project: Counter[str] = Counter()  # the innermost project function (libraries charged to it)
+
+    def start(self) -> None:
+        import signal
+
+        signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+
+    def stop(self) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+
+    def _sample(self, _sig: int, frame) -> None:
+        self.samples += 1
+        seen = set()
+        first = own_project = True
+        while frame is not None:
+            code = frame.f_code
+            key = f"{_short(code.co_filename)}:{code.co_firstlineno}({code.co_name})"
+            if first:
+                self.own[key] += 1
+                self.modules[_short(code.co_filename)] += 1
+                first = False
+            if own_project and "/ivr/" in code.co_filename:
+                self.project[key] += 1
+                own_project = False
+            if key not in seen:
+                seen.add(key)
+                self.cum[key] += 1
+            frame = frame.f_back
+
+    def report(self, n: int = 40) -> dict:
+        return {"samples": self.samples, "interval": self.interval, "own": self.own.most_common(n),
+                "cumulative": self.cum.most_common(n), "modules": self.modules.most_common(25),
+                "project": self.project.most_common(n)}
+
+
+def _short(path: str) -> str:
+    for mark in ("/site-packages/", "/ivr/", "/lib/python3"):
+        if mark in path:
+            return (mark.strip("/") + "/" if mark == "/ivr/" else "") + path.split(mark, 1)[1]
+    return path
+
+
+def print_profile(data: dict) -> None:
+    total = max(1, data["samples"])
+    print(f"\ncontroller CPU profile: {data['samples']} samples, one per {data['interval'] * 1000:g} ms of CPU")
+    for title, rows in (("where the CPU went (own time, by module)", data["modules"]),
+                        ("own time, by function", data["own"]),
+                        ("own time with the libraries it called, by project function", data.get("project", [])),
+                        ("inclusive time, by function", data["cumulative"])):
+        print(f"  {title}:")
+        for name, count in rows:
+            print(f"    {count / total * 100:5.1f} %  {name}")
 
 
 # --- the orchestrator ----------------------------------------------------------------------------------------
@@ -140,20 +220,24 @@ def prepare(work: Path, args: argparse.Namespace) -> list[str]:
     return numbers
 
 
-def debtor_script(work: Path, numbers: list[str], message_s: float) -> tuple[Path, dict[str, int]]:
+def debtor_script(work: Path, numbers: list[str], message_s: float) -> tuple[Path, object]:
     """The realistic random mix, with early hang-ups and key presses placed for the short message."""
     from ivr.sim.script import Debtor, Script
 
     mix = Script.random_mix(numbers, seed=7, message_s=message_s + 2)
     mix.default = Debtor.listen()
-    return mix.dump(work / "debtors.yaml"), _expected_keys(mix)
+    return mix.dump(work / "debtors.yaml"), mix
 
 
-def _expected_keys(mix) -> dict[str, int]:
-    """How many debtors of the mix press 1 (pay now) and 2 (callback) after the message: the outcomes the
-    evening must show (each of them answers; a flow too slow to listen loses their keys)."""
+def _expected_keys(mix, called: set[str]) -> dict[str, int]:
+    """How many debtors of the mix who were called press 1 (pay now) and 2 (callback) after the message: the
+    outcomes the evening must show (each of them answers; a flow too slow to listen loses their keys). Only the
+    numbers the evening reached count: a run stopped by --max-sim-seconds never called the others."""
     out = {"pay_now": 0, "callback": 0}
-    for d in mix.debtors.values():
+    reached = {n.lstrip("+") for n in called}  # the script keys numbers by their digits
+    for number, d in mix.debtors.items():
+        if number.lstrip("+") not in reached:
+            continue
         digits = {str(p[0]) for p in d.presses} | ({d.menu_press} if d.menu_press else set())
         if "1" in digits:
             out["pay_now"] += 1
@@ -208,14 +292,16 @@ def rates(work: Path, args: argparse.Namespace) -> dict:
     cfg = parse_config(config_dict(work, args), base_dir=work, env={})
     connect(cfg.database.url, work)
     starts = sorted(a.created_at for a in Attempt.select(Attempt.created_at))
+    called = {a.e164 for a in Attempt.select(Attempt.e164).distinct()}
     if len(starts) < 10:
-        return {"attempts": len(starts)}
+        return {"attempts": len(starts), "called": called}
     t10, t90 = starts[len(starts) // 10], starts[len(starts) * 9 // 10]
     span = max(1e-9, (t90 - t10).total_seconds())
     per_second = Counter(s.replace(microsecond=0) for s in starts)
     unfinished = Attempt.select().where(Attempt.outcome == "").count()
     return {"attempts": len(starts), "sustained_cps": (len(starts) * 0.8) / span,
-            "peak_cps_1s": max(per_second.values()), "busy_span_s": span, "unfinished": unfinished}
+            "peak_cps_1s": max(per_second.values()), "busy_span_s": span, "unfinished": unfinished,
+            "called": called}
 
 
 def main() -> int:
@@ -229,37 +315,62 @@ def main() -> int:
     ap.add_argument("--message-s", type=float, default=5.0)
     ap.add_argument("--prompt-s", type=float, default=1.0)
     ap.add_argument("--max-sim-seconds", type=float, default=3 * 3600, help="stop the campaign after this")
-    ap.add_argument("--profile", action="store_true", help="run the controller under cProfile")
+    ap.add_argument("--profile", action="store_true", help="sample the controller's CPU (SIGPROF) and print where "
+                    "it went")
+    ap.add_argument("--nodes", type=int, default=1, help="dialer processes sharing the database and the cap "
+                    "(more than one needs PostgreSQL: --pg or --db-url)")
+    ap.add_argument("--pg", action="store_true", help="a throwaway PostgreSQL cluster (tests/pg_cluster.py) instead "
+                    "of SQLite")
+    ap.add_argument("--db-url", default="", help="an existing, empty database instead of SQLite in the work folder")
+    ap.add_argument("--node", default="bench-1", help=argparse.SUPPRESS)
     ap.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--real-start", type=float, default=0.0, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.role == "controller":
         return controller(args)
+    if args.nodes > 1 and not (args.pg or args.db_url.startswith("postgres")):
+        ap.error("--nodes above 1 needs PostgreSQL (--pg or --db-url postgresql://…): SQLite is one machine's")
+    cluster = None
+    if args.pg and not args.db_url:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from pg_cluster import start_cluster
 
+        cluster = start_cluster()
+        args.db_url = cluster.create_database(empty=True)
+    try:
+        return orchestrate(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+def orchestrate(args: argparse.Namespace) -> int:
     import gevent
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_campaign_"))
-    print(f"preparing {args.accounts} accounts in {work}", flush=True)
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"preparing {args.accounts} accounts in {work} ({_shown_db(args)})", flush=True)
     numbers = prepare(work, args)
-    script, expected = debtor_script(work, numbers, args.message_s)
+    script, mix = debtor_script(work, numbers, args.message_s)
     real_start = time.time() + 3.0
     sim, port = start_sim(work, args, script, real_start)
     watched: dict = {}
     watch(port, args.channels, watched)
-    ctl_cmd = [sys.executable]
-    if args.profile:
-        ctl_cmd += ["-m", "cProfile", "-o", str(work / "controller.prof")]
-    ctl_cmd += [__file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
-                "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
-                "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-                "--max-sim-seconds", str(args.max_sim_seconds)]
-    print(f"simulator on port {port}; controller starting (scale x{args.scale:g}, cap {args.channels}, "
-          f"{args.cps:g} calls/s)", flush=True)
+    nodes = [f"bench-{i + 1}" for i in range(args.nodes)]
+    ctls = []
+    print(f"simulator on port {port}; {len(nodes)} controller(s) starting on {_shown_db(args)} (scale "
+          f"x{args.scale:g}, cap {args.channels}, {args.cps:g} calls/s)", flush=True)
     t0 = time.monotonic()
-    ctl = subprocess.Popen(ctl_cmd, cwd=ROOT)
+    for node in nodes:
+        ctl_cmd = [sys.executable, __file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
+                   "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
+                   "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
+                   "--max-sim-seconds", str(args.max_sim_seconds), "--node", node,
+                   *(["--db-url", args.db_url] if args.db_url else []), *(["--profile"] if args.profile else [])]
+        ctls.append(subprocess.Popen(ctl_cmd, cwd=ROOT))
     sim_cpu0 = _proc_cpu(sim.pid)
-    while ctl.poll() is None:
+    while any(c.poll() is None for c in ctls):
         gevent.sleep(1.0)
         elapsed = time.monotonic() - t0
         if int(elapsed) % 10 == 0:
@@ -269,19 +380,21 @@ def main() -> int:
     watched["esl"].stop()
     sim.terminate()
     sim.wait(timeout=10)
-    res = json.loads((work / "controller.json").read_text())
+    res = _merge([json.loads((work / f"controller-{n}.json").read_text()) for n in nodes])
     r = rates(work, args)
     per_k = res["cpu_s"] / max(1, res["placed"]) * 1000
     print("\nresults")
-    print(f"  the script's mix: {expected['pay_now']} debtors press 1 (pay now), {expected['callback']} press 2 "
-          "(callback)")
+    expected = _expected_keys(mix, r.pop("called", set()))
+    print(f"  the script's mix: of the debtors called, {expected['pay_now']} press 1 (pay now), "
+          f"{expected['callback']} press 2 (callback)")
     print(f"  accounts {args.accounts}, attempts {r.get('attempts')}, unfinished {r.get('unfinished')}, "
           f"controller ok {res['ok']}, flow errors {res['flow_errors']}, outbound set-up failures "
           f"{res['setup_failures']}, originate errors {res['originate_errors']}")
     print(f"  outcomes {json.dumps(res['outcomes'], sort_keys=True)}")
     print(f"  sustained new calls/s (sim): {r.get('sustained_cps', 0):.1f}   peak in one second: "
           f"{r.get('peak_cps_1s')}   busy span {r.get('busy_span_s', 0):.0f} s (sim)")
-    print(f"  peak concurrent: simulator {watched['peak']}, dialer {res['peak_in_flight']} (cap {args.channels})")
+    shown = "dialer" if args.nodes == 1 else "sum of the nodes' own peaks"
+    print(f"  peak concurrent: simulator {watched['peak']}, {shown} {res['peak_in_flight']} (cap {args.channels})")
     print(f"  cap violations: {watched['violations']}")
     span_real = max(1e-9, (watched["last"] or 0) - (watched["first"] or 0))
     util = watched["area"] / span_real / max(1, args.channels) * 100
@@ -292,15 +405,16 @@ def main() -> int:
           f"transactions per call ({res['statements']} / {res['transactions']}); top: {res['kinds'][:6]}")
     print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
           f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
-          f"({res['in_flight_end']} still tracked)")
+          f"({res['in_flight_end']} still tracked); most live objects then: {res.get('objects_end')}")
+    if "per_node" in res:
+        print(f"  per node (calls placed, CPU s): {res['per_node']}")
     print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
           f"calls ({res['cpu_s'] / max(1e-9, res['wall_s']) * 100:.0f} % of one core); simulator CPU "
           f"{sim_cpu:.1f} s; congestion slow-downs {res['slowdowns']}")
     if args.profile:
-        import pstats
-
-        print("\ncontroller profile (top 30 by cumulative time):")
-        pstats.Stats(str(work / "controller.prof")).sort_stats("cumulative").print_stats(30)
+        for node in nodes:
+            print(f"\n{node}:", end="")
+            print_profile(json.loads((work / f"controller_profile-{node}.json").read_text()))
     failures = _failures(res, r, watched, expected)
     for f in failures:
         print(f"BENCH FAILED: {f}", flush=True)
@@ -309,11 +423,40 @@ def main() -> int:
     return 1 if failures else 0
 
 
+def _merge(parts: list[dict]) -> dict:
+    """The controllers' reports as one: counts and CPU summed, memory the largest, wall the longest."""
+    if len(parts) == 1:
+        return parts[0]
+    from collections import Counter
+
+    out: dict = {"ok": all(p["ok"] for p in parts), "kinds": [], "outcomes": {}}
+    for key in ("statements", "transactions", "in_flight_end", "setup_failures", "placed", "flow_errors",
+                "originate_errors", "slowdowns", "cpu_s", "peak_in_flight"):
+        out[key] = sum(p[key] for p in parts)
+    for key in ("rss_start_kb", "rss_peak_kb", "rss_end_kb", "wall_s"):
+        out[key] = max(p[key] for p in parts)
+    out["objects_end"] = parts[0].get("objects_end")
+    kinds: Counter = Counter()
+    outcomes: Counter = Counter()
+    for p in parts:
+        kinds.update(dict(p["kinds"]))
+        outcomes.update(p["outcomes"])
+    out["kinds"], out["outcomes"] = kinds.most_common(12), dict(outcomes)
+    out["per_node"] = [{"placed": p["placed"], "cpu_s": round(p["cpu_s"], 1)} for p in parts]
+    return out
+
+
+def _shown_db(args: argparse.Namespace) -> str:
+    if not args.db_url:
+        return "SQLite"
+    return "PostgreSQL" if args.db_url.startswith("postgres") else args.db_url.split(":", 1)[0]
+
+
 def _failures(res: dict, r: dict, watched: dict, expected: dict[str, int]) -> list[str]:
     """What makes the run a failure, each in a line a person can act on."""
     out = []
     if not res["ok"]:
-        out.append("the controller's dialer loop raised (see controller.log)")
+        out.append("the controller's dialer loop raised (see controller-NODE.log)")
     if res["flow_errors"]:
         out.append(f"{res['flow_errors']} call flows failed")
     if res["setup_failures"]:
@@ -329,6 +472,14 @@ def _failures(res: dict, r: dict, watched: dict, expected: dict[str, int]) -> li
         if want >= 10 and got < 0.8 * want:  # keys lost: the flow did not listen in time
             out.append(f"{key} collapsed: {got} calls, the script's mix has {want} debtors who press for it")
     return out
+
+
+def _object_census(n: int = 8) -> list[tuple[str, int]]:
+    """The most numerous live Python objects by type (after the calls ended: what memory is still held by)."""
+    import gc
+    from collections import Counter
+
+    return Counter(type(o).__name__ for o in gc.get_objects()).most_common(n)
 
 
 def _rss_kb() -> int:

@@ -153,6 +153,10 @@ class FakeSession:
         self.commands: list[tuple[str, str]] = []
         self.hungup = False
         self.hangup_event: Event | None = None
+        self.variables: dict[str, str] = {}  # the channel's variables as its connect reply would show them
+
+    def variable(self, name: str, default: str | None = None) -> str | None:
+        return self.variables.get(name, default)
 
     def execute(self, app: str, arg: str = "", timeout: float | None = None) -> ExecResult:
         self.commands.append((app, arg))

@@ -59,6 +59,21 @@ def test_heard_and_no_key_ends_with_goodbye(cfg):
     assert r.accounts["ACC-0001"].outcome == "heard"
 
 
+def test_terminators_the_originate_already_set_are_not_set_again(cfg):
+    """The dialer's originate puts playback_terminators on the channel: the flow sees it in the connect reply
+    and starts with the greeting (one round trip less a call); a channel with other terminators still gets set."""
+    s = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_timeout()),
+                     ("playback", prompt_played()), ("playback", prompt_played())])
+    s.variables["playback_terminators"] = "12"
+    run_call(s, make_ctx(cfg))
+    assert s.commands[0] == ("playback", PROMPTS["greeting"].playback) and "set" not in s.apps
+    other = FakeSession([GREET, ("playback", msg_heard()), ("play_and_get_digits", pagd_timeout()),
+                         ("playback", prompt_played()), ("playback", prompt_played())])
+    other.variables["playback_terminators"] = "*"
+    run_call(other, make_ctx(cfg))
+    assert other.commands[0] == ("set", "playback_terminators=12")
+
+
 def test_early_hangup_stops_at_once(cfg):
     s = FakeSession([GREET, ("playback", msg_early_hangup())])
     r = run_call(s, make_ctx(cfg))

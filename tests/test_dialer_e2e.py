@@ -40,7 +40,7 @@ class World(SimWorld):
 
     def __init__(self, cfg, *, start: datetime | None = None, channels: int = 10, cps: float = 20.0,
                  gateway: str = "trunk", scale: float = SCALE, delays: dict[str, int] | None = None,
-                 sessions_per_second: float | None = None, **retry) -> None:
+                 sessions_per_second: float | None = None, pacing: dict | None = None, **retry) -> None:
         super().__init__()
         self.clock = ScaledClock(start=start or local(17, 59, 50), scale=scale)
         # at x100 a call-second is 10 real ms: a loaded machine can stretch a call past the 300-s listen cap and
@@ -50,7 +50,7 @@ class World(SimWorld):
                                                                           sessions_per_second=sessions_per_second)
                              ).start()
         self.cfg = cfg.replace(
-            pacing=dataclasses.replace(cfg.pacing, channels=channels, cps=cps),
+            pacing=dataclasses.replace(cfg.pacing, channels=channels, cps=cps, **(pacing or {})),
             dialing=dataclasses.replace(cfg.dialing, gateway=gateway, max_call_seconds=3600),
             retry=dataclasses.replace(cfg.retry, **{"early_hangup_pause_seconds": 60, **retry},
                                       delays={**cfg.retry.delays, "USER_BUSY": 120, **(delays or {})}),
@@ -239,7 +239,10 @@ def test_switch_rate_refusals_are_retried_at_once_and_never_counted(world):
     NORMAL_TEMPORARY_FAILURE): those calls go back at their place, uncounted, while the dialer slows down. With
     one attempt a day allowed and the 600 s retry delays of those causes, everybody still hears the message
     this evening only if no refusal was counted or delayed."""
-    w = world(channels=20, cps=40.0, sessions_per_second=4, max_attempts_per_day=1, max_attempts_per_campaign=1)
+    # the burst that slows the rate down is counted on the evening's clock: at x100 a 10 s window is 0.1 real s,
+    # which a loaded machine's spread-out refusals may never fill; an hour's window counts them all
+    w = world(channels=20, cps=40.0, sessions_per_second=4, max_attempts_per_day=1, max_attempts_per_campaign=1,
+              pacing={"congestion_window_seconds": 3600.0})
     accounts = [debtor(f"+38050118{i:04d}", Debtor.listen(), w) for i in range(25)]
     d = w.run()
     refused = Attempt.select().where(Attempt.outcome == "rate_limited")

@@ -26,7 +26,9 @@ from ivr.campaign.queue import Candidate
 from ivr.clock import ScaledClock
 from ivr.dialer.dialer import Dialer
 from ivr.dialer.reconcile import reconcile
-from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Phone, QueueEntry
+from ivr.dialer.tracker import Compiled
+from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Phone, QueueEntry, database
+from ivr.ledger.sqlcount import StatementCounter
 
 DAY = date(2026, 11, 23)
 
@@ -241,6 +243,48 @@ def test_outcomes_written_and_row_before_originate(cfg, db):
     assert Campaign.get_by_id(camp.id).status == "done"
 
 
+def test_a_calls_end_or_facts_ride_on_its_outcome_write(cfg, db):
+    """Three statements fewer per call: no 'originated' write; a channel that ends while no flow runs is written
+    with the outcome in one UPDATE; the facts of a flow that ends after its channel ride on that UPDATE too."""
+    plan = {"+380500000001": "busy", "+380500000002": "flow:heard", "+380500000003": "flow:gone_first"}
+    d, esl, q, camp = _setup(cfg, plan)
+
+    def flow(session, ctx) -> CallResult:
+        if ctx.outcome == "gone_first":  # the debtor hangs up while the flow still runs
+            esl.emit(Ev("CHANNEL_HANGUP_COMPLETE", session.uuid, **{"Hangup-Cause": "NORMAL_CLEARING",
+                                                                     "variable_duration": "7",
+                                                                     "variable_billsec": "6"}))
+            return CallResult(outcome="heard", heard=True, heard_ms=4000, message_ms=4000, digits="")
+        return _flow(session, ctx)
+
+    d.run_call = flow
+    with StatementCounter(database.obj) as counted:
+        _run(d, camp)
+    # busy: end+outcome; heard: answered, facts, end+outcome; gone first: answered, end, facts+outcome
+    assert counted.kinds["UPDATE attempt"] == 1 + 3 + 3, counted.top(20)
+    rows = {a.e164: a for a in Attempt.select()}
+    busy, heard, gone = rows["+380500000001"], rows["+380500000002"], rows["+380500000003"]
+    assert (busy.state, busy.outcome, busy.hangup_cause) == ("ended", "busy", "USER_BUSY")
+    assert busy.ended_at is not None
+    assert (heard.state, heard.outcome, heard.billsec_s, heard.heard, heard.heard_ms) == ("ended", "heard", 11,
+                                                                                         True, 5000)
+    assert heard.answered_at is not None and heard.detail.startswith("flow=heard")
+    assert (gone.state, gone.outcome, gone.billsec_s, gone.heard, gone.heard_ms, gone.message_ms) == (
+        "ended", "heard", 6, True, 4000, 4000)
+    assert gone.detail.startswith("flow=heard") and gone.hangup_cause == "NORMAL_CLEARING"
+    assert sorted(r[1] for r in q.results) == ["busy", "heard", "heard"]
+
+
+def test_a_compiled_statement_refuses_values_bound_to_the_wrong_columns(db):
+    """peewee writes SET columns in the model's order, whatever order they were passed in: a statement whose
+    declared order differs would bind values to the wrong columns, so it refuses to build."""
+    wrong = Compiled(lambda: Attempt.update(outcome="", state="ended"), ("outcome", "state"))
+    with pytest.raises(ValueError, match="SET columns"):
+        wrong(1, 2)
+    assert Compiled(lambda: Attempt.update(outcome="", state="ended"), ("state", "outcome")).sql().startswith(
+        'UPDATE "attempt" SET "state" = ')
+
+
 def test_cap_never_exceeded(cfg, db):
     d, esl, q, camp = _setup(cfg, {}, n=40, channels=3, cps=1000.0)
     _run(d, camp)
@@ -348,7 +392,8 @@ def test_originate_command_carries_everything(cfg):
                             account="ACC-0001", e164="+380501234567", socket_host="10.0.0.5", socket_port=8084)
     for part in ("origination_uuid=0a1b2c3d-0000-4000-8000-000000000001", "ivr_attempt_id=42",
                  "ivr_account=ACC-0001", "originate_timeout=30", "absolute_codec_string=PCMU",
-                 "sched_hangup +300", "sofia/gateway/trunk/+380501234567", "'&socket(10.0.0.5:8084 async full)'"):
+                 "sched_hangup +300", "sofia/gateway/trunk/+380501234567", "'&socket(10.0.0.5:8084 async full)'",
+                 f"playback_terminators={'12' if cfg.callflow.barge_in else 'none'}"):
         assert part in cmd
     assert format_number("+380501234567", "e164_digits") == "380501234567"
     assert format_number("+380501234567", "national") == "0501234567"

@@ -276,3 +276,18 @@ def test_a_debtors_story_says_where_they_stand(rules, db, capsys, tmp_path):
     conf.write_text(f"database:\n  url: '{rules.database.url}'\n", encoding="utf-8")
     assert main(["--config", str(conf), "account", "L-STORY", "--date", "2026-11-04"]) == 0
     assert "Escalation: second call since 2026-11-02; 1 heard call(s)" in capsys.readouterr().out
+
+
+def test_an_outage_notice_heard_is_no_evidence_of_a_debt(rules, db):
+    """Only debt reminders count on the ladder: an outage notice or installment reminder heard moves nobody."""
+    from ivr.ledger.models import Campaign
+
+    acc = debtor("L-OUT")
+    notice = Campaign.create(day=date(2026, 11, 2), kind="outage", ref="O1-v1-now", priority=0)
+    reminder = Campaign.create(day=date(2026, 11, 5), kind="installment", ref="remind", priority=2)
+    f.attempt(notice, acc, FIRST, "heard")
+    f.attempt(reminder, acc, SECOND, "heard")
+    assert stage_on(rules, acc, date(2026, 12, 20)).stage == "reminder"
+    debt = Campaign.create(day=date(2026, 11, 6), kind="debt")
+    f.attempt(debt, acc, SECOND.replace(day=6), "heard")
+    assert stage_on(rules, acc, date(2026, 12, 20)).stage == "second_call"

@@ -328,6 +328,23 @@ def test_handler_exception_hangs_up_that_call_only(calls, caplog):
     assert any(other in r.getMessage() and "handler failed" in r.getMessage() for r in caplog.records)
 
 
+def test_the_set_up_is_one_round_trip(calls):
+    """connect, myevents, linger and the PLAYBACK_* subscription go out before any reply is read: a debtor who
+    hangs up a second after answering still gets the call flow when the machine is slow."""
+    call = calls(lambda s, out: out.append(s.uuid))
+    peer = call.connect()
+    got = [peer.read() for _ in range(4)]  # FreeSWITCH has not answered anything yet
+    assert [c.line.split(" ", 1)[0] if c else None for c in got] == ["connect", "myevents", "linger", "event"]
+    for f in setup_frames():
+        peer.send(f)
+    peer.send(b"Content-Type: command/reply\nReply-Text: +OK event listener enabled plain\n\n")
+    after = peer.read()  # the handler ran and left the call up: the server hangs it up
+    assert after.line == "sendmsg" and after.headers.get("call-command") == "hangup"
+    peer.close()
+    assert call.ended.wait(CEILING)
+    assert call.sessions[0].uuid and call.server.setup_failures == 0
+
+
 def test_a_connection_that_dies_during_setup_does_not_stop_the_server(calls):
     call = calls(lambda s, out: out.append(s.execute("playback", MSG)))
     dead = call.connect()

@@ -155,3 +155,36 @@ def test_test_calls_count_against_no_cap(db, cfg):
     assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is None
     factories.attempt(None, a, U(2026, 11, 23, 16, 10), "heard")  # the same as a campaign call: counted
     assert rules.cap_block(cfg, a.id, KYIV, U(2026, 11, 23, 17, 0)) is not None
+
+
+def test_caps_count_the_calls_about_the_same_matter_in_both_paths(db, cfg):
+    """An evening of debt calls leaves an emergency outage notice free to go (and notices use up no debt call);
+    installment reminders count with debt reminders. Call-backs and answering machines are no contact. The
+    dialer's bulk read (`calls_concerning`) and the one-account read agree on all of it."""
+    from ivr.campaign.kinds import config_for
+    from ivr.ledger.models import Campaign
+
+    day = U(2026, 11, 23, 14, 0).date()
+    debt_camp = factories.campaign(day)
+    plan_camp = Campaign.create(day=day, status="running", kind="installment", ref="plans")
+    outage_camp = Campaign.create(day=day, status="running", kind="outage", ref="O1-v1-now")
+    debt = retry(cfg, max_attempts_per_day=2, contact_caps="custom", contacts_per_day=1)
+    outage = config_for(retry(cfg, max_attempts_per_day=2, contact_caps="custom", contacts_per_day=1), "outage",
+                        emergency=True)
+    a = acc()
+    at = U(2026, 11, 23, 17, 0)
+
+    def both(c) -> tuple[bool, bool]:
+        numbers = [p.e164 for p in Phone.select().where(Phone.account == a.id)]
+        bulk = rules.calls_concerning({a.id: numbers}, rules.caps_reach_back(c, KYIV, at))[a.id]
+        return (rules.cap_block(c, a.id, KYIV, at) is None, rules.cap_block(c, a.id, KYIV, at, numbers, bulk) is None)
+
+    factories.attempt(plan_camp, a, U(2026, 11, 23, 15, 0), "no_answer")
+    factories.attempt(debt_camp, a, U(2026, 11, 23, 15, 30), "busy")
+    assert both(debt) == (False, False)  # two collection calls today: the debt cap of 2 is reached
+    assert both(outage) == (True, True)  # the outage notice counts outage calls only
+    factories.attempt(outage_camp, a, U(2026, 11, 23, 16, 0), "machine", answered=True)
+    factories.attempt(outage_camp, a, U(2026, 11, 23, 16, 5), "heard", kind="inbound")  # the debtor called back
+    assert both(outage) == (True, True)  # one attempt counted; the machine and the call-back were no contact
+    factories.attempt(outage_camp, a, U(2026, 11, 23, 16, 10), "heard")
+    assert both(outage) == (False, False)  # now two attempts and one contact about the outage

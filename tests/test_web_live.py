@@ -166,3 +166,16 @@ def test_the_tonight_panel_costs_the_database_what_ivr_status_does(client, cfg, 
     seen.clear()
     assert client.get("/tonight/panel").status_code == 200
     assert status_queries >= 5 and len(seen) <= status_queries + 2, seen
+
+
+def test_tonight_panel_lists_the_evenings_other_campaigns(client, cfg):
+    camp = f.campaign(date(2026, 11, 23), status="running")
+    camp.kind = "debt"
+    camp.save()
+    from ivr.ledger.models import Campaign
+
+    Campaign.create(day=date(2026, 11, 23), kind="installment", ref="remind", priority=2, status="running")
+    login(client, "olga")
+    panel = client.get("/tonight/panel").get_data(as_text=True)
+    assert gettext("Also tonight, served first", "uk") in panel
+    assert "installment reminder: running, waiting 0" in panel

@@ -90,3 +90,30 @@ def test_preview_renders_a_wav_for_a_real_account(client):
         assert w.getnframes() / 8000 > 3  # greeting, message and menu: several seconds of speech
     resp = client.get("/messages/preview.wav?account=NOPE&key=debt")
     assert resp.status_code == 404 and "no account 'NOPE'" in resp.get_data(as_text=True)
+
+
+def test_outage_and_installment_texts_are_edited_checked_and_kept_apart(client, tcfg):
+    """The kind files (outage.yaml, installment.yaml) on the same page: their own keys and placeholders, their
+    own history; saving one never touches messages.yaml."""
+    login(client, "max")
+    messages_before = editing.read_text(tcfg, "en")
+    outage = editing.read_text(tcfg, "en", "outage")
+    assert "planned:" in outage and editing.check_text(outage, "en", "outage") == []
+    bad = outage.replace("will affect {address}", "will affect {amount}", 1)
+    resp = post(client, "/messages", {"lang": "en", "file": "outage", "text": bad, "action": "save"},
+                page="/messages?lang=en&file=outage")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "outage.yaml line" in html and "unknown placeholder {amount}" in html
+    changed = outage.replace("We apologise for the inconvenience.", "Sorry for the trouble.", 1)
+    resp = post(client, "/messages", {"lang": "en", "file": "outage", "text": changed, "action": "save"},
+                page="/messages?lang=en&file=outage")
+    assert resp.status_code == 200 and 'id="saved"' in resp.get_data(as_text=True)
+    assert editing.read_text(tcfg, "en", "outage") == changed
+    assert editing.read_text(tcfg, "en") == messages_before
+    assert [h.actor for h in editing.history(tcfg, "en", file="outage")] == ["max"]
+    assert editing.history(tcfg, "en") == []
+    assert AuditEvent.get(AuditEvent.action == "prompts.save").target == "en/outage"
+    page = client.get("/messages?lang=en&file=installment").get_data(as_text=True)
+    assert "reminder:" in page and 'value="installment"' in page
+    with pytest.raises(editing.IvrError, match="not one of"):
+        editing.read_text(tcfg, "en", "../../etc/passwd")

@@ -74,13 +74,18 @@ class Snapshot:
     data_age_hours: dict[str, float | None] = field(default_factory=dict)
     data_files: dict[str, str] = field(default_factory=dict)
     data_max_age_hours: int = 0
+    # the evening's other campaigns (outage notices, installment reminders), served before the debt calls:
+    # "label: waiting N, done N" (ivr.campaign.kinds; `ivr campaigns` has the detail)
+    other_campaigns: list[str] = field(default_factory=list)
     held_import: str = ""  # the accounts file held by the anomaly guard ('' = none): ivr run refuses
 
 
 def _current_campaign() -> Campaign | None:
-    active = (Campaign.select().where(Campaign.status.in_(("running", "paused")))
+    # the debt evening (other kinds' campaigns of the evening: `ivr campaigns`)
+    debt = Campaign.kind == "debt"
+    active = (Campaign.select().where(Campaign.status.in_(("running", "paused")), debt)
               .order_by(Campaign.day.desc()).first())
-    return active or Campaign.select().order_by(Campaign.day.desc()).first()
+    return active or Campaign.select().where(debt).order_by(Campaign.day.desc()).first()
 
 
 def _stats(raw: str) -> dict[str, Any]:
@@ -191,7 +196,18 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
         errors.append(f"accounts import HELD (anomaly): {PurePath(held.file).name}; ivr run refuses until it is "
                       "confirmed or replaced")
         error_count += 1
+    others: list[str] = []
+    if camp is not None:
+        from ivr.campaign.kinds import describe
+        from ivr.campaign.queue import counts
+
+        for c in (Campaign.select().where(Campaign.day == camp.day, Campaign.kind != "debt")
+                  .order_by(Campaign.priority, Campaign.id)):
+            q = counts(c)
+            others.append(f"{describe(c).label}: {c.status}, waiting {q.get('waiting', 0)}, "
+                          f"dialing {q.get('dialing', 0)}, done {q.get('done', 0)}")
     return Snapshot(
+        other_campaigns=others,
         held_import=PurePath(held.file).name if held is not None else "",
         data_age_hours={k: a.age_hours for k, a in ages.items()},
         data_files={k: PurePath(a.file).name for k, a in ages.items()},
@@ -329,6 +345,8 @@ def render(snap: Snapshot) -> Any:
         nodes.add_row(n.name, state, n.esl_state if n.alive else "-", f"{n.heartbeat_age_s:.0f} s ago",
                       str(n.in_flight), f"{n.rate:.2f}/s")
     parts: list[Any] = [head, pace, queue, outcomes]
+    if snap.other_campaigns:
+        parts.insert(1, Text("Also tonight, served first: " + "; ".join(snap.other_campaigns)))
     if snap.nodes:
         parts.append(nodes)
     if snap.errors:

@@ -54,6 +54,7 @@ class CallContext:
     right_party_name: str = ""               # said in the right-party check
     paynow_transfer: str = ""                # '' = settings.paynow_transfer
     attempt: str = ""                        # the attempt id, for log lines
+    menu_keys: str = ""                      # keys the menu offers ('' = the whole debt menu; campaign kinds)
     _cache: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:

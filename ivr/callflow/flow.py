@@ -4,7 +4,8 @@
 channel, and returns the facts (CallResult); it writes nothing itself and never raises. Steps:
 
 1. `set playback_terminators` = `12` with barge-in (those keys end the message and count as attention) or `none`
-   (no key can cut the message short), then the `greeting` prompt. With cfg.callflow.machine_detection on,
+   (no key can cut the message short), unless the channel has it already (the dialer's originate sets it), then
+   the `greeting` prompt. With cfg.callflow.machine_detection on,
    machine.detect runs first (it may play the greeting itself); a machine gets machine_message or nothing and
    the call ends with outcome `machine` (no message, no menu).
 2. Optional right-party check (cfg.callflow.right_party_check): play_and_get_digits on the `right_party` prompt,
@@ -120,9 +121,15 @@ class _Call:
         self.play("goodbye")
         return False
 
+    def barge_keys(self) -> str:
+        """The keys that may cut the message short: 1 and 2, those of them the menu offers."""
+        if not self.s.barge_in:
+            return ""
+        return "".join(k for k in BARGE_IN_KEYS if not self.ctx.menu_keys or k in self.ctx.menu_keys)
+
     def messages(self) -> tuple[str, bool]:
         """Play every account's message once; (barge-in key or '', whether any message played at all)."""
-        keys = BARGE_IN_KEYS if self.s.barge_in else ""
+        keys = self.barge_keys()
         any_played = False
         for account in self.ctx.accounts:
             rendered = self.ctx.message(account)
@@ -148,7 +155,9 @@ class _Call:
 
     def menu(self) -> str:
         valid = "1239" + self.s.optout_key + ("0" if self.result.replays < self.s.replays_max else "")
-        return self.digits("menu", CHOICE_VAR, valid)
+        if self.ctx.menu_keys:  # a campaign kind's menu (ivr.campaign.kinds): only its keys
+            valid = "".join(k for k in valid if k in self.ctx.menu_keys)
+        return self.digits("menu", CHOICE_VAR, valid) if valid else ""
 
     def act(self, choice: str) -> None:
         r = self.result
@@ -173,8 +182,11 @@ class _Call:
 
     def run(self) -> None:
         s = self.s
-        # set even without barge-in: the default terminator '*' would otherwise cut the message short
-        self.session.set("playback_terminators", BARGE_IN_KEYS if s.barge_in else "none")
+        # set even without barge-in: the default terminator '*' would otherwise cut the message short (the
+        # dialer's originate sets the usual value on the channel: then the connect reply shows it, no command goes)
+        terminators = self.barge_keys() or "none"
+        if self.session.variable("playback_terminators") != terminators:
+            self.session.set("playback_terminators", terminators)
         if self.session.hungup:
             self._gone()
         greeted = False

@@ -40,7 +40,7 @@ def pick(seed: str, pool: Iterable[int], k: int) -> list[int]:
 
 
 def previous_campaign(day: date) -> Campaign | None:
-    return Campaign.select().where(Campaign.day < day).order_by(Campaign.day.desc()).first()
+    return Campaign.select().where(Campaign.day < day, Campaign.kind == "debt").order_by(Campaign.day.desc()).first()
 
 
 def held_out_ids(campaign: Campaign | int) -> set[int]:

@@ -34,7 +34,7 @@ import peewee as pw
 from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger import audit
-from ivr.ledger.models import Account, Attempt, LadderMove, Message, Payment, database, utcnow
+from ivr.ledger.models import Account, Attempt, Campaign, LadderMove, Message, Payment, database, utcnow
 
 STAGES = ("reminder", "second_call", "operator_call", "letter", "court")
 LABELS = {"reminder": "reminder call", "second_call": "second call", "operator_call": "operator call",
@@ -236,11 +236,14 @@ def _last_payments(ids: list[int] | None, wanted: set[int], day: date) -> dict[i
 
 def _heard_calls(ids: list[int] | None, wanted: set[int], end: datetime, info: dict
                  ) -> dict[int, list[HeardCall]]:
-    """Heard campaign calls (not staff test calls) per account, oldest first, at the debtor's local time."""
+    """Heard debt-reminder calls (not staff test calls, not outage notices or installment reminders: ivr.campaign
+    .kinds) per account, oldest first, at the debtor's local time."""
     out: dict[int, list[HeardCall]] = {}
+    debt = Campaign.select(Campaign.id).where(Campaign.kind == "debt")
     q = (Attempt.select(Attempt.account, Attempt.uuid, Attempt.created_at, Attempt.answered_at, Attempt.e164,
                         Attempt.outcome, Attempt.heard_ms, Attempt.message_ms)
-         .where((Attempt.heard == True) & (Attempt.kind == "campaign") & (Attempt.created_at < end)))  # noqa: E712
+         .where((Attempt.heard == True) & (Attempt.kind == "campaign") & (Attempt.created_at < end)  # noqa: E712
+                & (Attempt.campaign.is_null() | Attempt.campaign.in_(debt))))
     rows = [r for r in _read(q, Attempt.account, ids) if r[0] in wanted]
     rows.sort(key=lambda r: (_dt(r[3] or r[2]), r[1]))
     for aid, uuid, created, answered, e164, outcome, heard_ms, message_ms in rows:

@@ -14,8 +14,9 @@ whole batches through `refusal`, with the notices read set-wise by `latest_notic
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from ivr.config import CAMPAIGN_KINDS, Config
 from ivr.errors import IvrError
@@ -128,19 +129,24 @@ class PendingItem:
     number: str  # full E.164: the operator dials it ('' = none valid on file)
     address: str
     debt: Decimal
+    outage: str = ""  # for kind 'outage': which one and when, e.g. "EM-1 emergency 2026-12-04 18:00–23:00"
 
 
 def pending(cfg: Config, day: date, district: str | None = None) -> list[PendingItem]:
-    """The operators' list: life-support accounts the robot would call about their debt on `day` were it not for
-    this rule (the rule is their only exclusion), not yet informed; by district, largest debt first."""
+    """The operators' list: life-support accounts fed from an outage being announced on `day` and not informed
+    of it yet (emergencies first, then planned outages by start), then those the robot would call about their
+    debt on `day` were it not for this rule (the rule is their only exclusion), not yet informed; by district,
+    largest debt first."""
     from ivr.ledger import eligibility
+
+    outage_items = _outage_pending(cfg, day, district)
 
     q = Account.select().where(Account.life_support == True)  # noqa: E712 (peewee builds SQL from ==)
     if district:
         q = q.where(Account.district == district)
     loaded = list(q.order_by(Account.id))
     if not loaded:
-        return []
+        return outage_items
     verdicts, _listed = eligibility.check_accounts(cfg, [a.id for a in loaded], day, loaded=loaded)
     items = []
     for a in loaded:
@@ -148,7 +154,41 @@ def pending(cfg: Config, day: date, district: str | None = None) -> list[Pending
         if v is not None and v.owes and v.excluded_by == [FIRST]:
             items.append(PendingItem("debt", a.id, a.number, a.name, a.district, v.e164, a.address, v.remaining))
     items.sort(key=lambda i: (i.district, -i.debt, i.account))
-    return items
+    return outage_items + items
+
+
+def _outage_pending(cfg: Config, day: date, district: str | None) -> list[PendingItem]:
+    """Life-support accounts of each outage announced on `day` (an emergency until it ends, a planned one from
+    its first notice day to its start), not informed since the outage was entered or last changed (a notice
+    about an earlier outage, or an earlier version of this one, tells nothing about this one)."""
+    from ivr.campaign import outages
+    from ivr.ledger.models import Outage, Phone
+
+    items: list[PendingItem] = []
+    for o in Outage.select().where(Outage.status == "scheduled").order_by(Outage.kind, Outage.starts_at):
+        if outages.local_day(cfg, o.ends_at) < day:
+            continue
+        if o.kind != "emergency" and (outages.local_day(cfg, o.starts_at) < day or
+                                      outages.notice_stage(cfg, outages.local_day(cfg, o.starts_at), day) is None):
+            continue
+        flagged = [a for a in outages.affected_accounts(o) if a.life_support and (not district or
+                                                                                  a.district == district)]
+        if not flagged:
+            continue
+        notices = latest_notices([a.id for a in flagged], "outage")
+        phones = {p.account_id: p.e164 for p in Phone.select().where(
+            Phone.account.in_([a.id for a in flagged]) & (Phone.valid == True) & (Phone.e164 != "")  # noqa: E712
+        ).order_by(Phone.position.desc())}  # the first valid number wins (last written)
+        start, end = (t.replace(tzinfo=UTC).astimezone(ZoneInfo(cfg.locale.timezone)) for t in (o.starts_at,
+                                                                                               o.ends_at))
+        when = f"{start:%Y-%m-%d %H:%M}–{end:%d.%m %H:%M}"  # the company's local time
+        for a in flagged:
+            n = notices.get(a.id)
+            if n is not None and n.informed_at >= o.updated_at:
+                continue
+            items.append(PendingItem("outage", a.id, a.number, a.name, a.district, phones.get(a.id, ""), a.address,
+                                     Decimal("0"), f"{o.code} {o.kind} {when}"))
+    return items  # emergencies first ('emergency' sorts before 'planned'), then by start
 
 
 @dataclass(slots=True)

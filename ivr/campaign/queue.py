@@ -36,7 +36,7 @@ from datetime import date, datetime, timedelta
 
 import peewee as pw
 
-from ivr.campaign import holdout, rules
+from ivr.campaign import holdout, kinds, rules
 from ivr.campaign.windows import CallWindows, as_zone, aware_utc
 from ivr.clock import Clock
 from ivr.config import Config
@@ -121,7 +121,9 @@ def _evaluate(cfg: Config, day: date) -> list:
     return eligibility.evaluate(cfg, day)
 
 
-def _check(cfg: Config, account: Account, day: date):
+def _check(cfg: Config, account: Account, day: date, campaign_id: int | None = None):
+    if cfg.campaign_kind != "debt" and campaign_id is not None:
+        return kinds.recheck(cfg, campaign_id, [account.id], day)[account.id]
     from ivr.ledger import eligibility
     return eligibility.check_account(cfg, account, day)
 
@@ -193,11 +195,14 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     """
     now = _naive(clock.now())
     db = models.database.obj
+    cfg = kinds.config_for(cfg, "debt")
     verdicts = _evaluate(cfg, day)
     eligible = {v.account_id: v for v in verdicts if v.eligible}
     not_eligible = {v.account_id: v for v in verdicts if not v.eligible}
     with db.atomic():
-        camp, created = Campaign.get_or_create(day=day, defaults={"status": "running", "started_at": now})
+        camp, created = Campaign.get_or_create(day=day, kind="debt", ref="",
+                                               defaults={"status": "running", "started_at": now,
+                                                         "priority": kinds.priority_of("debt")})
         if not created:
             camp.status, camp.status_reason, camp.finished_at = "running", "", None
             camp.started_at = camp.started_at or now
@@ -220,6 +225,36 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     return camp
 
 
+def start_kind_campaign(cfg: Config, day: date, clock: Clock, kind: str, ref: str, audience: dict[int, str],
+                        *, priority: int, outage_id: int | None = None,
+                        not_eligible: dict[int, str] | None = None) -> Campaign:
+    """Create or resume the campaign (`kind`, `ref`) of the local evening `day` for `audience` (account id ->
+    why they are called), as `start_campaign` does for debt: waiting entries of accounts no longer in the
+    audience are closed (`not_eligible` may say why), earlier evenings' waiting entries of the SAME kind and ref
+    are carried over. No hold-out draw and no other channel: those belong to debt reminders. `cfg` is narrowed to
+    the kind here (`kinds.config_for`; an emergency outage by its priority)."""
+    cfg = kinds.config_for(cfg, kind, emergency=priority == kinds.PRIORITY["emergency_outage"])
+    now = _naive(clock.now())
+    db = models.database.obj
+    with db.atomic():
+        camp, created = Campaign.get_or_create(day=day, kind=kind, ref=ref, defaults={
+            "status": "running", "started_at": now, "priority": priority, "outage_id": outage_id})
+        if not created:
+            camp.status, camp.status_reason, camp.finished_at = "running", "", None
+            camp.started_at = camp.started_at or now
+            camp.save()
+    _configs[camp.id] = cfg
+    release_orphans(None, clock)
+    why = {a: kinds.AudienceVerdict(a, False, [r]) for a, r in (not_eligible or {}).items()}
+    with _write_lock(db):
+        carried_n, closed_n = _refresh(camp, day, audience, why, now, db)
+        Campaign.update(eligible_count=len(audience)).where(Campaign.id == camp.id).execute()
+    camp.eligible_count = len(audience)
+    log.info("event=campaign_started campaign=%s kind=%s ref=%s day=%s audience=%d carried_over=%d "
+             "closed_not_eligible=%d", camp.id, kind, ref or "-", day, len(audience), carried_n, closed_n)
+    return camp
+
+
 def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now: datetime, db: pw.Database,
              held: set[int] = frozenset()) -> tuple[int, int]:
     have: dict[int, tuple[int, str]] = {
@@ -237,7 +272,8 @@ def _refresh(camp: Campaign, day: date, eligible: dict, not_eligible: dict, now:
     # Carry over what earlier evenings left waiting (the latest entry per account wins).
     carried: dict[int, QueueEntry] = {}
     earlier = list(QueueEntry.select().join(Campaign)
-                   .where(Campaign.day < day, QueueEntry.state == "waiting").order_by(Campaign.day, QueueEntry.id))
+                   .where(Campaign.day < day, Campaign.kind == camp.kind, Campaign.ref == camp.ref,
+                          QueueEntry.state == "waiting").order_by(Campaign.day, QueueEntry.id))
     for e in earlier:
         carried[e.account_id] = e
     rows = [{"campaign": camp.id, "account": acc_id, "priority": e.priority, "not_before": max(e.not_before, now),
@@ -419,6 +455,8 @@ class _Batch:
                           for a in group for p in out.phones.get(a, [])]
             verdicts, listed = eligibility.check_accounts(cfg, group, day, phone_rows,
                                                           [accounts[a] for a in sorted(set(group))])
+            if cfg.campaign_kind != "debt":  # the kind's own audience rule, not the debt rule
+                verdicts = kinds.recheck(cfg, entries[0].campaign_id, sorted(set(group)), day, now)
             out.verdicts.update(verdicts)
             out.listed.accounts.update(listed.accounts)
             out.listed.numbers.update(listed.numbers)
@@ -460,7 +498,7 @@ def _consider(cfg: Config, windows: CallWindows, e: QueueEntry, now: datetime, b
     assert phone is not None  # may_call_now refused empty phone lists
     if phone.e164 in busy_num:
         return None
-    v = batch.verdicts.get(acc.id) or _check(cfg, acc, windows.local_day(tz, now))
+    v = batch.verdicts.get(acc.id) or _check(cfg, acc, windows.local_day(tz, now), e.campaign_id)
     if not v.eligible:
         closes.append((e.id, "not_eligible", "; ".join(v.reasons) or "no longer eligible"))
         return None
@@ -495,7 +533,7 @@ def _sharing(cfg: Config, windows: CallWindows, e: QueueEntry, e164: str, holder
         d = rules.may_call_now(cfg, o.account, now, windows, entry=o, phones=None)
         if not d.may_call:
             continue
-        v = _check(cfg, o.account, windows.local_day(tz, now))
+        v = _check(cfg, o.account, windows.local_day(tz, now), e.campaign_id)
         if not v.eligible:
             closes.append((o.id, "not_eligible", "; ".join(v.reasons) or "no longer eligible"))
             continue

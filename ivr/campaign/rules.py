@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 import peewee as pw
 
@@ -70,12 +71,14 @@ def _naive(at: datetime) -> datetime:
     return aware_utc(at).replace(tzinfo=None)
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def day_range(tz: str, day: date) -> tuple[datetime, datetime]:
     """Naive-UTC [start, end) of a local calendar date."""
     z = as_zone(tz)
     return (_naive(first_instant_at(day, time(0), z)), _naive(first_instant_at(day + timedelta(days=1), time(0), z)))
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def week_range(tz: str, day: date) -> tuple[datetime, datetime]:
     """Naive-UTC [start, end) of the local ISO week (Monday to Monday) holding `day`."""
     monday = day - timedelta(days=day.weekday())
@@ -84,6 +87,7 @@ def week_range(tz: str, day: date) -> tuple[datetime, datetime]:
             _naive(first_instant_at(monday + timedelta(days=7), time(0), z)))
 
 
+@lru_cache(maxsize=4096)  # pure, and asked for every candidate of every claim
 def month_range(tz: str, day: date) -> tuple[datetime, datetime]:
     first = day.replace(day=1)
     nxt = (first + timedelta(days=32)).replace(day=1)
@@ -122,22 +126,48 @@ def _concerns(account_id: int, numbers: list[str]) -> tuple[str, list]:
     return f"(account_id = ? OR e164 IN ({_marks(len(numbers))}))", [account_id, *numbers]
 
 
-def attempts_between(account_id: int, numbers: list[str], start: datetime, end: datetime) -> int:
-    """Attempts on this debtor created in [start, end) (naive UTC), trunk faults excluded."""
+# The caps of a call about one matter count the calls about that matter: collecting a debt (the evening's reminders
+# and installment reminders) or telling of an outage. A debtor's busy evening of debt calls must not hold back an
+# emergency notice, nor do outage notices use up the calls the debt rules allow.
+CAP_GROUPS: dict[str, tuple[str, ...]] = {"debt": ("debt", "installment"), "installment": ("debt", "installment"),
+                                          "outage": ("outage",)}
+
+
+def cap_kinds(kind: str) -> tuple[str, ...]:
+    """The campaign kinds whose calls count toward the caps of a call of `kind`."""
+    return CAP_GROUPS.get(kind, (kind,))
+
+
+def _of_kinds(kinds: tuple[str, ...] | None) -> tuple[str, list]:
+    if kinds is None:
+        return "", []
+    # a call of no campaign (not a test call nor a call-back: none is made so) counts everywhere, to be safe
+    return (f" AND (campaign_id IS NULL OR campaign_id IN (SELECT id FROM campaign WHERE kind IN "
+            f"({_marks(len(kinds))})))", list(kinds))
+
+
+def attempts_between(account_id: int, numbers: list[str], start: datetime, end: datetime,
+                     kinds: tuple[str, ...] | None = None) -> int:
+    """Attempts on this debtor created in [start, end) (naive UTC), trunk faults, test calls and call-backs
+    excluded; only calls of campaigns of `kinds` when given."""
     cond, params = _concerns(account_id, numbers)
+    of_kinds, kind_params = _of_kinds(kinds)
     cur = database.obj.execute_sql(sql(
         f"SELECT COUNT(*) FROM attempt WHERE {cond} AND created_at >= ? AND created_at < ? "
-        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind NOT IN ('test', 'inbound')"), [*params, start, end, *NOT_COUNTED])
+        f"AND outcome NOT IN ({_marks(len(NOT_COUNTED))}) AND kind NOT IN ('test', 'inbound'){of_kinds}"),
+        [*params, start, end, *NOT_COUNTED, *kind_params])
     return int(cur.fetchone()[0])
 
 
-def answered_times(account_id: int, numbers: list[str], start: datetime, end: datetime) -> list[datetime]:
+def answered_times(account_id: int, numbers: list[str], start: datetime, end: datetime,
+                   kinds: tuple[str, ...] | None = None) -> list[datetime]:
     """When this debtor's calls were answered within [start, end) (naive UTC); an answering machine is no
-    contact with the debtor."""
+    contact with the debtor. Only calls of campaigns of `kinds` when given."""
     cond, params = _concerns(account_id, numbers)
+    of_kinds, kind_params = _of_kinds(kinds)
     rows = Attempt.raw(sql(f"SELECT id, answered_at FROM attempt WHERE {cond} AND answered_at IS NOT NULL "
-                           "AND answered_at >= ? AND answered_at < ? AND kind NOT IN ('test', 'inbound') AND outcome <> 'machine'"),
-                       *params, start, end)
+                           "AND answered_at >= ? AND answered_at < ? AND kind NOT IN ('test', 'inbound') "
+                           f"AND outcome <> 'machine'{of_kinds}"), *params, start, end, *kind_params)
     return [r.answered_at for r in rows]
 
 
@@ -151,8 +181,9 @@ class CallRow:
     """What the caps need of one Attempt concerning a debtor (read in bulk by `calls_concerning`)."""
 
     created_at: datetime
-    answered_at: datetime | None
-    counted: bool  # not a trunk fault / refusal for our rate, not a test call
+    answered_at: datetime | None  # None also for an answering machine (no contact with the debtor)
+    counted: bool  # not a trunk fault / refusal for our rate
+    campaign_kind: str = ""  # the kind of the call's campaign ("" without one)
 
 
 def calls_concerning(accounts: dict[int, list[str]], since: datetime) -> dict[int, list[CallRow]]:
@@ -171,14 +202,16 @@ def calls_concerning(accounts: dict[int, list[str]], since: datetime) -> dict[in
         cond = f"({cond} OR e164 IN ({_marks(len(by_number))}))"
         params += list(by_number)
     rows = database.obj.execute_sql(sql(
-        f"SELECT account_id, e164, created_at, answered_at, outcome, kind FROM attempt WHERE {cond} "
-        "AND created_at >= ?"), [*params, since]).fetchall()
+        "SELECT account_id, e164, created_at, answered_at, outcome, kind, "
+        "(SELECT c.kind FROM campaign c WHERE c.id = attempt.campaign_id) "
+        f"FROM attempt WHERE {cond} AND created_at >= ?"), [*params, since]).fetchall()
     out: dict[int, list[CallRow]] = {a: [] for a in ids}
     conv = Attempt.created_at.python_value
-    for acc_id, e164, created, answered, outcome, kind in rows:
-        if kind == "test":
+    for acc_id, e164, created, answered, outcome, kind, camp_kind in rows:
+        if kind in ("test", "inbound"):  # the same calls attempts_between / answered_times leave out
             continue
-        row = CallRow(conv(created), conv(answered), outcome not in NOT_COUNTED)
+        row = CallRow(conv(created), None if outcome == "machine" else conv(answered), outcome not in NOT_COUNTED,
+                      camp_kind or "")
         seen = set()
         for a in [acc_id, *by_number.get(e164, ())]:
             if a in out and a not in seen:
@@ -198,14 +231,16 @@ def cap_block(cfg: Config, account_id: int, tz: str, at_utc: datetime,
     blocks: list[Block] = []
     d0, d1 = day_range(tz, day)
     lim = contact_limits(cfg)
+    kinds = cap_kinds(cfg.campaign_kind)
     periods = [(cap, rng, what) for cap, rng, what in (
         (lim.per_day, (d0, d1), "day"), (lim.per_week, week_range(tz, day), "week"),
         (lim.per_month, month_range(tz, day), "month")) if cap]
     if calls is not None:
+        calls = [c for c in calls if c.campaign_kind in kinds or not c.campaign_kind]
         n = sum(1 for c in calls if c.counted and d0 <= c.created_at < d1)
     else:
         numbers = account_numbers(account_id) if numbers is None else numbers
-        n = attempts_between(account_id, numbers, d0, d1)
+        n = attempts_between(account_id, numbers, d0, d1, kinds)
     if n >= cfg.retry.max_attempts_per_day:
         blocks.append(Block(f"attempt cap for the day reached ({n}/{cfg.retry.max_attempts_per_day})",
                             d1.replace(tzinfo=UTC)))
@@ -214,7 +249,7 @@ def cap_block(cfg: Config, account_id: int, tz: str, at_utc: datetime,
         if calls is not None:
             times = [c.answered_at for c in calls if c.answered_at is not None and lo <= c.answered_at < hi]
         else:
-            times = answered_times(account_id, numbers or [], lo, hi)
+            times = answered_times(account_id, numbers or [], lo, hi, kinds)
         for cap, (a, b), what in periods:
             c = sum(1 for t in times if a <= t < b)
             if c >= cap:
@@ -251,7 +286,7 @@ def may_call_now(cfg: Config, account: Account, at_utc: datetime, windows: CallW
     """
     if account.do_not_call:
         return Decision(False, "do_not_call", ["do-not-call"], final=True)
-    if account.claimed_paid_at is not None:
+    if account.claimed_paid_at is not None and cfg.campaign_kind != "outage":  # paying is no outage's business
         return Decision(False, "said_paid", ["said already paid; waiting for the next payments import"], final=True)
     if phones is not None and not phones:
         return Decision(False, "no_number", ["no callable number left"], final=True)

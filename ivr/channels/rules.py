@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from ivr.config import Config
-from ivr.ledger.models import Account, Attempt, Message
+from ivr.ledger.models import Account, Attempt, Campaign, Message
 
 CYCLE_DAYS = 30
 SENT_STATES = ("queued", "sent", "delivered", "printed")
@@ -121,11 +121,14 @@ def histories(account_ids: list[int], now: datetime) -> dict[int, History]:
     """The cycle's history of many accounts, in a few queries."""
     since = now - timedelta(days=CYCLE_DAYS)
     out: dict[int, History] = {a: History() for a in account_ids}
+    debt = Campaign.select(Campaign.id).where(Campaign.kind == "debt")
     for i in range(0, len(account_ids), 500):
         chunk = account_ids[i:i + 500]
         for aid, created, answered in (
                 Attempt.select(Attempt.account, Attempt.created_at, Attempt.answered_at)
-                .where(Attempt.account.in_(chunk), Attempt.kind != "test", Attempt.created_at >= since).tuples()):
+                .where(Attempt.account.in_(chunk), Attempt.kind != "test", Attempt.created_at >= since,
+                       # a debt reminder's history: an outage notice or installment reminder reached nobody about it
+                       Attempt.campaign.is_null() | Attempt.campaign.in_(debt)).tuples()):
             h = out[aid]
             h.calls.append(created)
             h.answered = h.answered or answered is not None

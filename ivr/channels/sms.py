@@ -64,7 +64,7 @@ def prepare_evening(cfg: Config, day: date, clock: Clock) -> tuple[Campaign, lis
     now = _naive(clock.now())
     eligible = [v.account_id for v in eligibility.evaluate(cfg, day) if v.eligible]
     with _write_lock(models.database.obj):
-        camp, _ = Campaign.get_or_create(day=day, defaults={"status": "waiting"})
+        camp, _ = Campaign.get_or_create(day=day, kind="debt", ref="", defaults={"status": "waiting"})
         held = holdout.draw(cfg, camp, eligible, now)
     return camp, [a for a in eligible if a not in held]
 

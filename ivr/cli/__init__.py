@@ -22,7 +22,7 @@ COMMAND_MODULES = [
     "ivr.cli.campaign_cmd", "ivr.cli.report_cmd", "ivr.cli.control_cmd", "ivr.cli.switch_cmd", "ivr.cli.dnc_cmd",
     "ivr.cli.account_cmd", "ivr.cli.sms_cmd", "ivr.cli.email_cmd",
     "ivr.cli.letters_cmd", "ivr.cli.lifesupport_cmd", "ivr.cli.ladder_cmd",
-    "ivr.cli.web_cmd", "ivr.cli.voice_cmd",
+    "ivr.cli.web_cmd", "ivr.cli.voice_cmd", "ivr.cli.kinds_cmd",
 ]
 
 

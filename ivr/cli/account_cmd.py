@@ -67,7 +67,7 @@ def render(s: stories.AccountStory) -> str:
     out += [f"  {p.paid_on}  {p.amount:>12}  {p.reference}" for p in s.payments]
     out.append(f"Calls ({len(s.calls)}; local time):" if s.calls else "Calls: none")
     for k in s.calls:
-        tag = "  [staff test call, counted nowhere]" if k.kind == "test" else ""
+        tag = "  [staff test call, counted nowhere]" if k.kind == "test" else f"  [{k.about}]" if k.about else ""
         shared = f"  with {', '.join(k.shared_with)}" if k.shared_with else ""
         out.append(f"  {_t(k.at)}  {k.number:<16} {k.outcome or '-':<14} heard {'yes' if k.heard else 'no':<3} "
                    f"({k.heard_ms}/{k.message_ms} ms)  keys {k.keys or '-':<4} {k.hangup_cause or '-'}"

@@ -65,18 +65,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     import gevent
     from rich.console import Console
 
-    from ivr.campaign.queue import start_campaign
+    from ivr.campaign.evening import ALL_KINDS, prerender, start_evening
     from ivr.clock import Clock
     from ivr.dialer.dialer import Dialer
     from ivr.dialer.node import start_heartbeat
     from ivr.speech import Speech
 
     day = args.date or local_today(cfg)
-    _check_data(cfg, day, args.allow_stale)
+    only = [k.strip() for k in (args.kinds or ",".join(ALL_KINDS)).split(",") if k.strip()]
+    bad = [k for k in only if k not in ALL_KINDS]
+    if bad or not only:
+        raise BadArgument(f"--kinds: {','.join(bad) or '(none)'} unknown; kinds: {', '.join(ALL_KINDS)}")
+    if "debt" in only or "installment" in only:  # billing data; outage notices do not depend on it
+        _check_data(cfg, day, args.allow_stale)
     clock = Clock()
     speech = Speech(cfg)
     speech.check()
-    campaign = start_campaign(cfg, day, clock)
+    campaigns = start_evening(cfg, day, clock, only)
+    for camp in campaigns:
+        if camp.kind != "debt":
+            print(f"  {camp.kind} {camp.ref}: {camp.eligible_count} to call (priority {camp.priority})")
+    campaign = next((c for c in campaigns if c.kind == "debt"), campaigns[0] if campaigns else None)
+    if campaign is None:
+        print(f"nothing due on {day}")
+        return 0
     box_cap = f" (this box at most {cfg.freeswitch.max_channels})" if cfg.freeswitch.max_channels else ""
     print(f"campaign {day}: {campaign.eligible_count} eligible accounts; FreeSWITCH "
           f"{cfg.freeswitch.host}:{cfg.freeswitch.port}; up to {cfg.pacing.channels} channels{box_cap}, "
@@ -88,11 +100,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     gevent.signal_handler(signal.SIGTERM, dialer.finish_and_stop)
     try:
         dialer.start()  # the outbound-socket port: a clear error if it is taken
-        from ivr.dialer.demo import prerender
+        from ivr.dialer.demo import prerender as prerender_debt
 
-        prerender(dialer, campaign, Console(stderr=True))
+        if campaign.kind == "debt":
+            prerender_debt(dialer, campaign, Console(stderr=True))
+        prerender(cfg, speech, campaigns)
         beat = start_heartbeat(dialer)
-        stats = dialer.run(campaign)
+        if "outage" in only:  # an emergency entered while the evening runs joins it within half a minute
+            from ivr.campaign import outages
+
+            dialer.campaign_source = lambda: outages.due_campaigns(cfg, day, clock)
+        stats = dialer.run(campaigns)
     finally:
         if beat is not None:
             beat.kill()
@@ -100,6 +118,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         esl.stop()
     print(f"campaign {day} {campaign.status}: {stats.placed} calls; " +
           ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items())))
+    if campaign.kind != "debt":  # no debt evening tonight (--kinds): the notices' own summary
+        from ivr.campaign.evening import told_summary
+
+        for k in told_summary(day):
+            print(f"  {k.label}: audience {k.audience}, called {k.called}, heard {k.heard}, "
+                  f"not heard yet {k.waiting}, given up {k.given_up}")
+        return 0
     try:
         from ivr.report import text_summary
 
@@ -160,13 +185,18 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run today's campaign against the FreeSWITCH in config",
-                       description="Refresh the eligible list and dial the evening's campaign against the "
+                       description="Start every campaign due tonight (outage notices, installment reminders, "
+                                   "debt reminders; `ivr campaigns` lists them) and dial them on one trunk cap by "
+                                   "priority. Refresh the eligible list and dial the evening's campaign against the "
                                    "FreeSWITCH named in config.yaml, within the calling windows, until the queue is "
                                    "done or the windows close. Control it live with ivr pause|resume|stop and "
                                    "ivr set channels|cps. Refuses to start (exit 4) when the last accounts or "
                                    "payments import is older than eligibility.max_data_age_hours, and (exit 5) "
                                    "while the newest accounts import is held by the anomaly guard.")
     p.add_argument("--date", type=iso_date, metavar="YYYY-MM-DD", help="the local evening to run (default: today)")
+    p.add_argument("--kinds", default="", metavar="K1,K2",
+                   help="which campaign kinds to run: debt, installment, outage (default: all that are due; "
+                        "outage notices alone do not need fresh billing data)")
     p.add_argument("--allow-stale", action="store_true",
                    help="start even when the last accounts or payments import is older than "
                         "eligibility.max_data_age_hours (logged and written to the audit log)")

@@ -44,6 +44,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                                 "until they reappear; changes: only changed accounts (default: "
                                 "import.accounts_export)")
         q.set_defaults(func=cmd_import, kind=kind)
+    for kind, text, cols in (
+            ("plans", "installment plans (one row per due)", "plan, account, due_date, amount [, starts_on]"),
+            ("supply-points", "which supply point feeds each account (the network scheme's export)",
+             "account, point"),
+            ("outages", "outages from the dispatchers' system", "outage, points, from, to, kind [, reason, status]")):
+        q = isub.add_parser(kind, help=f"import {text}",
+                            description=f"Import {text} from a CSV file with the columns {cols} (any case); "
+                                        "encodings, delimiters and rejects as for accounts (bad rows are listed "
+                                        "by line and written to a rejects file; every good row still loads).")
+        q.add_argument("file", metavar="FILE", help="the CSV file")
+        q.add_argument("--strict", action="store_true", help="exit with status 3 when any row was rejected")
+        q.set_defaults(func=cmd_import_kind, kind=kind)
     s = isub.add_parser("sample", help="write realistic sample accounts.csv and payments.csv",
                         description="Write generated sample billing files (deterministic by --seed) for demos "
                                     "and trials; nothing is imported.")
@@ -96,6 +108,22 @@ def cmd_import(args: argparse.Namespace) -> int:
     print_report(report)
     if report.rows and not report.ok:
         raise IvrError(f"no row of {path} could be loaded; see the reasons above")
+    if args.strict and report.rejected:
+        return 3
+    return 0
+
+
+def cmd_import_kind(args: argparse.Namespace) -> int:
+    """`ivr import plans|supply-points|outages FILE` (ivr.campaign.installments, ivr.campaign.outages)."""
+    cfg, _db = load(args)
+    from ivr.campaign import installments, outages
+
+    fn = {"plans": installments.import_plans, "supply-points": outages.import_supply_points,
+          "outages": outages.import_outages}[args.kind]
+    report = fn(cfg, Path(args.file), audit.cli_actor())
+    print_report(report)
+    if report.rows and not report.ok and report.rejected:
+        raise IvrError(f"nothing of {args.file} could be loaded; see the reasons above")
     if args.strict and report.rejected:
         return 3
     return 0

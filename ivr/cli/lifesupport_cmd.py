@@ -50,7 +50,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(f"{len(items)} life-support account(s) to inform in person before the robot may call ({day}):")
     for i in items:
         print(f"  {i.district or '-':<12} {i.account:<14} {i.name:<24} {i.number or 'no valid number':<15} "
-              f"{i.debt:>10.2f}  {i.kind}")
+              f"{i.debt:>10.2f}  {i.kind}{' ' + i.outage if i.outage else ''}")
     return 0
 
 

@@ -34,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Render a text with the configured engine and voice to an 8 kHz mono WAV.")
     s.add_argument("text", nargs="?", help="the text to say (or use --key)")
     s.add_argument("--lang", default=None, choices=LANGS, help="language (default: locale.language)")
-    s.add_argument("--key", choices=list(KEYS), help="say this message with sample values instead of a text")
+    from ivr.speech.templates import KIND_KEYS
+
+    kind_keys = [f"{kind}.{key}" for kind, keys in KIND_KEYS.items() for key in keys]
+    s.add_argument("--key", choices=[*KEYS, *kind_keys], metavar="KEY",
+                   help="say this message with sample values instead of a text (a key of messages.yaml, or of "
+                        "installment.yaml / outage.yaml as installment.reminder, outage.planned …)")
     s.add_argument("--voice", help="engine voice (default: speech.voices[lang])")
     s.add_argument("-o", "--output", required=True, metavar="WAV", help="where to write the WAV")
     s.set_defaults(func=cmd_say)
@@ -64,8 +69,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     if problems := written.check_all(speech.prompts_dir):
         raise TemplateError(problems)
-    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each, and {written.FILE}) "
-          f"in {speech.prompts_dir}")
+    from ivr.speech.templates import KIND_KEYS, kind_path
+
+    kinds_found = sorted({k for k in KIND_KEYS for lang in langs if kind_path(speech.prompts_dir, lang, k).exists()})
+    print(f"message texts OK: {', '.join(langs)} ({len(KEYS)} messages each, and {written.FILE}"
+          f"{''.join(f', {k}.yaml' for k in kinds_found)}) in {speech.prompts_dir}")
+    for lang in langs:
+        missing = [f"{k}.yaml" for k in KIND_KEYS if not kind_path(speech.prompts_dir, lang, k).exists()]
+        if missing:
+            print(f"{lang}: no {', '.join(missing)}: campaigns of that kind will not start for {lang} speakers")
     for lang in sorted(speech.recorded):
         print(f"{lang}: recorded voice; `ivr voice check --lang {lang}` lists missing or bad recordings")
     return 0
@@ -73,8 +85,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def sample_values(cfg, lang: str) -> dict[str, object]:
     names = {"uk": "Петренко Іван", "ru": "Иванов Сергей", "bg": "Иван Петров", "en": "John Smith"}
+    addresses = {"uk": "вулиця Хрещатик, 1", "ru": "улица Крещатик, 1", "bg": "улица Витоша 1",
+                 "en": "1 Main Street"}
+    from datetime import time as wall
+
     return {"name": names[lang], "account": "1234567", "amount": Decimal("1021.50"),
-            "currency": cfg.locale.currency, "overdue_months": 3, "due_date": date(2026, 8, 23)}
+            "currency": cfg.locale.currency, "overdue_months": 3, "due_date": date(2026, 8, 23),
+            # the outage texts (outage.yaml: --key outage.planned …)
+            "address": addresses[lang], "from_date": date(2026, 12, 12), "from_time": wall(9, 0),
+            "to_date": date(2026, 12, 13), "to_time": wall(17, 30)}
 
 
 def cmd_say(args: argparse.Namespace) -> int:

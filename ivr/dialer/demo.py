@@ -79,6 +79,34 @@ def prepare_data(cfg: Config, folder: Path, accounts: int, seed: int, day: date,
     console.print(rep.summary())
 
 
+def prepare_outages(cfg: Config, folder: Path, day: date, console: Any) -> None:
+    """The grid's side of the demo, through the same imports staff use: every account fed from its district's
+    feeder (a supply-points file), an emergency outage on one feeder tonight and a planned one on another in
+    three days (a dispatchers' outages file): their notices go out tonight beside the debt reminders."""
+    import csv
+
+    from ivr.campaign import outages
+    from ivr.ledger.models import Account
+
+    feeders: dict[str, str] = {}
+    points = folder / "billing" / "supply_points.csv"
+    with open(points, "w", encoding="utf-8", newline="") as fp:
+        out = csv.writer(fp)
+        out.writerow(["account", "point"])
+        for number, district in Account.select(Account.number, Account.district).order_by(Account.id).tuples():
+            feeder = feeders.setdefault(district, f"F-{len(feeders) + 1}")
+            out.writerow([number, feeder])
+    console.print(outages.import_supply_points(cfg, points, "demo").summary())
+    soon = day + timedelta(days=3)
+    listed = folder / "billing" / "outages.csv"
+    with open(listed, "w", encoding="utf-8", newline="") as fp:
+        out = csv.writer(fp)
+        out.writerow(["outage", "points", "from", "to", "kind", "reason"])
+        out.writerow(["EM-1", "F-1", f"{day} 16:40", f"{day} 23:30", "emergency", "cable damage"])
+        out.writerow(["PL-1", "F-2", f"{soon} 09:00", f"{soon} 17:00", "planned", "transformer maintenance"])
+    console.print(outages.import_outages(cfg, listed, "demo").summary())
+
+
 # Share of each evening outcome who pay within the following week: the demo's stand-in for billing's next
 # payments files, so the morning report has an effect to measure. Not reached → the control group's rate.
 PAY_AFTER = {"pay_now": 0.7, "callback": 0.45, "already_paid": 0.5, "heard": 0.3, "early_hangup": 0.15}
@@ -132,7 +160,7 @@ def prerender(dialer: Any, campaign: Any, console: Any) -> int:
         return dialer.prepare_speech(accounts, campaign.day, lambda n: bar.update(task, completed=n))
 
 
-def _progress_table(dialer: Any, sim: Any, campaign: Any) -> Any:
+def _progress_table(dialer: Any, sim: Any, campaign: Any, others: list | None = None) -> Any:
     from rich.table import Table
 
     from ivr.campaign.queue import counts
@@ -150,6 +178,12 @@ def _progress_table(dialer: Any, sim: Any, campaign: Any) -> Any:
     t.add_row("calls placed", str(dialer.stats.placed), "peak in flight", str(dialer.stats.peak_in_flight))
     shown = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items(), key=lambda kv: -kv[1]))
     t.add_row("outcomes", shown or "-", "", "")
+    from ivr.campaign.kinds import describe
+
+    for camp in others or []:  # the evening's other campaigns, served first on the same cap
+        c = counts(camp)
+        t.add_row(describe(camp).label.split(" (")[0], f"waiting {c.get('waiting', 0)}  dialing {c.get('dialing', 0)}",
+                  "closed", f"done {c.get('done', 0)}  given up {c.get('given_up', 0)}")
     return t
 
 
@@ -159,7 +193,8 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
     from rich.console import Console
     from rich.live import Live
 
-    from ivr.campaign.queue import start_campaign
+    from ivr.campaign.evening import prerender as prerender_kinds
+    from ivr.campaign.evening import start_evening
     from ivr.dialer.dialer import Dialer
     from ivr.dialer.node import start_heartbeat
     from ivr.ledger.db import connect
@@ -190,8 +225,13 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
     console.print(f"log: {log_file}")
     db = connect(cfg.database.url, cfg.base_dir)
     prepare_data(cfg, folder, accounts, seed, day, console)
+    prepare_outages(cfg, folder, day, console)
     with console.status("refreshing the eligible list"):
-        campaign = start_campaign(cfg, day, clock)
+        campaigns = start_evening(cfg, day, clock)
+    campaign = next(c for c in campaigns if c.kind == "debt")
+    others = [c for c in campaigns if c.kind != "debt"]
+    for c in others:
+        console.print(f"{c.kind} {c.ref} (priority {c.priority}): {c.eligible_count} to call")
     console.print(f"eligible tonight: {campaign.eligible_count}")
     tz = ZoneInfo(cfg.locale.timezone)
     speech = Speech(cfg, now=lambda: clock.now().astimezone(tz))  # {hello} follows the demo's evening
@@ -210,24 +250,26 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
     dialer = Dialer(cfg, esl, clock, speech, node="demo", outbound_port=0)
     dialer.start()
     avg_ms = prerender(dialer, campaign, console)
+    with console.status("rendering the outage messages"):
+        prerender_kinds(cfg, speech, others)
     clock.real_start = time_mod.time()  # the evening starts now, not while the messages were being rendered
     # the debtors' early hang-ups fall inside a message of about this length
     script.debtors.update(Script.random_mix(sorted(set(numbers)), seed=seed,
                                             message_s=max(5.0, avg_ms / 1000)).debtors)
     beat = start_heartbeat(dialer)
     try:
-        with Live(_progress_table(dialer, sim, campaign), console=console, auto_refresh=False) as live:
+        with Live(_progress_table(dialer, sim, campaign, others), console=console, auto_refresh=False) as live:
             def refresh() -> None:
                 while True:
-                    live.update(_progress_table(dialer, sim, campaign), refresh=True)
+                    live.update(_progress_table(dialer, sim, campaign, others), refresh=True)
                     gevent.sleep(0.25)
 
             painter = gevent.spawn(refresh)
             try:
-                dialer.run(campaign)
+                dialer.run(campaigns)
             finally:
                 painter.kill()
-                live.update(_progress_table(dialer, sim, campaign), refresh=True)
+                live.update(_progress_table(dialer, sim, campaign, others), refresh=True)
     finally:
         beat.kill()
         dialer.stop()
@@ -244,7 +286,8 @@ def run_demo(cfg: Config, accounts: int = 2000, scale: float = 60.0, seed: int =
         log.warning("event=report_summary_failed error=%s", exc)
         print(f"Campaign {day}: {dialer.stats.placed} calls; outcomes " +
               ", ".join(f"{k} {v}" for k, v in sorted(dialer.stats.outcomes.items())))
-    print(f"Full report: ivr --config {folder / 'config.yaml'} report --date {day}")
+    print(f"Full report: ivr --config {folder / 'config.yaml'} report --date {day}; every campaign of the "
+          f"evening: ivr --config {folder / 'config.yaml'} campaigns --date {day}")
     db.close()
     if dialer.stats.placed == 0:
         raise IvrError("the demo placed no calls: see the log lines above")

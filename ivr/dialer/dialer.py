@@ -4,8 +4,11 @@ Order of writes (never lose a result):
 1. the Attempt row is inserted (state created) inside the slot transaction BEFORE its originate is sent;
 2. events update it as they arrive (tracker.py);
 3. the call flow's facts (heard, digits, callback request, claimed payment, wrong number, opt-out onto the
-   do-not-call list) are written the moment `run_call` returns, in one short transaction;
+   do-not-call list) are written the moment `run_call` returns, in one short transaction (plain facts of a call
+   whose channel is already gone ride on step 4's first statement instead);
 4. the outcome and `campaign.record_result` are written together once the channel is gone (finalize).
+The row is not marked 'originated' when the originate goes out: nothing tells 'created' and 'originated' apart
+(reconciliation asks FreeSWITCH either way), and the write cost a statement per call.
 A crash anywhere leaves rows that reconciliation (reconcile.py) can finish.
 
 Concurrency: everything runs in gevent greenlets in ONE OS thread and the library never monkey-patches; database
@@ -43,8 +46,16 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
-from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
-from ivr.dialer.tracker import SET_ORIGINATED, SET_OUTCOME, WATCHED_EVENTS, Flight, Tracker, clock_utc
+from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer, claim_slots, count_in_flight
+from ivr.dialer.tracker import (
+    SET_ENDED_OUTCOME,
+    SET_FACTS_OUTCOME,
+    SET_OUTCOME,
+    WATCHED_EVENTS,
+    Flight,
+    Tracker,
+    clock_utc,
+)
 from ivr.ledger import dnc
 from ivr.ledger.models import (
     Account,
@@ -65,7 +76,9 @@ DB_ERROR_NAP_REAL_SECONDS = 1.0  # after a database error in the loop (connectio
 IDLE_REAL_SECONDS = 0.05  # how long the loop naps when there is nothing to do right now (real time)
 BATCH_REAL_SECONDS = 0.02  # the shortest nap between two claims (real time): calls are claimed in batches
 IN_FLIGHT_REFRESH_REAL_SECONDS = 0.5  # how often the other nodes' share of the cap is re-counted
-MAX_BATCH_WAIT_REAL_SECONDS = 0.25  # the longest a free slot waits for others to claim them together
+MAX_BATCH_WAIT_REAL_SECONDS = 0.5  # the longest a free slot waits for others to claim them together
+BATCH_SHARE_OF_CAP = 10  # with every channel busy, a claim waits for a tenth of the cap to be free (at most 50)
+CAMPAIGN_REFRESH_REAL_SECONDS = 30.0  # how often a running evening looks for newly due campaigns (an emergency)
 
 
 def release_memory() -> None:
@@ -118,14 +131,29 @@ class CampaignQueue:
 
         self._q = queue
         self.cfg = cfg
+        self._by_campaign: dict[int, Config] = {}
+
+    def cfg_for(self, campaign_id: int | None) -> Config:
+        """The config narrowed to the campaign's kind (its windows and caps: ivr.campaign.kinds)."""
+        from ivr.campaign import kinds
+
+        if campaign_id is None:
+            return self.cfg
+        got = self._by_campaign.get(campaign_id)
+        if got is None:
+            camp = Campaign.get_or_none(Campaign.id == campaign_id)
+            got = self.cfg if camp is None else kinds.config_for_campaign(self.cfg, camp)
+            self._by_campaign[campaign_id] = got
+        return got
 
     def next_candidates(self, campaign: Campaign, clock: Clock, limit: int, busy_accounts: set[int],
                         busy_numbers: set[str]) -> list[Any]:
-        return self._q.next_candidates(campaign, clock, limit, busy_accounts, busy_numbers, cfg=self.cfg)
+        return self._q.next_candidates(campaign, clock, limit, busy_accounts, busy_numbers,
+                                       cfg=self.cfg_for(campaign.id))
 
     def record_result(self, entry: QueueEntry, outcome: str, cause: str, clock: Clock,
                       attempt: Attempt | None = None) -> None:
-        self._q.record_result(entry, outcome, cause, clock, attempt, cfg=self.cfg)
+        self._q.record_result(entry, outcome, cause, clock, attempt, cfg=self.cfg_for(entry.campaign_id))
 
     def release(self, entries: list[QueueEntry], clock: Clock) -> None:
         """Claimed entries that were not dialed after all (the shared cap filled up meanwhile)."""
@@ -165,7 +193,12 @@ class Dialer:
         self.tracker = Tracker(clock, self.pacer, self._finalize, self._trunk_fault)
         self.tracker.on_write_failed = lambda: self.reconcile_later(DB_ERROR_NAP_REAL_SECONDS)
         self.stats = DialerStats()
-        self.campaign: Campaign | None = None
+        self.campaign: Campaign | None = None  # the first (highest-priority) of `campaigns`
+        self.campaigns: list[Campaign] = []  # the evening's campaigns, served by priority on one cap
+        # asked every CAMPAIGN_REFRESH_REAL_SECONDS while the evening runs: campaigns that became due since it
+        # started (an emergency outage entered mid-evening) join it at their priority; None = the list is fixed
+        self.campaign_source: Callable[[], list[Campaign]] | None = None
+        self._campaigns_at = 0.0
         self.paused = False
         self.pause_reason = ""
         self.stopping = False
@@ -177,7 +210,7 @@ class Dialer:
         self._reconcile_at = 0.0  # real monotonic time before which a requested reconciliation waits
         self._outbound = None
         self._outbound_port = outbound_port if outbound_port is not None else cfg.freeswitch.outbound_bind_port
-        self._greenlets: list[gevent.Greenlet] = []
+        self._greenlets: set[gevent.Greenlet] = set()
         self._in_flight_db = 0
         self.on_tick: Callable[[Dialer], None] | None = None
         self._prompts: dict[tuple, Any] = {}  # CallContext's per-process prompt cache
@@ -280,7 +313,7 @@ class Dialer:
                 log.warning("event=leave_failed node=%s error=%s", self.node, exc)
         if self._outbound is not None:
             self._outbound.stop()
-        for g in self._greenlets:
+        for g in list(self._greenlets):
             g.kill(block=False)
 
     def _handle_event(self, ev: Any) -> None:
@@ -320,13 +353,19 @@ class Dialer:
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    def run(self, campaign: Campaign | None, *, until: datetime | None = None) -> DialerStats:
-        """Dial `campaign` until its queue is exhausted for the evening, `until` (clock time) or a stop command.
+    def run(self, campaign: Campaign | list[Campaign] | None, *, until: datetime | None = None) -> DialerStats:
+        """Dial `campaign` (or several campaigns of one evening) until their queues are exhausted for the
+        evening, `until` (clock time) or a stop command.
 
-        Calls in progress when the loop ends are waited for (they finish normally)."""
+        Several campaigns share this process's slots and the trunk's cap by priority (ivr.campaign.kinds):
+        each free slot is offered to the campaigns in priority order, so a lower one is dialed only while the
+        higher ones have nobody who may be called right now. Calls in progress when the loop ends are waited for
+        (they finish normally)."""
         from ivr.dialer.reconcile import reconcile
 
-        self.campaign = campaign
+        camps = campaign if isinstance(campaign, list) else [campaign] if campaign is not None else []
+        self.campaigns = sorted(camps, key=lambda c: (c.priority, c.id))
+        self.campaign = self.campaigns[0] if self.campaigns else None
         self.stats.started_mono = self.clock.monotonic()
         self.ensure_lease()
         self._set_status("running", "")
@@ -369,6 +408,7 @@ class Dialer:
             self._need_reconcile = False
             reconcile(self)
         self._take_over_dead_nodes()
+        self._refresh_campaigns()
         if self.paused:
             self._nap(0.2)
             return ""
@@ -405,8 +445,9 @@ class Dialer:
         lease = self.ensure_lease()
         if leases.stale_nodes(self.node, self.node_timeout) or leases.earlier_incarnation_takeable(lease):
             reconcile(self)
-        if self.campaign is not None and isinstance(self.queue, CampaignQueue):
-            release_orphans(self.campaign, self.clock)
+        if isinstance(self.queue, CampaignQueue):
+            for camp in self.campaigns or ([self.campaign] if self.campaign is not None else []):
+                release_orphans(camp, self.clock)
 
     def _others_unsettled(self) -> bool:
         """Whether to keep the evening open for calls of other processes still unsettled in this campaign (a
@@ -415,11 +456,11 @@ class Dialer:
         bounded wait."""
         from ivr.dialer.reconcile import foreign_owners, foreign_unsettled
 
-        camp_id = self.campaign.id if self.campaign is not None else None
-        if not foreign_unsettled(self.ensure_lease(), camp_id):
+        ids = [c.id for c in self.campaigns] or [self.campaign.id if self.campaign is not None else None]
+        if not any(foreign_unsettled(self.ensure_lease(), i) for i in ids):
             self._others_wait_until = None
             return False
-        if foreign_owners(self.ensure_lease(), camp_id):
+        if any(foreign_owners(self.ensure_lease(), i) for i in ids):
             # a registered node still owns calls of tonight: it settles them, or its heartbeat stops and they
             # are taken over here (the orphan check runs on every turn of this loop): no deadline needed
             return True
@@ -464,30 +505,38 @@ class Dialer:
         if not self.lease_ok():
             return 0
         now = time.monotonic()
+        # several nodes on one cap: a node below its fair share (cap / live nodes) looks at the others' calls on
+        # every turn and claims at once; one at or above it claims freed slots only every refresh, so a faster
+        # node cannot take every slot the moment it frees and starve the others
+        nodes = max(1, int(self.pacer.share))
+        under = nodes > 1 and local < self.pacer.channels / nodes
         if now >= self._in_flight_at:  # other nodes' calls (the cap itself is enforced inside claim_slots)
-            self._in_flight_at = now + IN_FLIGHT_REFRESH_REAL_SECONDS
+            self._in_flight_at = now + (IDLE_REAL_SECONDS if under else IN_FLIGHT_REFRESH_REAL_SECONDS)
             self._others_in_flight = max(0, count_in_flight() - local)
+        if nodes > 1 and not under and local and now - self._claimed_at < IN_FLIGHT_REFRESH_REAL_SECONDS:
+            return 0
         self._in_flight_db = local + self._others_in_flight
         n = self.pacer.allowance(self._in_flight_db)
         if box:
             n = min(n, box - local)
         if n <= 0:
             return 0
-        # with every channel busy, slots free one call at a time: wait (briefly) for a few, so one claim's
-        # queries serve several calls (a 2,000-channel cap waits for 40 free, about 2 % of the cap)
-        want = max(1, min(self.pacer.channels // 50, 40))
+        # with every channel busy, slots free one call at a time: wait (briefly) for several, so one claim's
+        # queries serve many calls (a claim costs about 15 statements and most of the controller's CPU went to
+        # claims of 2-3 calls); never for more than the token bucket can give at once
+        want = max(1, min(self.pacer.channels // BATCH_SHARE_OF_CAP, 50, int(self.pacer.burst)))
         wait = min(MAX_BATCH_WAIT_REAL_SECONDS, self.clock.real_seconds(MAX_BATCH_WAIT_REAL_SECONDS))
         if n < want and local and now - self._claimed_at < wait:  # (a time-compressed evening waits less)
             return 0
         self._claimed_at = now
-        cands = self.queue.next_candidates(self.campaign, self.clock, n, set(self.tracker.busy_accounts),
-                                           set(self.tracker.busy_numbers))
+        cands = self._candidates(n)
         if not cands:
             return 0
         rows = []
         lease = self.ensure_lease()
         for c in cands:
-            rows.append({"uuid": str(uuidlib.uuid4()), "campaign": self.campaign.id if self.campaign else None,
+            rows.append({"uuid": str(uuidlib.uuid4()),
+                         "campaign": c.entry.campaign_id if c.entry is not None else None,
                          "account": c.account.id,
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
                          "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock),
@@ -512,6 +561,41 @@ class Dialer:
         self.stats.placed += len(attempts)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
         return len(attempts)
+
+    def _refresh_campaigns(self) -> None:
+        """Now and then: add the campaigns `campaign_source` says are due and this evening does not serve yet."""
+        now = time.monotonic()
+        if self.campaign_source is None or now < self._campaigns_at:
+            return
+        self._campaigns_at = now + CAMPAIGN_REFRESH_REAL_SECONDS
+        known = {c.id for c in self.campaigns}
+        new = [c for c in self.campaign_source() if c.id not in known]
+        if not new:
+            return
+        self.campaigns = sorted([*self.campaigns, *new], key=lambda c: (c.priority, c.id))
+        self.campaign = self.campaigns[0]
+        for c in new:
+            Campaign.update(status="running", status_reason="").where(Campaign.id == c.id).execute()
+            c.status = "running"
+            log.warning("event=campaign_joined campaign=%s kind=%s ref=%s priority=%s audience=%s", c.id, c.kind,
+                        c.ref or "-", c.priority, c.eligible_count)
+
+    def _candidates(self, n: int) -> list[Any]:
+        """Up to `n` claimed candidates, asked of the campaigns in priority order: a campaign gets what the
+        higher ones left. The busy sets grow with each campaign's claims, and the queue's claim re-checks every
+        live call and claimed entry of ANY campaign, so nobody is in two calls at once across campaigns."""
+        busy_acc, busy_num = set(self.tracker.busy_accounts), set(self.tracker.busy_numbers)
+        out: list[Any] = []
+        for camp in self.campaigns or [self.campaign]:
+            if len(out) >= n:
+                break
+            got = self.queue.next_candidates(camp, self.clock, n - len(out), busy_acc, busy_num)
+            for c in got:  # (a staff test call's candidate has no queue entry)
+                busy_acc.add(c.account.id)
+                busy_acc.update(e.account_id for e in c.entries if e is not None)
+                busy_num.add(c.e164)
+            out.extend(got)
+        return out
 
     def _may_send(self, flight: Flight) -> bool:
         """Right before (and right after) an originate goes out: is this call still ours to place?"""
@@ -541,8 +625,8 @@ class Dialer:
 
     def _spawn(self, fn: Callable[..., Any], *args: Any) -> None:
         g = gevent.spawn(fn, *args)
-        self._greenlets.append(g)
-        g.link(lambda gl: self._greenlets.remove(gl) if gl in self._greenlets else None)
+        self._greenlets.add(g)
+        g.link(self._greenlets.discard)  # a set: hundreds of calls in flight, removal must not scan a list
 
     def _originate(self, flight: Flight, account_number: str) -> None:
         from ivr.switch.errors import EslDisconnected, UnsafeValue
@@ -580,7 +664,6 @@ class Dialer:
             # frozen between the check and the send: this call is no longer ours; end it before it rings
             self._kill_sent(flight.uuid, job)
             return
-        SET_ORIGINATED("originated", flight.attempt_id, flight.node, flight.epoch, "created")
         log.debug("event=originate attempt=%s account=%s number=%s", flight.uuid, account_number,
                   shown_number(flight.e164))
         wait = self.clock.real_seconds(self.cfg.dialing.originate_timeout + 60) + 30
@@ -661,12 +744,25 @@ class Dialer:
         from ivr.callflow.context import CallContext
         from ivr.speech.facts import facts_for_account, facts_from_verdict
 
-        day = self.campaign.day if self.campaign is not None else self.clock.now().date()
+        camp = self._campaign_of(flight)
+        day = camp.day if camp is not None else self.clock.now().date()
+        if camp is not None and camp.kind != "debt":
+            from ivr.campaign import messages
+
+            return messages.context(self.cfg, self.speech, camp, self._accounts_of(flight), day,
+                                    attempt=flight.uuid, shared=self._prompts)
         verdicts = getattr(flight.candidate, "verdicts", None) or {}
         # the pre-dial check's verdicts say the amount, currency and months overdue: no second ledger read
         facts = [facts_from_verdict(self.cfg, acc, verdicts[acc.id]) if acc.id in verdicts
                  else facts_for_account(self.cfg, acc, day) for acc in self._accounts_of(flight)]
         return CallContext.from_speech(self.cfg, self.speech, facts, attempt=flight.uuid, shared=self._prompts)
+
+    def _campaign_of(self, flight: Flight) -> Campaign | None:
+        cid = flight.entry.campaign_id if flight.entry is not None else None
+        for c in self.campaigns:
+            if c.id == cid:
+                return c
+        return self.campaign
 
     def prepare_speech(self, accounts: list[Account], day: date,
                        progress: Callable[[int], None] | None = None) -> int:
@@ -689,7 +785,8 @@ class Dialer:
         return total // max(1, len(accounts))
 
     def _write_result(self, flight: Flight, result: Any) -> None:
-        """The call flow's facts, written at once (before the channel is even gone)."""
+        """The call flow's facts, written at once (before the channel is even gone); when the channel is gone
+        already, the finalize that follows writes them with the outcome."""
         flight.result = result
         now = clock_utc(self.clock)
         accounts = self._accounts_of(flight)
@@ -697,12 +794,20 @@ class Dialer:
         more = self.attempt_kind != "test" and (
             getattr(result, "callback", False) or getattr(result, "opted_out", False)
             or result.outcome in ("callback", "already_paid", "wrong_number", "opted_out"))
+        facts = (bool(result.heard), int(result.heard_ms or 0), int(result.message_ms or 0),
+                 (result.digits or "")[:32], detail[:400])
+        if not more and self.attempt_kind != "test" and flight.released and not flight.finalized \
+                and not flight.fenced:
+            # the channel is gone already: finalize follows at once (session_done) and writes these facts with
+            # the outcome, in the same statement (its owner check covers them)
+            flight.facts = facts
+            self._log_result(flight, accounts, result)
+            return
         # one conditional UPDATE is atomic by itself; the writes that go with it need the transaction
         with database.atomic() if more else contextlib.nullcontext():
             # first statement: the owner check (raises LeaseLost, nothing of this call is written)
-            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=bool(result.heard),
-                             heard_ms=int(result.heard_ms or 0), message_ms=int(result.message_ms or 0),
-                             digits=(result.digits or "")[:32], detail=detail[:400])
+            leases.claim_row(flight.attempt_id, flight.node, flight.epoch, heard=facts[0], heard_ms=facts[1],
+                             message_ms=facts[2], digits=facts[3], detail=facts[4])
             if self.attempt_kind == "test":
                 log.info("event=test_call_result attempt=%s account=%s outcome=%s digits=%s; changes nothing of "
                          "the debtor's", flight.uuid, accounts[0].number, result.outcome, result.digits)
@@ -720,9 +825,14 @@ class Dialer:
                 # on the list before the channel is even gone: no other process dials this number again
                 dnc.opt_out(flight.e164, attempt_uuid=flight.uuid, key=self.cfg.callflow.optout_key,
                             accounts=[a.number for a in accounts], at=now)
-        log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d digits=%s",
-                 flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome, result.heard,
-                 result.heard_ms, result.digits)
+        self._log_result(flight, accounts, result)
+
+    @staticmethod
+    def _log_result(flight: Flight, accounts: list[Account], result: Any) -> None:
+        if log.isEnabledFor(logging.INFO):
+            log.info("event=call_result attempt=%s account=%s number=%s outcome=%s heard=%s heard_ms=%d "
+                     "digits=%s", flight.uuid, accounts[0].number, shown_number(flight.e164), result.outcome,
+                     result.heard, result.heard_ms, result.digits)
 
     # --- finalize / faults ---------------------------------------------------------------------------------------
 
@@ -735,8 +845,16 @@ class Dialer:
         accounts = self._accounts_of(flight)
         entries = [(flight.entry, accounts[0]), *zip(flight.sharing_entries, accounts[1:], strict=False)]
         attempt = Attempt(id=flight.attempt_id, uuid=flight.uuid, e164=flight.e164)
+        mine = (flight.attempt_id, flight.node, flight.epoch)
         with database.atomic():
-            if SET_OUTCOME(outcome, flight.attempt_id, flight.node, flight.epoch) != 1:
+            # the first statement is the owner check; the channel's end or the flow's facts ride along when they
+            # were left for it (see tracker.py); a row whose state moved meanwhile gets the outcome alone
+            n = 0
+            if flight.ending is not None:
+                n = SET_ENDED_OUTCOME("ended", outcome, *flight.ending, *mine, *IN_FLIGHT_STATES)
+            elif flight.facts is not None:
+                n = SET_FACTS_OUTCOME(outcome, *flight.facts, *mine)
+            if n != 1 and SET_OUTCOME(outcome, *mine) != 1:
                 raise leases.LeaseLost(f"attempt {flight.attempt_id} is no longer owned by "
                                        f"{flight.node}#{flight.epoch}")
             for entry, acc in entries:
@@ -763,16 +881,15 @@ class Dialer:
         self._set_status("paused", reason)
 
     def _set_status(self, status: str, reason: str) -> None:
-        if self.campaign is None:
-            return
-        fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
-        if status == "running" and self.campaign.started_at is None:
-            fields["started_at"] = clock_utc(self.clock)
-        if status in ("done", "stopped"):
-            fields["finished_at"] = clock_utc(self.clock)
-        Campaign.update(**fields).where(Campaign.id == self.campaign.id).execute()
-        for k, v in fields.items():
-            setattr(self.campaign, k, v)
+        for camp in self.campaigns or ([self.campaign] if self.campaign is not None else []):
+            fields: dict[str, Any] = {"status": status, "status_reason": reason[:400]}
+            if status == "running" and camp.started_at is None:
+                fields["started_at"] = clock_utc(self.clock)
+            if status in ("done", "stopped"):
+                fields["finished_at"] = clock_utc(self.clock)
+            Campaign.update(**fields).where(Campaign.id == camp.id).execute()
+            for k, v in fields.items():
+                setattr(camp, k, v)
 
     # --- commands ----------------------------------------------------------------------------------------------
 
@@ -801,15 +918,26 @@ class Dialer:
     # --- end of the evening ------------------------------------------------------------------------------------
 
     def _evening_over(self) -> bool:
+        """Nothing left to call tonight in any of the evening's campaigns (each by its own windows)."""
+        camps = self.campaigns or [self.campaign]
+        return all(self._campaign_over(c) for c in camps)
+
+    def _campaign_over(self, camp: Campaign | None) -> bool:
         """Nothing left to call tonight: nothing waiting, or the earliest waiting entry is due on a later local
         day (retry delays and closed windows push `not_before` to the next window), or every window is closed."""
-        wake = self.queue.next_wakeup(self.campaign)
-        if wake is None or self.campaign is None:
+        if camp is None:
+            return True
+        wake = self.queue.next_wakeup(camp)
+        if wake is None:
             return True
         from ivr.campaign.windows import CallWindows
 
-        windows = self._windows = getattr(self, "_windows", None) or CallWindows(self.cfg)
-        day: date = self.campaign.day
+        cache = self.__dict__.setdefault("_windows_by", {})
+        cfg = self.queue.cfg_for(camp.id) if hasattr(self.queue, "cfg_for") else self.cfg
+        windows = cache.get(camp.id)
+        if windows is None:
+            windows = cache[camp.id] = CallWindows(cfg)
+        day: date = camp.day
         tz = self.cfg.locale.timezone
         if windows.local_day(tz, wake) > day:
             return True

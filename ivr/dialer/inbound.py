@@ -95,6 +95,9 @@ def handle(dialer: Any, session: Any) -> str:
     main = accounts[0]
     last = (Attempt.select(Attempt.campaign).where((Attempt.account == main) & (Attempt.kind == "campaign"))
             .order_by(Attempt.created_at.desc()).first())
+    camp = Campaign.get_or_none(Campaign.id == last.campaign_id) if last and last.campaign_id else None
+    if camp is not None and camp.kind != "debt":
+        accounts = [main]  # an outage notice or installment reminder: that message again, for that account
     lease = dialer.ensure_lease()  # written under this process's lease, as outbound calls are (lease.py)
     att = Attempt.create(uuid=session.uuid, campaign=last.campaign_id if last else None, account=main.id,
                          accounts=",".join(a.number for a in accounts)[:400], e164=e164, node=lease.node,
@@ -107,8 +110,14 @@ def handle(dialer: Any, session: Any) -> str:
     from ivr.speech.facts import facts_for_account
 
     day = clock.now().date()
-    facts = [facts_for_account(cfg, acc, day) for acc in accounts]
-    ctx = CallContext.from_speech(cfg, dialer.speech, facts, attempt=att.uuid, shared=dialer._prompts)
+    if camp is not None and camp.kind != "debt":
+        from ivr.campaign import messages
+
+        ctx = messages.context(cfg, dialer.speech, camp, accounts, camp.day, attempt=att.uuid,
+                               shared=dialer._prompts)
+    else:
+        facts = [facts_for_account(cfg, acc, day) for acc in accounts]
+        ctx = CallContext.from_speech(cfg, dialer.speech, facts, attempt=att.uuid, shared=dialer._prompts)
     ctx.settings = settings
     result = dialer.run_call(session, ctx)
     dialer._write_result(flight, result)
@@ -117,21 +126,25 @@ def handle(dialer: Any, session: Any) -> str:
         Attempt.update(outcome=result.outcome, state="ended", ended_at=ended,
                        hangup_cause=result.hangup_cause or "").where(Attempt.id == att.id).execute()
         if result.outcome in DONE:
-            _close_entries(dialer, accounts, result, att)
+            _close_entries(dialer, accounts, result, att, camp)
     log.info("event=inbound_done attempt=%s number=%s outcome=%s", att.uuid, shown_number(e164), result.outcome)
     return result.outcome
 
 
-def _close_entries(dialer: Any, accounts: list[Account], result: Any, att: Attempt) -> None:
-    """A callback heard counts as heard: close each account's waiting entry in a running campaign."""
+def _close_entries(dialer: Any, accounts: list[Account], result: Any, att: Attempt,
+                   camp: Campaign | None = None) -> None:
+    """A callback heard counts as heard: close each account's waiting entry in a running campaign of the message
+    heard (a debt message closes debt entries; an outage notice only that notice's entry)."""
     from ivr.campaign import queue
 
     per = {k: v.outcome for k, v in (result.accounts or {}).items()}
+    which = (Campaign.id == camp.id) if camp is not None and camp.kind != "debt" else (Campaign.kind == "debt")
     entries = (QueueEntry.select().join(Campaign).where(
         QueueEntry.account.in_([a.id for a in accounts]) & (QueueEntry.state == "waiting")
-        & (Campaign.status.in_(["waiting", "running", "paused"]))))
+        & (Campaign.status.in_(["waiting", "running", "paused"])) & which))
     by_id = {a.id: a for a in accounts}
     for e in entries:
         outcome = per.get(by_id[e.account_id].number, result.outcome)
         if outcome in DONE:
-            queue.record_result(e, outcome, "", dialer.clock, att, cfg=dialer.cfg)
+            cfg = dialer.queue.cfg_for(e.campaign_id) if hasattr(dialer.queue, "cfg_for") else dialer.cfg
+            queue.record_result(e, outcome, "", dialer.clock, att, cfg=cfg)

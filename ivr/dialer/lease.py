@@ -130,8 +130,11 @@ def leave(lease: Lease) -> bool:
 
 def still_holds(lease: Lease) -> bool:
     """The lease as the database sees it (inside a transaction: the fencing check of a claim)."""
-    return (DialerNode.select().where((DialerNode.name == lease.node) & (DialerNode.epoch == lease.epoch) &
-                                      DialerNode.fenced_at.is_null()).exists())
+    from ivr.ledger import prebuilt
+
+    return prebuilt.execute("lease.still_holds", lambda: DialerNode.select(DialerNode.name).where(
+        (DialerNode.name == lease.node) & (DialerNode.epoch == lease.epoch) & DialerNode.fenced_at.is_null()),
+        [lease.node, lease.epoch]).fetchone() is not None
 
 
 def owned(attempt_id: int, node: str, epoch: int) -> Any:
@@ -139,11 +142,22 @@ def owned(attempt_id: int, node: str, epoch: int) -> Any:
     return (Attempt.id == attempt_id) & (Attempt.node == node) & (Attempt.epoch == epoch)
 
 
+_FACT_COLUMNS = ("heard", "heard_ms", "message_ms", "digits", "detail")
+_FACT_ORDER = sorted(_FACT_COLUMNS, key=lambda c: Attempt._meta.fields[c]._sort_key)  # peewee's SET order
+
+
 def claim_row(attempt_id: int, node: str, epoch: int, **fields: Any) -> None:
     """First statement of a result transaction: touch the attempt row under the owner check (this locks it on
     PostgreSQL until commit, so a takeover waits for us and then sees the row as it is). Raises LeaseLost."""
-    q = Attempt.update(**fields) if fields else Attempt.update(epoch=epoch)
-    if q.where(owned(attempt_id, node, epoch)).execute() != 1:
+    if set(fields) == set(_FACT_COLUMNS):  # the call flow's facts: once a call, the statement prebuilt
+        from ivr.ledger import prebuilt
+
+        n = prebuilt.execute(("lease.claim_row", _FACT_COLUMNS), lambda: Attempt.update(**fields).where(
+            owned(attempt_id, node, epoch)), [*(fields[c] for c in _FACT_ORDER), attempt_id, node, epoch]).rowcount
+    else:
+        q = Attempt.update(**fields) if fields else Attempt.update(epoch=epoch)
+        n = q.where(owned(attempt_id, node, epoch)).execute()
+    if n != 1:
         raise LeaseLost(f"attempt {attempt_id} is no longer owned by {node}#{epoch}")
 
 

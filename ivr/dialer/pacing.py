@@ -92,7 +92,10 @@ def live_nodes() -> int:
 
 def count_in_flight() -> int:
     """Attempt rows holding a channel slot, across every dialer process (uses the index on state)."""
-    return Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
+    from ivr.ledger import prebuilt
+
+    return prebuilt.execute("pacing.count_in_flight", lambda: Attempt.select(pw.fn.COUNT(Attempt.id)).where(
+        Attempt.state.in_(IN_FLIGHT_STATES)), IN_FLIGHT_STATES).fetchone()[0]
 
 
 @contextmanager
@@ -229,6 +232,7 @@ def claim_slots(cap: int, rows: list[dict], lease: Any = None) -> list[Attempt]:
     if not rows:
         return []
     from ivr.dialer.lease import lose, still_holds
+    from ivr.ledger import prebuilt
 
     ids: dict[str, int] = {}
     with slot_transaction():
@@ -238,7 +242,28 @@ def claim_slots(cap: int, rows: list[dict], lease: Any = None) -> list[Attempt]:
         free = cap - count_in_flight()
         take = rows[:max(0, free)]
         for i in range(0, len(take), INSERT_CHUNK):  # RETURNING: no second statement to learn the ids
-            ids.update((u, k) for k, u in Attempt.insert_many([{**r, "state": "created"} for r in
-                                                               take[i:i + INSERT_CHUNK]])
-                       .returning(Attempt.id, Attempt.uuid).tuples().execute())
+            chunk = [{**r, "state": "created"} for r in take[i:i + INSERT_CHUNK]]
+            keys = tuple(sorted(chunk[0]))
+            values = [v for r in chunk for v in _insert_values(r)]
+            cursor = prebuilt.execute(("pacing.claim_slots", len(chunk), keys),
+                                      lambda chunk=chunk: Attempt.insert_many(chunk).returning(Attempt.id, Attempt.uuid),
+                                      values)
+            ids.update((u, k) for k, u in cursor.fetchall())
     return [Attempt(id=ids[r["uuid"]], state="created", **r) for r in take]
+
+
+def _insert_values(row: dict) -> list:
+    """One claimed row's values in the order peewee's INSERT lists Attempt's columns (the fields given, and
+    those with a default; never the primary key); ivr.ledger.prebuilt checks the order against peewee's."""
+    out = []
+    for f in Attempt._meta.sorted_fields:
+        if f.primary_key:
+            continue
+        if f.name in row:
+            v = row[f.name]
+        elif f.default is not None:
+            v = f.default() if callable(f.default) else f.default
+        else:
+            continue
+        out.append(f.db_value(v))
+    return out

@@ -196,11 +196,12 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
         counts["finalized"] += 1
 
     # 4. entries claimed but never dialed (only safe when no other dialer process may be mid-claim)
-    if dialer.campaign is not None and not leases.live_nodes(lease.node, lease.timeout_s):
+    camps = getattr(dialer, "campaigns", None) or ([dialer.campaign] if dialer.campaign is not None else [])
+    if camps and not leases.live_nodes(lease.node, lease.timeout_s):
         busy = set(tracker.busy_accounts)
         pending = {a.account_id for a in Attempt.select(Attempt.account).where(
             Attempt.state.in_(IN_FLIGHT_STATES) | (Attempt.outcome == ""))}
-        for entry in QueueEntry.select().where((QueueEntry.campaign == dialer.campaign.id) &
+        for entry in QueueEntry.select().where((QueueEntry.campaign.in_([c.id for c in camps])) &
                                                (QueueEntry.state == "dialing")):
             if entry.account_id in busy or entry.account_id in pending:
                 continue

@@ -6,6 +6,8 @@ late or out-of-order events cannot move a row backwards (an ANSWER after the HAN
 - CHANNEL_ANSWER            -> state answered, answered_at
 - CHANNEL_HANGUP_COMPLETE   -> state ended, hangup cause, duration, billsec, ended_at   (frees the channel slot)
 - BACKGROUND_JOB -ERR CAUSE -> state ended with that cause                             (frees the channel slot)
+  When no call flow runs at that moment the call is finalized at once, and the end is written in the same
+  statement as the outcome (one UPDATE instead of two; nothing reads a row between the two).
 - BACKGROUND_JOB -ERR with a congestion cause and no CHANNEL_CREATE seen -> outcome rate_limited: the switch
   refused the session for our rate before any channel existed (FreeSWITCH sessions-per-second gives
   DESTINATION_OUT_OF_ORDER / NORMAL_TEMPORARY_FAILURE); the queue puts the entry back at its place, uncounted.
@@ -72,8 +74,9 @@ class Compiled:
     At 100 calls a second each call's four or five row updates were spending more time in peewee's query
     building than in SQLite; the SQL text is rebuilt if the database behind the proxy changes."""
 
-    def __init__(self, build: Any) -> None:
+    def __init__(self, build: Any, columns: tuple[str, ...] = ()) -> None:
         self._build = build
+        self._columns = columns
         self._db: Any = None
         self._sql = ""
 
@@ -81,22 +84,43 @@ class Compiled:
         """Run with `values`; the number of rows changed."""
         db = database.obj
         if db is not self._db:
-            self._sql, _ = self._build().sql()
+            self._sql = self.sql()
             self._db = db
         return db.execute_sql(self._sql, values).rowcount
+
+    def sql(self) -> str:
+        """The statement's SQL. peewee writes the SET columns in the MODEL's field order, not as passed: when
+        `columns` is given, it must be that order (the values are bound by position), else ValueError."""
+        sql, _ = self._build().sql()
+        if self._columns:
+            head = sql.split(" WHERE ", 1)[0]
+            found = [c.strip().split(" = ")[0].strip('"') for c in head.split(" SET ", 1)[1].split(", ")]
+            if found != list(self._columns):
+                raise ValueError(f"bound values would not match the SET columns: {found} != {list(self._columns)}")
+        return sql
 
 
 _T0 = datetime(2000, 1, 1)
 # the parameter order is the SET columns as written, then the WHERE values: id, owner node, owner epoch, states
 _MINE = (Attempt.id == 0) & (Attempt.node == "") & (Attempt.epoch == 0)
 SET_ANSWERED = Compiled(lambda: Attempt.update(state="answered", answered_at=_T0).where(
-    _MINE & Attempt.state.in_(("created", "originated"))))
+    _MINE & Attempt.state.in_(("created", "originated"))), ("state", "answered_at"))
 SET_HANGUP = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="", duration_s=0,
-                                             billsec_s=0).where(_MINE & (Attempt.state != "unknown")))
+                                             billsec_s=0).where(_MINE & (Attempt.state != "unknown")),
+                      ("state", "ended_at", "hangup_cause", "duration_s", "billsec_s"))
 SET_JOB_FAILED = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="").where(
-    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)))
-SET_ORIGINATED = Compiled(lambda: Attempt.update(state="originated").where(_MINE & (Attempt.state == "created")))
-SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(_MINE))
+    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)), ("state", "ended_at", "hangup_cause"))
+SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(_MINE), ("outcome",))
+# the channel's end and the outcome in one statement: a call whose slot frees when nothing else is pending (no
+# call flow running) is finalized at once, so the row never needs to be seen 'ended' without its outcome
+SET_ENDED_OUTCOME = Compiled(lambda: Attempt.update(state="ended", outcome="", ended_at=_T0, hangup_cause="",
+                                                    duration_s=0, billsec_s=0).where(
+    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)),
+    ("state", "outcome", "ended_at", "hangup_cause", "duration_s", "billsec_s"))
+# the call flow's facts and the outcome in one statement: the flow ended after the channel was already gone
+SET_FACTS_OUTCOME = Compiled(lambda: Attempt.update(outcome="", heard=False, heard_ms=0, message_ms=0, digits="",
+                                                    detail="").where(_MINE),
+                             ("outcome", "heard", "heard_ms", "message_ms", "digits", "detail"))
 
 
 def _int(value: str) -> int:
@@ -131,6 +155,10 @@ class Flight:
     session_active: bool = False
     flow_outcome: str = ""
     result: Any = None  # the call flow's CallResult, once written
+    ending: tuple | None = None  # the end of the channel (ended_at, cause, duration, billsec), still to be
+    #                              written with the outcome (finalize writes both in one statement)
+    facts: tuple | None = None  # the flow's facts (heard, heard_ms, message_ms, digits, detail), still to be
+    #                             written with the outcome
     finalized: bool = False
     outcome: str = ""
     fenced: bool = False  # taken over by another process: nothing more is written for it here
@@ -203,13 +231,20 @@ class Tracker:
         SET_ANSWERED("answered", clock_utc(self.clock), flight.attempt_id, flight.node, flight.epoch, "created",
                      "originated")
 
+    def _final_now(self, flight: Flight) -> bool:
+        """Will releasing this flight finalize it at once (so its end can be written with the outcome)?"""
+        return not (flight.released or flight.finalized or flight.fenced or flight.session_active)
+
     def hangup(self, flight: Flight, cause: str, duration: int = 0, billsec: int = 0) -> None:
         """CHANNEL_HANGUP_COMPLETE: the channel is gone; free the slot and finalize if the flow is done."""
         self.pacer.note_cause(cause)
-        SET_HANGUP("ended", clock_utc(self.clock), cause[:64], duration, billsec, flight.attempt_id, flight.node,
-                   flight.epoch, "unknown")
         if billsec > 0:
             flight.answered = True
+        if self._final_now(flight):
+            flight.ending = (clock_utc(self.clock), cause[:64], duration, billsec)
+        else:
+            SET_HANGUP("ended", clock_utc(self.clock), cause[:64], duration, billsec, flight.attempt_id,
+                       flight.node, flight.epoch, "unknown")
         self._release(flight, cause)
 
     def job_result(self, flight: Flight, body: str) -> None:
@@ -233,8 +268,11 @@ class Tracker:
         self.pacer.note_cause(cause)
         if not flight.created and cause in self.pacer.cfg.congestion_causes:
             flight.rate_limited = True
-        SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, flight.node, flight.epoch,
-                       *IN_FLIGHT_STATES)
+        if self._final_now(flight):
+            flight.ending = (clock_utc(self.clock), cause, 0, 0)
+        else:
+            SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, flight.node, flight.epoch,
+                           *IN_FLIGHT_STATES)
         self._release(flight, cause)
 
     def lost(self, flight: Flight) -> None:
@@ -280,6 +318,19 @@ class Tracker:
         flight.flow_outcome = flow_outcome
         self.maybe_finalize(flight)
 
+    def _write_ending_alone(self, flight: Flight) -> None:
+        """The finalize that was to carry the channel's end failed: try the end by itself (the row then reads
+        ended without an outcome, which reconciliation finishes from the cause); a second failure is left to
+        reconciliation (it asks FreeSWITCH)."""
+        if flight.ending is None:
+            return
+        at, cause, duration, billsec = flight.ending
+        try:
+            SET_HANGUP("ended", at, cause, duration, billsec, flight.attempt_id, flight.node, flight.epoch,
+                       "unknown")
+        except Exception as exc:
+            log.warning("event=end_write_failed attempt=%s error=%s", flight.uuid, type(exc).__name__)
+
     def maybe_finalize(self, flight: Flight) -> None:
         if flight.finalized or flight.fenced or not flight.released or flight.session_active:
             return
@@ -306,6 +357,7 @@ class Tracker:
         except Exception:
             # the row keeps outcome '' so reconciliation finishes it; the slot is already free
             log.exception("event=finalize_failed attempt=%s number=%s", flight.uuid, shown_number(flight.e164))
+            self._write_ending_alone(flight)
             if self.on_write_failed is not None:
                 self.on_write_failed()
         finally:

@@ -189,6 +189,17 @@ def _v10(db: pw.Database) -> None:
     add_missing_columns(db, models.Campaign, "holdout_share", "holdout_seed", "holdout_count")
 
 
+def _v8(db: pw.Database) -> None:
+    """Campaign kinds (ivr.campaign.kinds): several campaigns an evening (kind, ref, priority, outage_id; one per
+    day, kind and ref instead of one per day), installment plans' billing reference, supply points and outages."""
+    add_missing_columns(db, models.Campaign, "kind", "ref", "priority", "outage_id")
+    add_missing_columns(db, models.InstallmentPlan, "reference")
+    db.execute_sql('DROP INDEX IF EXISTS "campaign_day"')  # was UNIQUE (one campaign a day)
+    models.Campaign._schema.create_indexes(safe=True)
+    models.InstallmentPlan._schema.create_indexes(safe=True)
+    db.create_tables([models.SupplyLink, models.Outage, models.OutagePoint], safe=True)
+
+
 def _v11(db: pw.Database) -> None:
     """Console speed: the eligibility verdicts stored per day (ivr.ledger.verdicts) with the triggers marking the
     accounts whose verdict a change may touch, the morning reports stored per campaign (ivr.report.stored), and
@@ -210,10 +221,10 @@ def _v11(db: pw.Database) -> None:
 
 
 # Reserved numbers while several changes are in flight: 3 import/data trust, 4 do-not-call and test calls,
-# 5 node fencing, 6 controller speed-ups, 7 web console users, 9 life support and the ladder, 10 channels and
-# hold-out, 11 web console speed. Never edit an applied migration.
+# 5 node fencing, 6 controller speed-ups, 7 web console users, 8 campaign kinds, 9 life support and the ladder,
+# 10 channels and hold-out, 11 web console speed. Never edit an applied migration.
 MIGRATIONS: dict[int, Callable[[pw.Database], None]] = {1: _v1, 2: _v2, 3: _v3, 4: _v4, 5: _v5, 6: _v6, 7: _v7,
-                                                       9: _v9, 10: _v10, 11: _v11}
+                                                       8: _v8, 9: _v9, 10: _v10, 11: _v11}
 LATEST = max(MIGRATIONS)
 
 

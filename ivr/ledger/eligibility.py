@@ -105,6 +105,14 @@ def _rows(query: pw.Select) -> list[tuple]:
     return Account._meta.database.execute_sql(sql, params).fetchall()
 
 
+def _rows_of(key: Any, build: Any, params: list) -> list[tuple]:
+    """`_rows` of the query `build()` makes, its SQL text built once per `key` (ivr.ledger.prebuilt checks
+    that `params` are the values peewee binds, in its order, before it reuses the text)."""
+    from ivr.ledger import prebuilt
+
+    return prebuilt.execute(key, build, params).fetchall()
+
+
 @dataclass
 class _Facts:
     """Everything the rules need, per account id, gathered set-wise."""
@@ -156,18 +164,20 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
     latest = _where_account(
         Balance.select(Balance.account.alias("acc"), pw.fn.MAX(Balance.as_of).alias("d"))
         .where(Balance.as_of <= day), Balance.account, ids).group_by(Balance.account).alias("latest")
+    n = None if ids is None else len(ids)  # the SQL's shape: its text is built once per shape (prebuilt.py)
     bal = {}
-    q = (Balance.select(Balance.account, Balance.as_of, Balance.amount, Balance.overdue_since, Balance.currency)
-         .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.d))))
-    for acc, as_of, amount, overdue, currency in _rows(q):
+    q = lambda: (Balance.select(Balance.account, Balance.as_of, Balance.amount, Balance.overdue_since,  # noqa: E731
+                                Balance.currency)
+                 .join(latest, on=((Balance.account == latest.c.acc) & (Balance.as_of == latest.c.d))))
+    for acc, as_of, amount, overdue, currency in _rows_of(("eligibility.balance", n), q, [day, *(ids or ())]):
         bal[acc] = (_as_date(as_of), _money(amount), _as_date(overdue), currency or "")
 
     paid = {}
-    q = (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))
-         .join(latest, on=(Payment.account == latest.c.acc))
-         .where(_paid_after_balance(latest.c.d, same_day_included) & (Payment.paid_on <= day))
-         .group_by(Payment.account))
-    for acc, total in _rows(q):
+    q = lambda: (Payment.select(Payment.account, pw.fn.SUM(Payment.amount))  # noqa: E731
+                 .join(latest, on=(Payment.account == latest.c.acc))
+                 .where(_paid_after_balance(latest.c.d, same_day_included) & (Payment.paid_on <= day))
+                 .group_by(Payment.account))
+    for acc, total in _rows_of(("eligibility.paid", n, same_day_included), q, [day, *(ids or ()), day]):
         paid[acc] = _money(total)
 
     phones: dict[int, list[tuple[str, bool, str, str]]] = {}
@@ -184,11 +194,11 @@ def _gather(day: date, account_ids: Iterable[int] | None = None, same_day_includ
                  .where((Payment.account == InstallmentPlan.account) & (Payment.paid_on >= InstallmentPlan.starts_on)
                         & (Payment.paid_on <= day)))
     plans: dict[int, tuple[Decimal, Decimal, date]] = {}
-    q = _where_account(
+    q = lambda: _where_account(  # noqa: E731
         InstallmentPlan.select(InstallmentPlan.account, dues, paid_plan, InstallmentPlan.starts_on)
         .where(InstallmentPlan.active & (InstallmentPlan.starts_on <= day)),
         InstallmentPlan.account, ids)
-    for acc, due, paid_p, starts in _rows(q):
+    for acc, due, paid_p, starts in _rows_of(("eligibility.plans", n), q, [0, day, 0, day, day, *(ids or ())]):
         prev = plans.get(acc)
         entry = (_money(due), _money(paid_p), _as_date(starts))
         if prev is None or entry[2] > prev[2]:  # the newest active plan speaks for the account

@@ -123,6 +123,8 @@ class InstallmentPlan(BaseModel):
     account = pw.ForeignKeyField(Account, backref="plans", on_delete="CASCADE")
     starts_on = pw.DateField()
     active = pw.BooleanField(default=True)
+    # the plan's id in billing (`ivr import plans`); '' = made here before plans were imported
+    reference = pw.CharField(max_length=64, default="", index=True)
 
 
 class InstallmentDue(BaseModel):
@@ -132,9 +134,18 @@ class InstallmentDue(BaseModel):
 
 
 class Campaign(BaseModel):
-    """One local evening of calls. status: waiting | running | paused | stopped | done."""
+    """One local evening of calls of one kind. status: waiting | running | paused | stopped | done.
 
-    day = pw.DateField(unique=True)
+    kind: debt | installment | outage (ivr.campaign.kinds). Several campaigns share an evening (and the trunk's
+    cap), served by `priority` (lower first). `ref` tells apart campaigns of one kind on one day: '' for the
+    debt evening; installment 'remind' / 'missed'; an outage's notice 'O<id>-v<version>-n<days>' or its
+    correction 'O<id>-v<version>-fix' (`outage_id` names the Outage)."""
+
+    day = pw.DateField(index=True)
+    kind = pw.CharField(max_length=16, default="debt", index=True)
+    ref = pw.CharField(max_length=64, default="")
+    priority = pw.SmallIntegerField(default=3)
+    outage_id = pw.IntegerField(null=True, index=True)
     status = pw.CharField(max_length=16, default="waiting")
     status_reason = pw.CharField(max_length=400, default="")  # e.g. "INVALID_GATEWAY: check dialing.gateway"
     created_at = pw.DateTimeField(default=utcnow)
@@ -146,6 +157,9 @@ class Campaign(BaseModel):
     holdout_share = pw.FloatField(default=0.0)
     holdout_seed = pw.CharField(max_length=32, default="")
     holdout_count = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = ((("day", "kind", "ref"), True),)
 
 
 class Holdout(BaseModel):
@@ -187,7 +201,8 @@ class QueueEntry(BaseModel):
 class Attempt(BaseModel):
     """One call. Written (state 'created') BEFORE its originate is sent; updated as events arrive.
 
-    state: created | originated | answered | ended | unknown.
+    state: created | originated | answered | ended | unknown ('originated' is no longer written: rows of older
+    versions may carry it; it means what 'created' means).
     outcome: heard | early_hangup | not_heard | no_answer | busy | invalid_number | rejected | failed |
              congestion | pay_now | callback | already_paid | wrong_number | opted_out | unknown | trunk_error |
              rate_limited (refused by the switch for our rate before a channel existed: not the debtor's attempt) |
@@ -358,6 +373,43 @@ class LoginThrottle(BaseModel):
     blocked_until = pw.DateTimeField(null=True)
 
 
+class SupplyLink(BaseModel):
+    """An account fed from a supply point of the grid (`ivr import supply-points`, the network scheme's export)."""
+
+    account = pw.ForeignKeyField(Account, backref="supply_links", on_delete="CASCADE")
+    point = pw.CharField(max_length=64, index=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "point"), True),)
+
+
+class Outage(BaseModel):
+    """A planned or emergency outage of some supply points (ivr.campaign.outages). Times are naive UTC.
+
+    status: scheduled | cancelled. `version` goes up each time the times change or the outage is cancelled:
+    whoever was told an earlier version gets a correction."""
+
+    code = pw.CharField(max_length=64, unique=True)  # the dispatchers' id ('' on the command line: O<id>)
+    kind = pw.CharField(max_length=16)  # planned | emergency
+    starts_at = pw.DateTimeField()
+    ends_at = pw.DateTimeField()
+    reason = pw.CharField(max_length=400, default="")
+    status = pw.CharField(max_length=16, default="scheduled", index=True)
+    version = pw.IntegerField(default=1)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    created_by = pw.CharField(max_length=100, default="")
+
+
+class OutagePoint(BaseModel):
+    outage = pw.ForeignKeyField(Outage, backref="points", on_delete="CASCADE")
+    point = pw.CharField(max_length=64, index=True)
+
+    class Meta:
+        indexes = ((("outage", "point"), True),)
+
+
 class Tally(BaseModel):
     """Running counts kept by database triggers (ivr.ledger.tally): a campaign's calls per outcome (kind
     'outcome') and its queue entries per state (kind 'queue'), so `ivr status` never counts millions of rows."""
@@ -494,6 +546,6 @@ class LadderMove(BaseModel):
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally, Holdout, Message, LifeSupportNotice, LadderMove, StoredVerdict, VerdictState, VerdictDirty,
-    ReportCache, ReportPerson,
+    Tally, Holdout, Message, LifeSupportNotice, LadderMove, SupplyLink, Outage, OutagePoint, StoredVerdict,
+    VerdictState, VerdictDirty, ReportCache, ReportPerson,
 ]

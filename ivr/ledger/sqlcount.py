@@ -17,8 +17,20 @@ import peewee as pw
 _WORDS = re.compile(r"^\s*(\w+)(?:.*?\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)\"?)?", re.S | re.I)
 
 
+_KINDS: dict[str, str] = {}  # the hot path sends the same few texts again and again: classify each once
+
+
 def kind_of(sql: str) -> str:
     """'SELECT attempt', 'UPDATE queue_entry', 'SAVEPOINT': the verb and the first table named."""
+    kind = _KINDS.get(sql)
+    if kind is None:
+        if len(_KINDS) > 4096:
+            _KINDS.clear()
+        kind = _KINDS[sql] = _kind_of(sql)
+    return kind
+
+
+def _kind_of(sql: str) -> str:
     m = _WORDS.match(sql)
     if m is None:
         return "?"

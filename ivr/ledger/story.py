@@ -84,6 +84,7 @@ class CallLine:
     duration_s: int
     shared_with: list[str] = field(default_factory=list)  # other accounts whose message the same call carried
     detail: str = ""
+    about: str = ""  # what the call was about when not a debt reminder: "outage notice", "installment reminder"
 
 
 @dataclass
@@ -344,8 +345,18 @@ def _calls(acc: Account, numbers: list[str], local, shown) -> list[CallLine]:
         outcome = a.outcome or ("in_progress" if a.state in IN_FLIGHT else "")
         out.append(CallLine(a.uuid, a.kind, a.campaign.day if a.campaign_id else None, local(a.created_at),
                             shown(a.e164), outcome, a.heard, a.heard_ms, a.message_ms, a.digits, a.hangup_cause,
-                            a.duration_s, [n for n in carried if n != acc.number], a.detail))
+                            a.duration_s, [n for n in carried if n != acc.number], a.detail,
+                            _about(a.campaign) if a.campaign_id else ""))
     return out
+
+
+def _about(camp: Campaign) -> str:
+    """What a call of this campaign said, for a person reading the story ('' for the debt reminder)."""
+    if camp.kind == "outage":
+        return "outage notice" if not camp.ref.endswith("-fix") else "outage correction"
+    if camp.kind == "installment":
+        return "installment reminder" if camp.ref == "remind" else "missed installment"
+    return ""
 
 
 def _dnc_line(e: DncEntry, day: date, shown) -> DncLine:
@@ -362,7 +373,7 @@ def _caps(cfg: Config, acc: Account, tz: str, day: date, numbers: list[str]) -> 
     answered = rules.answered_times(acc.id, numbers, min(w0, m0), max(w1, m1))
     lim = rules.contact_limits(cfg)
     entry = (QueueEntry.select(QueueEntry.attempts).join(Campaign)
-             .where(QueueEntry.account == acc, Campaign.day == day).first())
+             .where(QueueEntry.account == acc, Campaign.day == day, Campaign.kind == "debt").first())
     return CapsUsed(
         day=day, attempts_today=rules.attempts_between(acc.id, numbers, d0, d1),
         max_attempts_per_day=cfg.retry.max_attempts_per_day,

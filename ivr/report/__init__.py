@@ -56,6 +56,11 @@ def text_summary(cfg: Config, day: date | str | None = None) -> str:
                 lines.append(f"    paid within {r.days}d: {percent(r.diff.p1)} vs {percent(r.diff.p2)}, "
                              f"difference {r.diff.diff * 100:+.1f} pp (95 % CI {r.diff.low * 100:+.1f} to "
                              f"{r.diff.high * 100:+.1f} pp, Newcombe)")
+    from ivr.campaign.evening import told_summary
+
+    for k in told_summary(d.day):
+        lines.append(f"  {k.label}: audience {k.audience}, called {k.called}, heard {k.heard}, "
+                     f"not heard yet {k.waiting}, given up {k.given_up}")
     return "\n".join(lines)
 
 

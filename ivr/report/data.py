@@ -357,16 +357,16 @@ def _money(value: Decimal | float | int | str | None) -> Decimal:
 
 
 def latest_campaign_day() -> date:
-    row = Campaign.select(pw.fn.MAX(Campaign.day)).scalar()
+    row = Campaign.select(pw.fn.MAX(Campaign.day)).where(Campaign.kind == "debt").scalar()
     if row is None:
         raise IvrError("no campaign in the database yet: run `ivr campaign` (or `ivr demo`) first")
     return row if isinstance(row, date) else date.fromisoformat(str(row))
 
 
 def get_campaign(day: date) -> Campaign:
-    camp = Campaign.get_or_none(Campaign.day == day)
+    camp = Campaign.get_or_none(Campaign.day == day, Campaign.kind == "debt", Campaign.ref == "")
     if camp is None:
-        days = [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(5)]
+        days = [c.day for c in Campaign.select(Campaign.day).where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(5)]
         known = ", ".join(str(d) for d in days) or "none yet"
         raise IvrError(f"no campaign on {day}; campaigns on: {known}")
     return camp

@@ -144,7 +144,7 @@ def people_page(campaign_id: int, q: str = "", offset: int = 0, limit: int = 50,
 def evenings(limit: int = 14) -> list[Evening]:
     """The trends over the latest `limit` evenings, newest first (ivr.report.trends.trends's rows): each
     evening's row as stored with its report while that report is up to date, else counted from the ledger."""
-    camps = list(Campaign.select().order_by(Campaign.day.desc()).limit(limit))
+    camps = list(Campaign.select().where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(limit))
     kept = {c: (e, w) for c, e, w in ReportCache.select(ReportCache.campaign, ReportCache.evening,
                                                          ReportCache.watermark)
             .where(ReportCache.campaign.in_([c.id for c in camps])).tuples() if e}

@@ -33,7 +33,8 @@ class Evening:
 
 def trends(limit: int = 14) -> list[Evening]:
     """The latest `limit` evenings, newest first."""
-    return [evening(c) for c in Campaign.select().order_by(Campaign.day.desc()).limit(limit)]
+    return [evening(c) for c in Campaign.select().where(Campaign.kind == "debt").order_by(Campaign.day.desc())
+            .limit(limit)]
 
 
 def evening(c: Campaign) -> Evening:

@@ -9,7 +9,7 @@ the TTS engine cannot pick a wrong case, and each word names its number-kit clip
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 
 from ivr.speech.numbers import AND, LANGS, cardinal_words, form_word, unit
 from ivr.speech.words import Word, say
@@ -161,3 +161,31 @@ def months_words(n: int, lang: str) -> list[Word]:
 
 def say_months(n: int, lang: str) -> str:
     return say(months_words(n, lang))
+
+
+_HOUR_WORD = {"uk": ("година", "години", "годин"), "ru": ("час", "часа", "часов"), "bg": ("час", "часа", "часа")}
+_MINUTE_WORD = {"uk": ("хвилина", "хвилини", "хвилин"), "ru": ("минута", "минуты", "минут"),
+                "bg": ("минута", "минути", "минути")}
+_HOUR_GENDER = {"uk": "f", "ru": "m", "bg": "m"}
+
+
+def time_words(t: time, lang: str) -> list[Word]:
+    """A wall-clock time (24-hour) as said in a notice: 9:00 → "дев'ять годин" / "nine o'clock", 17:30 →
+    "сімнадцять годин тридцять хвилин" / "seventeen thirty" (no a.m./p.m.: the 24-hour reading is unambiguous)."""
+    _check(lang)
+    if lang == "en":
+        if t.minute == 0:
+            return cardinal_words(t.hour, "en") + [Word("oclock", "o'clock")]
+        mins = ([Word("oh", "oh"), unit(t.minute, "en")] if t.minute < 10 else cardinal_words(t.minute, "en"))
+        return cardinal_words(t.hour, "en") + mins
+    out = cardinal_words(t.hour, lang, _HOUR_GENDER[lang]) if t.hour else [unit(0, lang)]
+    out.append(form_word("hours", _HOUR_WORD[lang], t.hour, lang))
+    if t.minute:
+        if lang == "bg":
+            out.append(Word("and", "и"))
+        out += cardinal_words(t.minute, lang, "f") + [form_word("minutes", _MINUTE_WORD[lang], t.minute, lang)]
+    return out
+
+
+def say_time(t: time, lang: str) -> str:
+    return say(time_words(t, lang))

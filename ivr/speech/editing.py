@@ -25,6 +25,9 @@ from ivr.speech import templates
 
 WHOLE_CALL = ("greeting", "debt", "menu")
 MAX_TEXT = 200_000
+# the files staff edit per language: messages.yaml (debt calls and the call's prompts) and the campaign kinds'
+# texts (prompts/<lang>/<kind>.yaml, ivr.campaign.kinds)
+FILES = ("messages", *templates.KIND_KEYS)
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,17 @@ def prompts_dir(cfg: Config) -> Path:
     return Speech._prompts_dir(cfg)
 
 
-def read_text(cfg: Config, lang: str) -> str:
+def _path(cfg: Config, lang: str, file: str) -> Path:
     _check_lang(lang)
-    path = templates.messages_path(prompts_dir(cfg), lang)
+    if file not in FILES:
+        raise IvrError(f"text file {file!r} is not one of {', '.join(FILES)}")
+    if file == "messages":
+        return templates.messages_path(prompts_dir(cfg), lang)
+    return templates.kind_path(prompts_dir(cfg), lang, file)
+
+
+def read_text(cfg: Config, lang: str, file: str = "messages") -> str:
+    path = _path(cfg, lang, file)
     return path.read_text(encoding="utf-8") if path.exists() else ""
 
 
@@ -56,16 +67,20 @@ def _check_lang(lang: str) -> None:
         raise IvrError(f"language {lang!r} is not one of {', '.join(templates.LANGS)}")
 
 
-def check_text(text: str, lang: str) -> list[Problem]:
-    """The problems `ivr prompts check` would report for this draft of <lang>/messages.yaml (none = fine)."""
+def check_text(text: str, lang: str, file: str = "messages") -> list[Problem]:
+    """The problems `ivr prompts check` would report for this draft of <lang>/<file>.yaml (none = fine)."""
     _check_lang(lang)
+    if file not in FILES:
+        raise IvrError(f"text file {file!r} is not one of {', '.join(FILES)}")
     if len(text) > MAX_TEXT:
         return [Problem(None, f"the text is too long ({len(text)} characters; at most {MAX_TEXT})")]
     out = []
+    name = f"{file}.yaml"
     # line ends as the saved file will be read back (a browser's textarea sends CR LF)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    for p in templates.check_messages(text, "messages.yaml", lang)[1]:
-        m = re.search(r"messages\.yaml line (\d+)", p)
+    keys = None if file == "messages" else templates.KIND_KEYS[file]
+    for p in templates.check_messages(text, name, lang, keys)[1]:
+        m = re.search(re.escape(name) + r" line (\d+)", p)
         out.append(Problem(int(m.group(1)) if m else None, p))
     return out
 
@@ -74,12 +89,12 @@ def _history_dir(cfg: Config, lang: str) -> Path:
     return prompts_dir(cfg) / lang / "history"
 
 
-def save_text(cfg: Config, lang: str, text: str, actor: str) -> Path:
-    """Validate and save a new <lang>/messages.yaml; the previous one goes to the history. Audited."""
-    problems = check_text(text, lang)
+def save_text(cfg: Config, lang: str, text: str, actor: str, file: str = "messages") -> Path:
+    """Validate and save a new <lang>/<file>.yaml; the previous one goes to the history. Audited."""
+    problems = check_text(text, lang, file)
     if problems:
         raise templates.TemplateError([p.text for p in problems])
-    path = templates.messages_path(prompts_dir(cfg), lang)
+    path = _path(cfg, lang, file)
     now = utcnow()
     kept = ""
     if path.exists():
@@ -88,26 +103,26 @@ def save_text(cfg: Config, lang: str, text: str, actor: str) -> Path:
         hist = _history_dir(cfg, lang)
         hist.mkdir(parents=True, exist_ok=True)
         who = re.sub(r"[^A-Za-z0-9_.@-]+", "_", actor)[:64] or "unknown"
-        kept = f"messages.{now:%Y%m%dT%H%M%S%f}.{who}.yaml"
+        kept = f"{file}.{now:%Y%m%dT%H%M%S%f}.{who}.yaml"
         (hist / kept).write_bytes(path.read_bytes())
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".messages.", suffix=".yaml")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{file}.", suffix=".yaml")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)  # a dialer reading the file sees the old text or the new, never half of one
-    audit.record(actor, "prompts.save", lang, {"previous": kept})
+    audit.record(actor, "prompts.save", lang if file == "messages" else f"{lang}/{file}", {"previous": kept})
     return path
 
 
-def history(cfg: Config, lang: str, limit: int = 50) -> list[HistoryEntry]:
-    """Earlier versions of <lang>/messages.yaml, newest first."""
-    _check_lang(lang)
+def history(cfg: Config, lang: str, limit: int = 50, file: str = "messages") -> list[HistoryEntry]:
+    """Earlier versions of <lang>/<file>.yaml, newest first."""
+    _path(cfg, lang, file)
     out = []
     folder = _history_dir(cfg, lang)
     if not folder.exists():
         return out
-    for p in folder.glob("messages.*.yaml"):
-        m = re.fullmatch(r"messages\.(\d{8}T\d{6})\d*\.(.+)\.yaml", p.name)
+    for p in folder.glob(f"{file}.*.yaml"):
+        m = re.fullmatch(re.escape(file) + r"\.(\d{8}T\d{6})\d*\.(.+)\.yaml", p.name)
         if m:
             out.append(HistoryEntry(p.name, datetime.strptime(m.group(1), "%Y%m%dT%H%M%S"), m.group(2)))
     return sorted(out, key=lambda e: e.name, reverse=True)[:limit]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -24,7 +25,7 @@ from ivr.config import Config, engine_for, tts_engine_for
 from ivr.errors import IvrError
 from ivr.speech import templates, tts
 from ivr.speech.cache import PromptCache, Segment
-from ivr.speech.dates import date_words, months_words
+from ivr.speech.dates import date_words, months_words, time_words
 from ivr.speech.facts import MessageFacts, company_name
 from ivr.speech.kit import fixed_parts, hello_word, prompt_clips
 from ivr.speech.money import amount_words, money_word
@@ -45,7 +46,8 @@ COMMA_MS = 240
 SENTENCE_MS = 480
 
 # Placeholders with few distinct values across a campaign: said inside their sentence, not as separate segments.
-INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key", "hello"})
+INLINE = frozenset({"due_date", "overdue_months", "company", "office_phone", "currency", "optout_key", "hello",
+                    "from_date", "to_date", "from_time", "to_time", "reason"})
 _SENTENCE_END = re.compile(r"[.!?…]")
 _SENTENCES = re.compile(r"(?<=[.!?…])\s+")
 _LEAD = re.compile(r"^[\s.,;:!?…—–-]+")
@@ -124,6 +126,7 @@ class Speech:
         self._root = str(root)
         self._seen_as = seen_as.rstrip("/")
         self._templates = templates.load_all(self.prompts_dir)
+        self._kind_templates = templates.load_kinds(self.prompts_dir, list(self._templates))
         self._warned: set[str] = set()
         self._inline_memo: dict[tuple, str] = {}  # few distinct values (dates, phone): words computed once
         self.recorded = {lang: RecordedVoice(self.prompts_dir / lang, self.cache) for lang in LANGS
@@ -158,6 +161,7 @@ class Speech:
     def check(self) -> list[str]:
         """Reload and validate every message file; raise TemplateError listing all problems. Returns the languages."""
         self._templates = templates.load_all(self.prompts_dir)
+        self._kind_templates = templates.load_kinds(self.prompts_dir, list(self._templates))
         self._clip_texts = {}
         missing = [lang for lang in self._templates if lang not in self.cfg.speech.voices]
         if missing:
@@ -199,7 +203,17 @@ class Speech:
                 "overdue_months": facts.overdue_months or None, "due_date": facts.due_date,
                 "company": facts.company, "office_phone": facts.office_phone}
 
+    def has_text(self, lang: str, key: str) -> bool:
+        """Whether `key` (e.g. 'outage.planned') has a text in `lang`."""
+        return key in (self._kind_templates if "." in key else self._templates).get(lang, {})
+
     def template(self, lang: str, key: str) -> Template:
+        if "." in key:  # a campaign kind's text: prompts/<lang>/<kind>.yaml
+            tpl = self._kind_templates.get(lang, {}).get(key)
+            if tpl is None:
+                kind = key.split(".", 1)[0]
+                raise IvrError(f"no text {key!r} in {lang}: add {templates.kind_path(self.prompts_dir, lang, kind)}")
+            return tpl
         msgs = self._templates.get(lang)
         if msgs is None:
             raise IvrError(f"no messages for language {lang!r}: add {templates.messages_path(self.prompts_dir, lang)}")
@@ -315,6 +329,8 @@ class Speech:
             return [Piece(w) for w in str(value).split()], 0
         if name == "company":
             return [Piece(" ".join(str(value).split()), clip="company")], 0
+        if name in ("address", "reason"):  # said as written (staff's and billing's words)
+            return [Piece(" ".join(str(value).split()))], 0
         groups, inner = self._slot_words(name, value, lang, currency)
         return [Piece(say(g), words=tuple(g)) for g in groups], inner
 
@@ -331,9 +347,12 @@ class Speech:
             return [spell_words(str(value), lang)], 0
         if name == "hello":
             return [[hello_word(lang, str(value))]], 0
-        if name == "due_date":
+        if name in ("due_date", "from_date", "to_date"):
             d = value if isinstance(value, date) else date.fromisoformat(str(value))
             return [date_words(d, lang)], 0
+        if name in ("from_time", "to_time"):
+            t = value if isinstance(value, dtime) else dtime.fromisoformat(str(value))
+            return [time_words(t, lang)], 0
         if name == "overdue_months":
             return [months_words(int(str(value)), lang)], 0
         if name == "currency":

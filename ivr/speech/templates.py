@@ -45,6 +45,28 @@ KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "inbound_unknown": (_COMMON - {"name"}, frozenset()),
 }
 
+# Texts of the other campaign kinds (ivr.campaign.kinds): prompts/<lang>/<kind>.yaml, checked the same way.
+# The menu of a kind offers only its keys (config installment.menu / outage.menu), so its text is its own.
+_WHEN = frozenset({"address", "from_date", "from_time", "to_date", "to_time", "reason"})
+KIND_PLACEHOLDERS = {
+    "installment": frozenset(PLACEHOLDERS) - {"optout_key", "overdue_months"},
+    "outage": _COMMON | {"account"} | _WHEN,
+}
+KIND_KEYS: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]] = {
+    "installment": {
+        "reminder": (KIND_PLACEHOLDERS["installment"], frozenset({"amount", "due_date"})),
+        "missed": (KIND_PLACEHOLDERS["installment"], frozenset({"amount", "due_date"})),
+        "menu": (_COMMON | {"optout_key"}, frozenset()),
+    },
+    "outage": {
+        "planned": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date", "from_time", "to_time"})),
+        "emergency": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "to_date", "to_time"})),
+        "moved": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date", "from_time", "to_time"})),
+        "cancelled": (KIND_PLACEHOLDERS["outage"], frozenset({"address", "from_date"})),
+        "menu": (_COMMON, frozenset()),
+    },
+}
+
 _TOKEN = re.compile(r"\{([^{}\[\]]*)\}|\[|\]|\{|\}")
 
 
@@ -192,20 +214,25 @@ def _fold_spoken(key: str, value: str) -> str:
     return " ".join(value.split())  # YAML line folding and CR/LF become plain spaces
 
 
-def check_messages(raw: str, where_file: str, lang: str) -> tuple[dict[str, Template], list[str]]:
-    """Check the text of one messages.yaml (named `where_file` in the problems): (templates, problems)."""
-    return check_yaml(raw, where_file, lang, KEYS, _fold_spoken, "said")
+def check_messages(raw: str, where_file: str, lang: str,
+                   keys: Mapping[str, tuple[frozenset[str], frozenset[str]]] | None = None
+                   ) -> tuple[dict[str, Template], list[str]]:
+    """Check the text of one messages.yaml (or, with `keys`, one <kind>.yaml: KIND_KEYS[kind]) named `where_file`
+    in the problems: (templates, problems)."""
+    return check_yaml(raw, where_file, lang, KEYS if keys is None else keys, _fold_spoken, "said")
 
 
-def load_messages(path: Path, lang: str) -> dict[str, Template]:
-    """Load and check one messages.yaml; raise TemplateError listing every problem."""
+def load_messages(path: Path, lang: str, keys: Mapping[str, tuple[frozenset[str], frozenset[str]]] | None = None
+                  ) -> dict[str, Template]:
+    """Load and check one messages.yaml (or, with `keys`, one <kind>.yaml); raise TemplateError listing every
+    problem."""
     try:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TemplateError([f"{path}: file not found (each language needs its messages.yaml)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TemplateError([f"{path}: cannot read: {exc}"]) from None
-    out, problems = check_messages(raw, str(path), lang)
+    out, problems = check_messages(raw, str(path), lang, keys)
     if problems:
         raise TemplateError(problems)
     return out
@@ -213,6 +240,31 @@ def load_messages(path: Path, lang: str) -> dict[str, Template]:
 
 def messages_path(prompts_dir: Path, lang: str) -> Path:
     return prompts_dir / lang / "messages.yaml"
+
+
+def kind_path(prompts_dir: Path, lang: str, kind: str) -> Path:
+    return prompts_dir / lang / f"{kind}.yaml"
+
+
+def load_kinds(prompts_dir: Path, langs: list[str]) -> dict[str, dict[str, Template]]:
+    """Every <kind>.yaml present for `langs`, keyed lang -> '<kind>.<key>' (e.g. 'outage.planned'); all problems
+    in one TemplateError. A missing file is no error here: a campaign of that kind refuses to start without it
+    (ivr.campaign.messages.check)."""
+    problems: list[str] = []
+    out: dict[str, dict[str, Template]] = {lang: {} for lang in langs}
+    for lang in langs:
+        for kind, keys in KIND_KEYS.items():
+            path = kind_path(prompts_dir, lang, kind)
+            if not path.exists():
+                continue
+            try:
+                for key, tpl in load_messages(path, lang, keys).items():
+                    out[lang][f"{kind}.{key}"] = tpl
+            except TemplateError as exc:
+                problems.extend(exc.problems)
+    if problems:
+        raise TemplateError(problems)
+    return out
 
 
 def available_langs(prompts_dir: Path) -> list[str]:

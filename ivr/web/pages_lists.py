@@ -154,7 +154,7 @@ def _report(day: date) -> Any:
 
 def _campaign_days() -> list[date]:
     from ivr.ledger.models import Campaign
-    return [c.day for c in Campaign.select(Campaign.day).order_by(Campaign.day.desc()).limit(60)]
+    return [c.day for c in Campaign.select(Campaign.day).where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(60)]
 
 
 @bp.route("/reports")

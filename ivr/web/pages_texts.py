@@ -26,7 +26,13 @@ def _lang() -> str:
     return lang if lang in templates.LANGS else g.cfg.locale.language
 
 
+def _file() -> str:
+    f = request.values.get("file", "") or "messages"
+    return f if f in editing.FILES else "messages"
+
+
 def _page(lang: str, text: str, problems: list, saved: bool, status: int = 200) -> Any:
+    file = _file()
     lines = text.splitlines()
     by_line: dict[int, list[str]] = {}
     for p in problems:
@@ -34,27 +40,28 @@ def _page(lang: str, text: str, problems: list, saved: bool, status: int = 200) 
             by_line.setdefault(p.line, []).append(p.text)
     return render_template("messages.html", lang=lang, langs=templates.LANGS, text=text, problems=problems,
                            lines=lines, by_line=by_line, saved=saved, keys=("call", *templates.KEYS),
-                           history=editing.history(g.cfg, lang), account=request.args.get("account", ""),
+                           file=file, files=editing.FILES,
+                           history=editing.history(g.cfg, lang, file=file), account=request.args.get("account", ""),
                            key=request.args.get("key", "call")), status
 
 
 @bp.route("/messages", methods=["GET"])
 @requires("admin", "manager")
 def messages() -> Any:
-    lang = _lang()
-    text = editing.read_text(g.cfg, lang)
-    return _page(lang, text, editing.check_text(text, lang) if text else [], False)
+    lang, file = _lang(), _file()
+    text = editing.read_text(g.cfg, lang, file)
+    return _page(lang, text, editing.check_text(text, lang, file) if text else [], False)
 
 
 @bp.route("/messages", methods=["POST"])
 @requires("admin", "manager")
 def messages_save() -> Any:
-    lang = _lang()
+    lang, file = _lang(), _file()
     text = request.form.get("text", "").replace("\r\n", "\n")
-    problems = editing.check_text(text, lang)
+    problems = editing.check_text(text, lang, file)
     if problems or request.form.get("action") != "save":
         return _page(lang, text, problems, False, 400 if problems else 200)
-    editing.save_text(g.cfg, lang, text, actor())
+    editing.save_text(g.cfg, lang, text, actor(), file)
     return _page(lang, text, [], True)
 
 
