@@ -131,3 +131,11 @@ def test_search_after_a_deleted_evening_finds_only_what_matches(cfg, evening):
     report = stored.stored(DAY + timedelta(days=1))
     assert stored.people_page(report.campaign_id, "person 3")[1] == 0
     assert stored.people_page(report.campaign_id, "alike")[1] == 1
+
+
+def test_a_person_called_without_a_queue_entry_is_in_the_report(cfg, evening):
+    camp, _people = evening
+    acc = f.account(name="Walk In")
+    f.attempt(camp, acc, datetime(2026, 11, 23, 18, 0), "heard")  # its queue entry removed by hand
+    people = {p.name: p for p in build_report(cfg, DAY).people}
+    assert len(people) == 8 and people["Walk In"].queue_state == "" and people["Walk In"].heard
