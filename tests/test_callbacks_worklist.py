@@ -136,3 +136,16 @@ def test_the_worklist_pages(cfg, db):
     html = client.get("/callbacks?district=East&page=2").get_data(as_text=True)
     assert html.count('class="take"') == 5 and "Person 104" in html and "Person 000" not in html
     assert callbacks.count_open("East") == 105 and callbacks.count_open("Nowhere") == 0
+
+
+def test_a_request_without_a_district_of_its_own_goes_by_its_accounts(three):
+    """Requests the dialer files carry their district and are paged off the open-requests index; one without
+    (an older row) goes by its account's district, and the lists then join: the same order, counts, districts."""
+    filed = ([(i.district, i.name) for i in callbacks.worklist()], callbacks.count_open("North"),
+             callbacks.districts())
+    (_acc, req), _, _ = three
+    CallbackRequest.update(district="").where(CallbackRequest.id == req.id).execute()
+    assert callbacks._unfiled_open()
+    assert ([(i.district, i.name) for i in callbacks.worklist()], callbacks.count_open("North"),
+            callbacks.districts()) == filed
+    assert [i.name for i in callbacks.worklist("North", limit=1, offset=1)] == ["Late North"]

@@ -158,13 +158,14 @@ def test_report_csv_for_excel_keeps_account_numbers_as_text(client, db):
 
 
 def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
-    """With the builds offloaded (as `ivr web` does), Tonight answers while an evening's report is being built."""
+    """As `ivr web` serves it, an evening's report is built in a thread: the Reports page says so at once, Tonight
+    answers meanwhile, and once built the page shows it."""
     import threading
-    import time
 
-    import gevent
+    from waiting import wait_until
 
     from ivr.report import data as report_data
+    from ivr.report import stored
     add_users()
     app = make_app(cfg)
     app.config["IVR_OFFLOAD"] = True
@@ -181,12 +182,34 @@ def test_a_long_report_build_does_not_hold_up_other_pages(cfg, db, monkeypatch):
     reader, other = app.test_client(), app.test_client()
     login(reader, "max")
     login(other, "olga")
-    pending = gevent.spawn(reader.get, f"/reports?day={DAY}")
-    deadline = time.monotonic() + 60
-    while not started.is_set():  # the build has begun in its thread; this greenlet is free meanwhile
-        assert time.monotonic() < deadline, "the report build never started"
-        gevent.sleep(0.01)
+    assert 'id="preparing"' in reader.get(f"/reports?day={DAY}").get_data(as_text=True)
+    wait_until(started.is_set, "the report build to start")
     assert other.get("/tonight").status_code == 200
-    assert not pending.ready()
+    assert 'id="preparing"' in reader.get(f"/reports?day={DAY}").get_data(as_text=True)  # one build, still going
     release.set()
-    assert pending.get(timeout=60).status_code == 200
+    wait_until(lambda: stored.building(DAY) is None, "the report build to end")
+    assert 'id="generated"' in reader.get(f"/reports?day={DAY}").get_data(as_text=True)
+
+
+def test_who_will_be_called_is_built_in_the_background_then_follows_changes(cfg, ledger):
+    """As `ivr web` serves it, the first view of a day starts the stored verdicts' build in a thread and says so;
+    once built, the lists come from them, and a change (a do-not-call entry) shows on the next view."""
+    from waiting import wait_until
+
+    from ivr.ledger import dnc, verdicts
+    add_users()
+    app = make_app(cfg)
+    app.config["IVR_OFFLOAD"] = True
+    client = app.test_client()
+    login(client, "max")
+    first = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert 'id="preparing"' in first and "North 1" not in first
+    wait_until(lambda: verdicts.building(DAY) is None, "the background build")
+    html = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert 'id="preparing"' not in html and "North 1" in html and 'id="judged"' in html
+    north1 = Account.get(Account.name == "North 1")
+    dnc.add(cfg, north1.number, "complaint", "test", kind="account")
+    html = client.get(f"/eligible?day={DAY}").get_data(as_text=True)
+    assert "North 1" not in html and "North 2" in html
+    excluded = client.get(f"/eligible?day={DAY}&list=excluded&reason=complaint").get_data(as_text=True)
+    assert "North 1" in excluded and "Asked not to be called" not in excluded

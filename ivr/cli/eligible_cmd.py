@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--excluded", action="store_true",
                    help="list accounts that owe money but are not called, with the reasons")
     p.add_argument("--csv", action="store_true", help="write CSV to standard output (full numbers)")
+    p.add_argument("--store", action="store_true",
+                   help="bring the verdicts the console's Who will be called lists read up to date for the day "
+                        "(judging again the accounts changed since, or every account; run it after the night's "
+                        "imports so the console's first view is immediate)")
     p.set_defaults(func=cmd_eligible)
 
 
@@ -45,6 +49,12 @@ def _eligible(args: argparse.Namespace) -> int:
     day = args.date or local_today(cfg)
     if args.why:
         return _why(cfg, args.why.strip(), day)
+    if args.store:
+        from ivr.ledger import verdicts
+        done = verdicts.ensure(cfg, day, progress=lambda step: print(step, file=sys.stderr))
+        what = "rebuilt" if done.rebuilt else "brought up to date"
+        print(f"stored verdicts for {day} {what}: {done.changed} {'rows' if done.rebuilt else 'accounts judged'}")
+        return 0
     verdicts = eligibility.evaluate(cfg, day)
     if args.excluded:
         chosen = [v for v in verdicts if not v.eligible and v.remaining > 0]

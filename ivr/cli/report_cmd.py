@@ -25,12 +25,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     day = args.date
     from rich.console import Console
 
+    from ivr.report import stored
     from ivr.report.data import build_report, latest_campaign_day
     day = day or latest_campaign_day()
     console = Console(stderr=True)
     started = time.monotonic()
     with console.status(f"Gathering the calls of {day}…"):
-        data = build_report(cfg, day)
+        # stored for the console's Reports page too (ivr.report.stored), unless --no-store
+        data = build_report(cfg, day) if args.no_store else stored.build(cfg, day)
     out = Path(args.out) if args.out else cfg.path(cfg.report.output_dir) / f"report-{day}.{args.format}"
     with console.status(f"Writing {out}…"):
         if args.format == "html":
@@ -89,6 +91,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("html", "csv"), default="html",
                    help="html: one file a manager opens without a server; csv: one row per person-attempt")
     p.add_argument("--out", metavar="PATH", help="file to write (default: report.output_dir/report-DAY.EXT)")
+    p.add_argument("--no-store", action="store_true",
+                   help="do not keep the report in the database for the console's Reports page (by default it is "
+                        "kept, so the page shows it at once)")
     p.set_defaults(func=cmd_report)
 
     e = sub.add_parser("export", help="export data for other systems", description="Export data for billing.")

@@ -51,10 +51,21 @@ class WorkItem:
 
 def districts() -> list[str]:
     """Districts that have open requests, sorted."""
+    if not _unfiled_open():  # every open request names its district: read them off the open-requests index
+        return sorted(d for (d,) in CallbackRequest.select(CallbackRequest.district).distinct()
+                      .where(CallbackRequest.handled_at.is_null()).tuples())
     district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
     rows = (CallbackRequest.select(district_of.alias("d")).join(Account)
             .where(CallbackRequest.handled_at.is_null()).group_by(district_of).tuples())
     return sorted(r[0] or "" for r in rows)
+
+
+def _unfiled_open() -> bool:
+    """Whether an open request has no district of its own (it then goes by its account's district, so the lists
+    must join every open request to its account). The dialer files each request under its account's district,
+    so normally none: the lists then page the index of open requests (district, time) alone (migration 11)."""
+    return (CallbackRequest.select(CallbackRequest.id)
+            .where(CallbackRequest.handled_at.is_null() & (CallbackRequest.district == "")).exists())
 
 
 def _items(cond: pw.Expression, order: list, limit: int | None = None, offset: int = 0) -> list[WorkItem]:
@@ -105,12 +116,23 @@ def _open_cond(district: str | None) -> pw.Expression:
 
 def worklist(district: str | None = None, limit: int = 500, offset: int = 0) -> list[WorkItem]:
     """Open requests, by district then oldest first (`limit` of them from `offset`)."""
+    if not _unfiled_open():
+        cond = CallbackRequest.handled_at.is_null()
+        if district:
+            cond &= CallbackRequest.district == district
+        return _items(cond, [CallbackRequest.district, CallbackRequest.created_at, CallbackRequest.id], limit,
+                      offset)
     district_of = pw.fn.COALESCE(pw.fn.NULLIF(CallbackRequest.district, ""), Account.district)
     return _items(_open_cond(district), [district_of, CallbackRequest.created_at, CallbackRequest.id], limit,
                   offset)
 
 
 def count_open(district: str | None = None) -> int:
+    if not _unfiled_open():  # no join: the open-requests index alone
+        cond = CallbackRequest.handled_at.is_null()
+        if district:
+            cond &= CallbackRequest.district == district
+        return CallbackRequest.select().where(cond).count()
     return CallbackRequest.select().join(Account).where(_open_cond(district)).count()
 
 

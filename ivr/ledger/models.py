@@ -424,6 +424,92 @@ class Tally(BaseModel):
         indexes = ((("kind", "campaign_id", "key"), True),)
 
 
+class StoredVerdict(BaseModel):
+    """One account's eligibility verdict for a day, kept by ivr.ledger.verdicts so the console's lists page by SQL.
+    Only accounts on one of the two lists are stored: eligible, or owing and excluded."""
+
+    day = pw.DateField()
+    account_id = pw.IntegerField()  # no foreign key: a deleted account is marked changed and its row dropped
+    number = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=200, default="")
+    district = pw.CharField(max_length=100, default="")
+    eligible = pw.BooleanField()
+    remaining = pw.DecimalField(max_digits=14, decimal_places=2)
+    reasons = pw.TextField(default="")  # one reason per line, as the verdict lists them
+    search = pw.TextField(default="")  # the reasons in lower case: what the reason filter matches
+
+    class Meta:
+        table_name = "stored_verdict"
+        primary_key = pw.CompositeKey("day", "account_id")
+        # a list in account order, by district, by amount; the reason filter reads the last one alone (covering:
+        # no lookup of the wide row per account)
+        indexes = ((("day", "eligible", "account_id"), False),
+                   (("day", "eligible", "district", "account_id"), False),
+                   (("day", "eligible", "remaining", "account_id"), False),
+                   (("day", "eligible", "account_id", "search"), False))
+
+
+class VerdictState(BaseModel):
+    """Which day's verdicts are stored, built when, under which rules (ivr.ledger.verdicts)."""
+
+    day = pw.DateField(primary_key=True)
+    built_at = pw.DateTimeField(default=utcnow)
+    refreshed_at = pw.DateTimeField(default=utcnow)
+    fingerprint = pw.CharField(max_length=64)
+    accounts = pw.IntegerField(default=0)  # accounts evaluated by the build
+    counts = pw.TextField(default="{}")  # JSON {"eligible"|"excluded": {district: rows}}, kept with the rows
+
+    class Meta:
+        table_name = "verdict_state"
+
+
+class VerdictDirty(BaseModel):
+    """Accounts whose verdict may have changed since it was stored, written by triggers (ivr.ledger.verdicts);
+    a NULL account_id means every account (a full accounts export changed who is missing from it)."""
+
+    account_id = pw.IntegerField(null=True)
+
+    class Meta:
+        table_name = "verdict_dirty"
+
+
+class ReportCache(BaseModel):
+    """A campaign's morning report as last built (ivr.report.stored): its figures as JSON, its charts, the
+    evening's trend row, and the ledger marks it was built at (to tell when it is out of date)."""
+
+    campaign = pw.ForeignKeyField(Campaign, primary_key=True, on_delete="CASCADE")
+    generated_at = pw.DateTimeField(default=utcnow)
+    watermark = pw.CharField(max_length=400)
+    summary = pw.TextField()  # ReportData without its people (ivr.report.codec)
+    charts = pw.TextField(default="[]")  # data: URIs of the page's charts
+    evening = pw.TextField(default="")  # the trends row of this evening (ivr.report.trends.Evening)
+    people = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "report_cache"
+
+
+class ReportPerson(BaseModel):
+    """One person row of a stored report, in the report's order (pos), as the Reports page shows it."""
+
+    campaign = pw.ForeignKeyField(Campaign, on_delete="CASCADE")
+    pos = pw.IntegerField()
+    account_id = pw.IntegerField()
+    account = pw.CharField(max_length=64)
+    name = pw.CharField(max_length=200, default="")
+    district = pw.CharField(max_length=100, default="")
+    number_masked = pw.CharField(max_length=32, default="")
+    debt = pw.DecimalField(max_digits=14, decimal_places=2)
+    calls = pw.TextField(default="[]")  # JSON [[local "HH:MM", outcome label], ...]
+    final_label = pw.CharField(max_length=32, default="")
+    paid = pw.DecimalField(max_digits=14, decimal_places=2)
+    search = pw.TextField(default="")  # account, name, district, masked number in lower case
+
+    class Meta:
+        table_name = "report_person"
+        indexes = ((("campaign", "pos"), True),)
+
+
 class LifeSupportNotice(BaseModel):
     """A person told a life-support account about something (ivr.campaign.lifesupport): who, when, which kind.
 
@@ -460,5 +546,6 @@ class LadderMove(BaseModel):
 ALL_MODELS: list[type[BaseModel]] = [
     SchemaVersion, Account, Phone, Balance, Payment, ImportRun, InstallmentPlan, InstallmentDue, Campaign, QueueEntry,
     Attempt, CallbackRequest, CallbackNote, Control, DialerNode, AuditEvent, DncEntry, WebUser, LoginThrottle,
-    Tally, Holdout, Message, LifeSupportNotice, LadderMove, SupplyLink, Outage, OutagePoint,
+    Tally, Holdout, Message, LifeSupportNotice, LadderMove, SupplyLink, Outage, OutagePoint, StoredVerdict,
+    VerdictState, VerdictDirty, ReportCache, ReportPerson,
 ]

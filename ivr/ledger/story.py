@@ -21,7 +21,7 @@ from ivr.campaign import rules
 from ivr.campaign.windows import CallWindows
 from ivr.config import Config
 from ivr.errors import IvrError
-from ivr.ledger import dnc, eligibility
+from ivr.ledger import dnc, eligibility, trigram
 from ivr.ledger.models import (
     Account,
     Attempt,
@@ -237,7 +237,7 @@ def find_accounts(cfg: Config, *, account: str | None = None, phone: str | None 
             cond |= Account.number.in_(list(carried))
         return list(Account.select().where(cond).order_by(Account.number).limit(limit))
     text = name.strip()  # type: ignore[union-attr]
-    return list(Account.select().where(Account.name.contains(text)).order_by(Account.name, Account.number)
+    return list(Account.select().where(trigram.contains(Account.name, text)).order_by(Account.name, Account.number)
                 .limit(limit))
 
 

@@ -392,7 +392,10 @@ def _load_people(cfg: Config, camp: Campaign) -> dict[int, PersonRow]:
                                 Account.timezone)
                  .where(Account.id.in_(Attempt.select(Attempt.account)
                                        .where(Attempt.campaign == camp, Attempt.kind != "test")),
-                        Account.id.not_in(QueueEntry.select(QueueEntry.account).where(QueueEntry.campaign == camp))))
+                        # NOT EXISTS, not NOT IN: PostgreSQL runs a NOT IN over a million queue entries that do
+                        # not fit work_mem as a subplan per account (the report of 1,000,000 never ended)
+                        ~pw.fn.EXISTS(QueueEntry.select(pw.SQL("1")).where(
+                            (QueueEntry.campaign == camp) & (QueueEntry.account == Account.id)))))
     for aid, number, name, district, address, tz in extra:
         people[aid] = PersonRow(aid, number, name, district, address, tz or default_tz, "", Decimal("0"), "", "")
     return people

@@ -11,10 +11,10 @@ import base64
 import io
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import jinja2
 from markupsafe import Markup, escape
-from matplotlib.figure import Figure
 
 from ivr.report.data import LABEL_ORDER, WINDOWS, ReportData
 
@@ -40,7 +40,14 @@ def ratio(part: int, whole: int) -> str:
     return percent(part / whole if whole else None)
 
 
-def _png(fig: Figure) -> str:
+def _figure(**kwargs: Any) -> Any:
+    """A matplotlib Figure; matplotlib is imported on the first chart, not with this module (the console formats
+    money with it on every page: importing matplotlib took 2 s of a debtor page's first view)."""
+    from matplotlib.figure import Figure as MplFigure
+    return MplFigure(**kwargs)
+
+
+def _png(fig: Any) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -55,7 +62,7 @@ def _style(ax) -> None:
 def chart_hours(data: ReportData) -> str | None:
     if not data.hours:
         return None
-    fig = Figure(figsize=(7, 3.2))
+    fig = _figure(figsize=(7, 3.2))
     ax = fig.subplots()
     xs = [h.hour for h in data.hours]
     ax.bar([x - 0.2 for x in xs], [h.calls for h in data.hours], width=0.4, label="calls", color=_BLUE)
@@ -72,7 +79,7 @@ def chart_outcomes(data: ReportData) -> str | None:
     labels = [label for label in LABEL_ORDER if data.final_outcomes.get(label)]
     if not labels:
         return None
-    fig = Figure(figsize=(7, 0.45 * len(labels) + 1))
+    fig = _figure(figsize=(7, 0.45 * len(labels) + 1))
     ax = fig.subplots()
     counts = [data.final_outcomes[label] for label in labels]
     colors = [_GREEN if label in ("pay now", "callback", "heard", "already paid") else
@@ -90,7 +97,7 @@ def chart_outcomes(data: ReportData) -> str | None:
 def chart_money(data: ReportData) -> str | None:
     if not any(m.accounts for m in data.money):
         return None
-    fig = Figure(figsize=(7, 3.2))
+    fig = _figure(figsize=(7, 3.2))
     ax = fig.subplots()
     xs = list(range(len(WINDOWS)))
     for offset, m, color in ((-0.2, data.money[0], _GREEN), (0.2, data.money[1], _GREY)):

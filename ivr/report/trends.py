@@ -33,26 +33,24 @@ class Evening:
 
 def trends(limit: int = 14) -> list[Evening]:
     """The latest `limit` evenings, newest first."""
-    camps = list(Campaign.select().where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(limit))
-    if not camps:
-        return []
-    ids = [c.id for c in camps]
+    return [evening(c) for c in Campaign.select().where(Campaign.kind == "debt").order_by(Campaign.day.desc())
+            .limit(limit)]
+
+
+def evening(c: Campaign) -> Evening:
+    """One campaign's row (a few aggregate queries over its calls and its reached debtors' payments)."""
     answered = Attempt.answered_at.is_null(False) | Attempt.outcome.in_(ANSWERED)
     heard = (Attempt.heard == True) | (Attempt.outcome == "heard")  # noqa: E712
-    agg = {cid: (called, reached, heard_n) for cid, called, reached, heard_n in (
-        Attempt.select(Attempt.campaign, pw.fn.COUNT(Attempt.account.distinct()),
+    called, reached, heard_n = (
+        Attempt.select(pw.fn.COUNT(Attempt.account.distinct()),
                        pw.fn.COUNT(pw.Case(None, [(answered, Attempt.account)]).distinct()),
                        pw.fn.COUNT(pw.Case(None, [(heard, Attempt.account)]).distinct()))
-        .where(Attempt.campaign.in_(ids)).group_by(Attempt.campaign).tuples())}
-    out = []
-    for c in camps:
-        reached_ids = (Attempt.select(Attempt.account).distinct()
-                       .where((Attempt.campaign == c.id) & answered))
-        paid_n, paid_sum = (Payment.select(pw.fn.COUNT(Payment.account.distinct()),
-                                           pw.fn.COALESCE(pw.fn.SUM(Payment.amount), 0))
-                            .where(Payment.account.in_(reached_ids), Payment.paid_on >= c.day,
-                                   Payment.paid_on <= c.day + timedelta(days=PAID_DAYS)).tuples().get())
-        called, reached, heard_n = agg.get(c.id, (0, 0, 0))
-        out.append(Evening(c.day, c.status, c.eligible_count, called, reached, heard_n, paid_n,
-                           Decimal(str(paid_sum)).quantize(Decimal("0.01"))))
-    return out
+        .where(Attempt.campaign == c.id).tuples().get())
+    reached_ids = (Attempt.select(Attempt.account).distinct()
+                   .where((Attempt.campaign == c.id) & answered))
+    paid_n, paid_sum = (Payment.select(pw.fn.COUNT(Payment.account.distinct()),
+                                       pw.fn.COALESCE(pw.fn.SUM(Payment.amount), 0))
+                        .where(Payment.account.in_(reached_ids), Payment.paid_on >= c.day,
+                               Payment.paid_on <= c.day + timedelta(days=PAID_DAYS)).tuples().get())
+    return Evening(c.day, c.status, c.eligible_count, called or 0, reached or 0, heard_n or 0, paid_n,
+                   Decimal(str(paid_sum)).quantize(Decimal("0.01")))

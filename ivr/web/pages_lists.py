@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -64,7 +64,7 @@ def _amount(name: str) -> Decimal | None:
 @bp.route("/eligible")
 @requires("admin", "manager")
 def eligible() -> Any:
-    from ivr.ledger import eligibility
+    from ivr.ledger import eligibility, verdicts
     day = _day_arg() or datetime.now(ZoneInfo(g.cfg.locale.timezone)).date()
     page = page_number()
     excluded = request.args.get("list") == "excluded"
@@ -75,15 +75,41 @@ def eligible() -> Any:
         lo, hi = _amount("min"), _amount("max")
     except ValueError as exc:
         error, lo, hi = str(exc), None, None
-    key = ("eligible", day, excluded, district, reason.strip().lower(), lo, hi)
-    cfg = g.cfg  # the build may run in a worker thread, outside the request's context
-    matched = _cached(key, lambda: eligibility.matching(cfg, day, excluded=excluded, district=district,
-                                                         reason=reason, amount_min=lo, amount_max=hi))
-    result = eligibility.page_of(matched, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+    state = _stored_verdicts(day)
+    if state is None:  # being built in the background: say so rather than show a list that is not up to date
+        started = verdicts.building(day)
+        return render_template("eligible.html", result=None, day=day, excluded=excluded, district=district,
+                               reason=reason, districts=eligibility.districts(), page=1, pages=1, more=False,
+                               error=error, state=None,
+                               started=datetime.fromtimestamp(started or time.time(), UTC).astimezone(
+                                   ZoneInfo(g.cfg.locale.timezone)))
+    result = verdicts.listing(day, excluded=excluded, district=district, reason=reason, amount_min=lo,
+                              amount_max=hi, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, state=state)
     pages = max(1, -(-result.total // PAGE_SIZE))
     return render_template("eligible.html", result=result, day=day, excluded=excluded, district=district,
                            reason=reason, districts=eligibility.districts(), page=page, pages=pages,
-                           more=page < pages, error=error)
+                           more=page < pages, error=error, state=state, started=None)
+
+
+# More changed accounts than this and the lists are brought up to date in the background, not in the request.
+SYNC_REFRESH_LIMIT = 2_000
+
+
+def _stored_verdicts(day: date) -> Any:
+    """The stored verdicts' state once they are up to date for `day` (ivr.ledger.verdicts), else None while a
+    background build or refresh runs (started here if need be). Without IVR_OFFLOAD (tests, tools) the build
+    runs in the request."""
+    from ivr.ledger import verdicts
+    cfg = g.cfg
+    background = bool(current_app.config.get("IVR_OFFLOAD"))
+    if verdicts.building(day) is not None:
+        return None
+    if verdicts.refresh(cfg, day, limit=SYNC_REFRESH_LIMIT if background else verdicts.INCREMENTAL_LIMIT) is None:
+        if background:
+            verdicts.build_in_background(cfg, day)
+            return None
+        verdicts.ensure(cfg, day)
+    return verdicts.stored_day(cfg)
 
 
 # A morning report or an eligibility pass over a large ledger takes seconds: the pages of one list, and the CSV,
@@ -126,21 +152,6 @@ def _report(day: date) -> Any:
     return _cached(("report", day), lambda: build_report(cfg, day))
 
 
-def _search_texts(data: Any) -> list[str]:
-    """Per person of a report, the text the search box matches (account, name, district, masked number), built
-    once per report (kept on the cached report itself) so a search is one substring test per person."""
-    texts = getattr(data, "_search_texts", None)
-    if texts is None:
-        texts = ["\x00".join((p.account, p.name, p.district, p.number_masked)).lower() for p in data.people]
-        data._search_texts = texts
-    return texts
-
-
-def _charts(day: date, data: Any) -> list[str]:
-    from ivr.report.html import chart_money, chart_outcomes
-    return _cached(("charts", day), lambda: [c for c in (chart_outcomes(data), chart_money(data)) if c])
-
-
 def _campaign_days() -> list[date]:
     from ivr.ledger.models import Campaign
     return [c.day for c in Campaign.select(Campaign.day).where(Campaign.kind == "debt").order_by(Campaign.day.desc()).limit(60)]
@@ -150,29 +161,47 @@ def _campaign_days() -> list[date]:
 @requires("admin", "manager")
 def reports() -> Any:
     from ivr.errors import IvrError
+    from ivr.report import stored
     from ivr.report.html import percent, ratio
+    from ivr.report.trends import PAID_DAYS
     days = _campaign_days()
     day = _day_arg() or (days[0] if days else None)
     if day is None:
         return render_template("reports.html", days=days, day=None, data=None, rows=[], error="")
     try:
-        data = _report(day)
+        report = _stored_report(day)
     except IvrError as exc:
         return render_template("reports.html", days=days, day=day, data=None, rows=[], error=str(exc)), 404
-    q = request.args.get("q", "").strip().lower()
-    people = data.people
-    if q:
-        haystack = _search_texts(data)
-        people = [p for p, text in zip(people, haystack, strict=True) if q in text]
+    if report is None:  # the first build runs in the background: say so
+        started = stored.building(day) or time.time()
+        return render_template("reports.html", days=days, day=day, data=None, rows=[], error="",
+                               started=datetime.fromtimestamp(started, UTC).astimezone(
+                                   ZoneInfo(g.cfg.locale.timezone)))
+    q = request.args.get("q", "").strip()
     page = page_number()
-    pages = max(1, -(-len(people) // PAGE_SIZE))
-    rows = people[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-    charts = _charts(day, data) if page == 1 and not q else []
-    from ivr.report.trends import PAID_DAYS, trends
-    evenings = _cached(("trends",), trends) if page == 1 and not q else []
-    return render_template("reports.html", days=days, day=day, data=data, rows=rows, q=q, page=page, pages=pages,
-                           more=page < pages, total=len(people), charts=charts, percent=percent, ratio=ratio,
-                           error="", evenings=evenings, paid_days=PAID_DAYS)
+    rows, total = stored.people_page(report.campaign_id, q, (page - 1) * PAGE_SIZE, PAGE_SIZE, report.people)
+    pages = max(1, -(-total // PAGE_SIZE))
+    first = page == 1 and not q
+    return render_template("reports.html", days=days, day=day, data=report.data, rows=rows, q=q, page=page,
+                           pages=pages, more=page < pages, total=total, charts=report.charts if first else [],
+                           percent=percent, ratio=ratio, error="", paid_days=PAID_DAYS,
+                           evenings=stored.evenings() if first else [], report=report,
+                           rebuilding=report.stale and stored.building(day) is not None)
+
+
+def _stored_report(day: date) -> Any:
+    """The stored report of `day` (ivr.report.stored), rebuilt when the ledger has moved since it was built: in the
+    background as `ivr web` serves it (the stored one is shown meanwhile, marked out of date; None when there is
+    none yet), in the request without IVR_OFFLOAD (tests, tools)."""
+    from ivr.report import stored
+    report = stored.stored(day)
+    if report is not None and not report.stale:
+        return report
+    if current_app.config.get("IVR_OFFLOAD"):
+        stored.build_in_background(g.cfg, day)
+        return report
+    stored.build(g.cfg, day)
+    return stored.stored(day)
 
 
 @bp.route("/reports/<day>.csv")

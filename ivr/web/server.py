@@ -6,9 +6,11 @@ into `web.secret_key_file` (mode 600) so sessions survive a restart and several 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+from typing import Any
 
 from ivr.config import Config
 from ivr.errors import IvrError
@@ -49,6 +51,7 @@ def make_server(cfg: Config, bind: str | None = None, port: int | None = None): 
 
     app = create_app(cfg, secret_key(cfg))
     app.config["IVR_OFFLOAD"] = True  # long list builds go to a worker thread: see pages_lists.offload
+    warm_up(app, cfg)
     bind = bind or cfg.web.bind
     port = cfg.web.port if port is None else port
     server = WSGIServer((bind, port), app, log=None, error_log=logging.getLogger("ivr.web.server"))
@@ -60,6 +63,20 @@ def make_server(cfg: Config, bind: str | None = None, port: int | None = None): 
     return server
 
 
+def warm_up(app: Any, cfg: Config) -> None:
+    """Pay at start what the first view of each page would pay once per process: every template compiled, the
+    holiday calendar of locale.country loaded (a debtor's page judges calling windows: 0.3 s), the modules the
+    pages import on first use."""
+    import ivr.ledger.story  # noqa: F401
+    import ivr.report.html  # noqa: F401
+    from ivr.campaign.windows import CallWindows
+
+    for name in app.jinja_env.list_templates():
+        app.jinja_env.get_template(name)
+    with contextlib.suppress(IvrError):  # a config the pages will name themselves
+        CallWindows(cfg)
+
+
 def serve(cfg: Config, bind: str | None = None, port: int | None = None) -> None:
     server = make_server(cfg, bind, port)
     host, real_port = server.address[0], server.server_port
@@ -68,4 +85,4 @@ def serve(cfg: Config, bind: str | None = None, port: int | None = None) -> None
     server.serve_forever()
 
 
-__all__ = ["make_server", "secret_key", "serve"]
+__all__ = ["make_server", "secret_key", "serve", "warm_up"]
