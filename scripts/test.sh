@@ -124,16 +124,8 @@ if [ "$repeat" -eq 0 ]; then
     set +e
     .venv/bin/pytest -q "${args[@]+"${args[@]}"}" 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
-    set -e
-    if [ "$status" -eq 5 ]; then
-        echo "test.sh: pytest collected no tests; that is a failure" >&2
-        exit 1
-    fi
-    if [ "$status" -eq 0 ] && ! tail -n 3 "$log" | grep -Eq '^[0-9]+ passed'; then
-        echo "test.sh: pytest ended without its summary line; treating the run as failed" >&2
-        exit 1
-    fi
-    exit "$status"
+    check_log "$status" "$log"
+    exit $?
 fi
 
 if [ "$beside" -eq 1 ]; then

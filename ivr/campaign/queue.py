@@ -33,6 +33,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import peewee as pw
 
@@ -199,14 +200,7 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     verdicts = _evaluate(cfg, day)
     eligible = {v.account_id: v for v in verdicts if v.eligible}
     not_eligible = {v.account_id: v for v in verdicts if not v.eligible}
-    with db.atomic():
-        camp, created = Campaign.get_or_create(day=day, kind="debt", ref="",
-                                               defaults={"status": "running", "started_at": now,
-                                                         "priority": kinds.priority_of("debt")})
-        if not created:
-            camp.status, camp.status_reason, camp.finished_at = "running", "", None
-            camp.started_at = camp.started_at or now
-        camp.save()
+    camp = _open_campaign(db, day, "debt", "", now, priority=kinds.priority_of("debt"))
     _configs[camp.id] = cfg
     release_orphans(None, clock)
 
@@ -225,6 +219,18 @@ def start_campaign(cfg: Config, day: date, clock: Clock) -> Campaign:
     return camp
 
 
+def _open_campaign(db: pw.Database, day: date, kind: str, ref: str, now: datetime, **defaults: Any) -> Campaign:
+    """The campaign (day, kind, ref), created running, or an existing one resumed as running."""
+    with db.atomic():
+        camp, created = Campaign.get_or_create(day=day, kind=kind, ref=ref, defaults={
+            "status": "running", "started_at": now, **defaults})
+        if not created:
+            camp.status, camp.status_reason, camp.finished_at = "running", "", None
+            camp.started_at = camp.started_at or now
+            camp.save()
+    return camp
+
+
 def start_kind_campaign(cfg: Config, day: date, clock: Clock, kind: str, ref: str, audience: dict[int, str],
                         *, priority: int, outage_id: int | None = None,
                         not_eligible: dict[int, str] | None = None) -> Campaign:
@@ -236,13 +242,7 @@ def start_kind_campaign(cfg: Config, day: date, clock: Clock, kind: str, ref: st
     cfg = kinds.config_for(cfg, kind, emergency=priority == kinds.PRIORITY["emergency_outage"])
     now = _naive(clock.now())
     db = models.database.obj
-    with db.atomic():
-        camp, created = Campaign.get_or_create(day=day, kind=kind, ref=ref, defaults={
-            "status": "running", "started_at": now, "priority": priority, "outage_id": outage_id})
-        if not created:
-            camp.status, camp.status_reason, camp.finished_at = "running", "", None
-            camp.started_at = camp.started_at or now
-            camp.save()
+    camp = _open_campaign(db, day, kind, ref, now, priority=priority, outage_id=outage_id)
     _configs[camp.id] = cfg
     release_orphans(None, clock)
     why = {a: kinds.AudienceVerdict(a, False, [r]) for a, r in (not_eligible or {}).items()}
