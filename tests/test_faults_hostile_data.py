@@ -44,7 +44,8 @@ NAME_ATTACKS = [
     "emoji \u202e\u200b hidden",
 ]
 ORIGINATE_VARS = {"origination_uuid", "ivr_attempt_id", "ivr_account", "origination_caller_id_number",
-                  "origination_caller_id_name", "originate_timeout", "absolute_codec_string", "execute_on_answer"}
+                  "origination_caller_id_name", "originate_timeout", "absolute_codec_string", "execute_on_answer",
+                  "playback_terminators"}  # (the menu's keys, from config: digits only)
 
 
 def csv_field(value: str) -> str:
