@@ -156,9 +156,11 @@ def test_log_in_watch_the_evening_pause_it_and_close_a_callback(evening, browser
     code, text = wait_for("the dialer to pause", lambda: headline(d)[0] == "paused" and headline(d), 60)
     assert re.fullmatch(r"Paused by anna at \d\d:\d\d", text), text
 
-    # the evening's report so far (built in the console's worker thread)
+    # the evening's report so far
     d.get(url + "reports")
-    assert d.find_element("id", "totals") and d.find_elements("css selector", "#people td.name")
+    # the first view of an evening's report is built in the background: the page says so and reloads itself
+    wait_for("the evening's report", lambda: d.find_elements("id", "totals") and
+             d.find_elements("css selector", "#people td.name"), 120)
 
     # a callback request on the worklist: take it, record the result and close it
     connect(f"sqlite:///{folder / 'ivr.sqlite3'}")
