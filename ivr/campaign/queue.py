@@ -325,7 +325,7 @@ def release_orphans(campaign: Campaign | None, clock: Clock, older_than_s: float
     cutoff = now - timedelta(seconds=older_than_s)
     # a call whose channel has ended but whose outcome is not written yet (its flow is finishing, or the finalize
     # waits for the database) still holds its entry: releasing it would lose the outcome's count of the attempt
-    unsettled = Attempt.state.in_(IN_FLIGHT) | (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == ""))
+    unsettled = models.attempt_unsettled()
     live = Attempt.select(Attempt.account).where(unsettled)
     # accounts carried by a live call to a shared number are not named on its Attempt row: match the number too
     live_numbers = Attempt.select(Attempt.e164).where(unsettled)

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ivr.ledger.models import Attempt, DialerNode, database, utcnow
+from ivr.ledger.models import Attempt, DialerNode, attempt_unsettled, database, utcnow
 
 log = logging.getLogger("ivr.dialer.lease")
 
-IN_FLIGHT_STATES = ("created", "originated", "answered")
 LEASE_SHARE = 3.0  # the lease lasts node_timeout / LEASE_SHARE; heartbeats come several times per lease
 
 
@@ -63,8 +62,7 @@ class Lease:
 
 def unsettled(q: Any) -> Any:
     """Attempt rows not finished yet: in flight, or ended without an outcome."""
-    return q.where(Attempt.state.in_(IN_FLIGHT_STATES) |
-                   (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == "")))
+    return q.where(attempt_unsettled())
 
 
 def register(node: str, timeout_s: float, started_at: datetime | None = None) -> Lease:

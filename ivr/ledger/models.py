@@ -198,6 +198,15 @@ class QueueEntry(BaseModel):
         indexes = ((("campaign", "account"), True), (("campaign", "state", "priority", "not_before"), False))
 
 
+ATTEMPT_IN_FLIGHT = ("created", "originated", "answered")
+
+
+def attempt_unsettled() -> pw.Expression:
+    """Attempt rows not finished yet: in flight, or ended without their outcome written (a flow still finishing,
+    or a finalize waiting for the database). Whoever owns such a call still holds its debtor."""
+    return Attempt.state.in_(ATTEMPT_IN_FLIGHT) | (Attempt.state.in_(("ended", "unknown")) & (Attempt.outcome == ""))
+
+
 class Attempt(BaseModel):
     """One call. Written (state 'created') BEFORE its originate is sent; updated as events arrive.
 
