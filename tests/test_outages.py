@@ -256,6 +256,7 @@ def test_life_support_accounts_of_an_outage_go_to_the_operators_first_until_info
     items = [i for i in lifesupport.pending(cfg, date(2026, 12, 2)) if i.kind == "outage"]
     assert [(i.account, i.district) for i in items] == [(kept.number, "North")]
     assert o.code in items[0].outage and "2026-12-12 09:00" in items[0].outage
+    assert items[0].number == kept.phones[0].e164  # the number the robot would dial first, for the operator
     em = outages.add(["P1"], local(2026, 12, 2, 18), local(2026, 12, 2, 23), "emergency", actor=ACTOR)
     assert [i.outage.split()[0] for i in lifesupport.pending(cfg, date(2026, 12, 2))
             if i.kind == "outage"] == [em.code, o.code]  # the emergency first

@@ -161,7 +161,7 @@ def _outage_pending(cfg: Config, day: date, district: str | None) -> list[Pendin
     """Life-support accounts of each outage announced on `day` (an emergency until it ends, a planned one from
     its first notice day to its start), not informed since the outage was entered or last changed (a notice
     about an earlier outage, or an earlier version of this one, tells nothing about this one)."""
-    from ivr.campaign import outages
+    from ivr.campaign import outages, rules
     from ivr.ledger.models import Outage, Phone
 
     items: list[PendingItem] = []
@@ -176,9 +176,11 @@ def _outage_pending(cfg: Config, day: date, district: str | None) -> list[Pendin
         if not flagged:
             continue
         notices = latest_notices([a.id for a in flagged], "outage")
-        phones = {p.account_id: p.e164 for p in Phone.select().where(
-            Phone.account.in_([a.id for a in flagged]) & (Phone.valid == True) & (Phone.e164 != "")  # noqa: E712
-        ).order_by(Phone.position.desc())}  # the first valid number wins (last written)
+        held: dict[int, list[Phone]] = {}
+        for p in Phone.select().where(Phone.account.in_([a.id for a in flagged])).order_by(Phone.position):
+            held.setdefault(p.account_id, []).append(p)
+        # the number the robot would dial first (rules.callable_phones: valid, not flagged, allowed by policy)
+        phones = {aid: ok[0].e164 for aid, ps in held.items() if (ok := rules.callable_phones(aid, ps, cfg))}
         start, end = (t.replace(tzinfo=UTC).astimezone(ZoneInfo(cfg.locale.timezone)) for t in (o.starts_at,
                                                                                                o.ends_at))
         when = f"{start:%Y-%m-%d %H:%M}–{end:%d.%m %H:%M}"  # the company's local time
