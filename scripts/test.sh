@@ -8,7 +8,7 @@
 #                                             beside the rest, both at once
 #   bash scripts/test.sh tests/test_queue.py  any pytest arguments
 #   bash scripts/test.sh --repeat 10 [--beside] [pytest args]
-#       run the selection N times in a row and count the runs that failed (a flakiness check); with --beside,
+#       run the selection (without pytest args: the whole suite, as the CI run splits it) N times in a row and count the runs that failed (a flakiness check); with --beside,
 #       a second copy of the same selection runs in a loop next to it the whole time, as load (two suites at
 #       once on 2 cores). Ends non-zero when any of the N runs failed; the failing tests are listed.
 set -euo pipefail
@@ -98,23 +98,37 @@ check_log() {  # $1 pytest's exit status, $2 its log file
     fi
     return "$1"
 }
-if [ "$repeat" -eq 0 ] && [ "${#args[@]}" -eq 0 ]; then
-    echo "==> pytest: the slow group (-m slow) in the background, the rest here; both at once"
-    start=$(date +%s)
+# The whole suite as CI runs it, in folder $1: the slow group in the background, the rest in front (its output
+# also to the terminal when $2 is "show"). Writes $1/rest.log and $1/slow.log; fails when either group fails.
+run_split() {
+    local dir="$1" show="${2:-}" rest_status slow_status slow_pid ok=0
+    mkdir -p "$dir"
     set +e
-    .venv/bin/pytest -q -p no:cacheprovider -m slow --basetemp="$work/slow" >"$work/slow.log" 2>&1 &
+    .venv/bin/pytest -q -p no:cacheprovider -m slow --basetemp="$dir/slow" >"$dir/slow.log" 2>&1 &
     slow_pid=$!
-    .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$work/rest" 2>&1 | tee "$work/rest.log"
-    rest_status=${PIPESTATUS[0]}
+    if [ "$show" = "show" ]; then
+        .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$dir/rest" 2>&1 | tee "$dir/rest.log"
+        rest_status=${PIPESTATUS[0]}
+    else
+        .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$dir/rest" >"$dir/rest.log" 2>&1
+        rest_status=$?
+    fi
     wait "$slow_pid"
     slow_status=$?
     set -e
-    echo "==> the slow group (-m slow)"
-    cat "$work/slow.log"
+    rm -rf "$dir/slow" "$dir/rest"
+    check_log "$rest_status" "$dir/rest.log" || ok=1
+    check_log "$slow_status" "$dir/slow.log" || ok=1
+    return "$ok"
+}
+if [ "$repeat" -eq 0 ] && [ "${#args[@]}" -eq 0 ]; then
+    echo "==> pytest: the slow group (-m slow) in the background, the rest here; both at once"
+    start=$(date +%s)
     ok=0
-    check_log "$rest_status" "$work/rest.log" || ok=1
-    check_log "$slow_status" "$work/slow.log" || ok=1
-    echo "==> pytest: both groups in $(( $(date +%s) - start )) s: $(tail -n 1 "$work/rest.log") | slow: $(tail -n 1 "$work/slow.log")"
+    run_split "$work/ci" show || ok=1
+    echo "==> the slow group (-m slow)"
+    cat "$work/ci/slow.log"
+    echo "==> pytest: both groups in $(( $(date +%s) - start )) s: $(tail -n 1 "$work/ci/rest.log") | slow: $(tail -n 1 "$work/ci/slow.log")"
     exit "$ok"
 fi
 
@@ -132,8 +146,12 @@ if [ "$beside" -eq 1 ]; then
     echo "==> load: a second copy of the selection runs in a loop beside the measured runs"
     (
         while :; do
-            .venv/bin/pytest -q -p no:cacheprovider --basetemp="$work/load" "${args[@]+"${args[@]}"}" \
-                >"$work/load.log" 2>&1 || true
+            if [ "${#args[@]}" -eq 0 ]; then
+                run_split "$work/load" || true
+            else
+                .venv/bin/pytest -q -p no:cacheprovider --basetemp="$work/load" "${args[@]+"${args[@]}"}" \
+                    >"$work/load.log" 2>&1 || true
+            fi
         done
     ) &
     load_pid=$!
@@ -142,7 +160,15 @@ fi
 failed=0
 start=$(date +%s)
 for i in $(seq 1 "$repeat"); do
-    if run_pytest "$work/run.log"; then
+    if [ "${#args[@]}" -eq 0 ]; then
+        # the whole suite: the same two groups at once as the CI run
+        run_split "$work/run" && status=0 || status=1
+        cat "$work/run/rest.log" "$work/run/slow.log" >"$work/run.log"
+        printf '%s | slow: %s\n' "$(tail -n 1 "$work/run/rest.log")" "$(tail -n 1 "$work/run/slow.log")" >>"$work/run.log"
+    else
+        run_pytest "$work/run.log" && status=0 || status=1
+    fi
+    if [ "$status" -eq 0 ]; then
         verdict="ok"
     else
         verdict="FAILED"
