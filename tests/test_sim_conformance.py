@@ -131,10 +131,15 @@ def wait_conn(conn: FrameConn, cond, what: str) -> None:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-def wait_for(cond, what: str, timeout: float = WAIT) -> None:
-    with gevent.Timeout(timeout, AssertionError(f"timed out waiting for {what}")):
-        while not cond():
-            gevent.sleep(0.002)
+def wait_for(cond, what, timeout: float = WAIT) -> None:
+    """Poll `cond`; `what` (a text, or a function giving one) names it in the failure, built when it fails."""
+    try:
+        with gevent.Timeout(timeout):
+            while not cond():
+                gevent.sleep(0.002)
+    except gevent.Timeout:
+        raise AssertionError(f"timed out after {timeout:g} s waiting for {what() if callable(what) else what}") \
+            from None
 
 
 def replay(conn: FrameConn, records, env: Env, legs: set[str], to_sim=None) -> list[Frame]:
@@ -232,7 +237,12 @@ def run_outbound(env: Env, name: str) -> None:
         try:
             jobs: list[str] = []
             env.sim.originate(env.local(originate_args(cmd)), jobs.append)
-            wait_for(lambda r=results, p=probe: bool(r) or bool(p.errors), f"{name}[{conn_label}] replay")
+            # each replay step has its own ceiling (WAIT) and reports what it saw; this outer one only catches a
+            # replay that never started, so it must not fire first
+            wait_for(lambda r=results, p=probe: bool(r) or bool(p.errors),
+                     lambda c=conn_label, p=probe, j=jobs: f"{name}[{c}] replay: {p.conns.qsize()} "
+                     f"connection(s) opened, jobs {j}, sim calls {list(env.sim.calls)}",
+                     timeout=WAIT * (len(records) + 1))
             assert not probe.errors, probe.errors
             real, sim, conn = results[0]
             compare(real, sim, env, event_uuids)
