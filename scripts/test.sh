@@ -51,6 +51,8 @@ cleanup() {
         pkill -P "$load_pid" 2>/dev/null || true
         wait "$load_pid" 2>/dev/null || true
     fi
+    # an interrupted run leaves its pytest processes (and, through them, a simulator or a browser) behind
+    pkill -P $$ 2>/dev/null || true
     # a pytest killed before its own teardown leaves a server behind: stop it here
     local pid
     for pid in "$IVR_TEST_PG_DIR"/*/data/postmaster.pid; do
@@ -59,6 +61,7 @@ cleanup() {
     rm -rf "$IVR_TEST_PG_DIR" "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM  # so that an interrupted or killed run still cleans up (bash skips EXIT on a signal)
 
 echo "==> ruff check"
 .venv/bin/ruff check ivr tests scripts
