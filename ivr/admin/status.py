@@ -22,9 +22,8 @@ from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger import tally
 from ivr.ledger.freshness import held_import, import_ages
-from ivr.ledger.models import Attempt, Campaign, DialerNode
+from ivr.ledger.models import ATTEMPT_IN_FLIGHT, Attempt, Campaign, DialerNode
 
-IN_FLIGHT_STATES = ("created", "originated", "answered")
 ALIVE_SECONDS = 30  # default: a dialer whose heartbeat is older is dead (config dialing.node_timeout_seconds; the
 # same rule other dialer processes use to take a node's calls over)
 RATE_WINDOW_SECONDS = 10
@@ -153,7 +152,7 @@ def snapshot(cfg: Config, now: datetime | None = None) -> Snapshot:
     camp = _current_campaign()
     nodes = _nodes(now_naive, float(getattr(cfg.dialing, "node_timeout_seconds", ALIVE_SECONDS)))
     alive = [n for n in nodes if n.alive]
-    in_use = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES)).count()
+    in_use = Attempt.select().where(Attempt.state.in_(ATTEMPT_IN_FLIGHT)).count()
     # Attempt times are on the dialer's clock: a demo's scaled clock is measured on its own time line
     ref = now_naive
     skewed = [n for n in alive if n.clock_now is not None and abs(n.clock_skew_s) > 5]

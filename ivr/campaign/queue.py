@@ -43,7 +43,7 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger import dnc, models
-from ivr.ledger.models import Account, Attempt, Campaign, Phone, QueueEntry
+from ivr.ledger.models import ATTEMPT_IN_FLIGHT, Account, Attempt, Campaign, Phone, QueueEntry
 from ivr.logs import shown_number
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ FRONT_OUTCOMES = frozenset({"early_hangup", "not_heard"})
 TRUNK_OUTCOMES = frozenset({"congestion", "trunk_error"})
 RATE_LIMITED = "rate_limited"  # refused by our own switch/trunk for going past its rate: back at its place
 TRUNK_CAUSES = frozenset({"INVALID_GATEWAY", "GATEWAY_DOWN"})
-IN_FLIGHT = ("created", "originated", "answered")
 FRONT_PRIORITY = -1
 ORPHAN_SECONDS = 120  # a 'dialing' entry without a live Attempt this long after its claim was left by a crash
 _CHUNK = 500
@@ -583,7 +582,7 @@ def _claim(cands: list[Candidate], now: datetime) -> list[Candidate]:
     A number is refused while an Attempt to it or to one of its accounts is live, or while any account holding it
     has a 'dialing' entry (another claim may be about to dial it, or one earlier in this claim will)."""
     db = models.database.obj
-    live = ", ".join("?" * len(IN_FLIGHT))
+    live = ", ".join("?" * len(ATTEMPT_IN_FLIGHT))
     numbers = list({c.e164 for c in cands})
     accounts = list({x.account_id for c in cands for x in c.entries})
     holders = list({h for c in cands for h in c.holders} | set(accounts))
@@ -598,7 +597,7 @@ def _claim(cands: list[Candidate], now: datetime) -> list[Candidate]:
             f"SELECT 'a', e164, account_id FROM attempt WHERE state IN ({live}) AND (e164 IN "
             f"({marks(len(numbers))}) OR account_id IN ({marks(len(accounts))})) UNION ALL SELECT 'q', '', "
             f"account_id FROM queue_entry WHERE account_id IN ({marks(len(holders))}) AND state = 'dialing'"),
-            [*IN_FLIGHT, *numbers, *accounts, *holders]).fetchall():
+            [*ATTEMPT_IN_FLIGHT, *numbers, *accounts, *holders]).fetchall():
         if what == "a":
             busy_n.add(e164)
             busy_a.add(acc)

@@ -46,7 +46,7 @@ from ivr.clock import Clock
 from ivr.config import Config
 from ivr.dialer import lease as leases
 from ivr.dialer.originate import originate_command
-from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer, claim_slots, count_in_flight
+from ivr.dialer.pacing import Pacer, claim_slots, count_in_flight
 from ivr.dialer.tracker import (
     SET_ENDED_OUTCOME,
     SET_FACTS_OUTCOME,
@@ -58,6 +58,7 @@ from ivr.dialer.tracker import (
 )
 from ivr.ledger import dnc
 from ivr.ledger.models import (
+    ATTEMPT_IN_FLIGHT,
     Account,
     Attempt,
     CallbackRequest,
@@ -851,7 +852,7 @@ class Dialer:
             # were left for it (see tracker.py); a row whose state moved meanwhile gets the outcome alone
             n = 0
             if flight.ending is not None:
-                n = SET_ENDED_OUTCOME("ended", outcome, *flight.ending, *mine, *IN_FLIGHT_STATES)
+                n = SET_ENDED_OUTCOME("ended", outcome, *flight.ending, *mine, *ATTEMPT_IN_FLIGHT)
             elif flight.facts is not None:
                 n = SET_FACTS_OUTCOME(outcome, *flight.facts, *mine)
             if n != 1 and SET_OUTCOME(outcome, *mine) != 1:

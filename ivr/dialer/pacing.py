@@ -30,11 +30,10 @@ import peewee as pw
 
 from ivr.clock import Clock
 from ivr.config import PacingConfig
-from ivr.ledger.models import Attempt, Control, DialerNode, database, utcnow
+from ivr.ledger.models import ATTEMPT_IN_FLIGHT, Attempt, Control, DialerNode, database, utcnow
 
 log = logging.getLogger("ivr.dialer.pacing")
 
-IN_FLIGHT_STATES = ("created", "originated", "answered")
 COMMANDS = ("run", "resume", "pause", "stop")
 BURST_SECONDS = 0.25
 MIN_FACTOR = 0.01  # the congestion back-off never stops dialing completely
@@ -95,7 +94,7 @@ def count_in_flight() -> int:
     from ivr.ledger import prebuilt
 
     return prebuilt.execute("pacing.count_in_flight", lambda: Attempt.select(pw.fn.COUNT(Attempt.id)).where(
-        Attempt.state.in_(IN_FLIGHT_STATES)), IN_FLIGHT_STATES).fetchone()[0]
+        Attempt.state.in_(ATTEMPT_IN_FLIGHT)), ATTEMPT_IN_FLIGHT).fetchone()[0]
 
 
 @contextmanager

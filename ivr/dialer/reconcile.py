@@ -26,9 +26,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ivr.dialer import lease as leases
-from ivr.dialer.pacing import IN_FLIGHT_STATES
 from ivr.dialer.tracker import Flight
-from ivr.ledger.models import Account, Attempt, DialerNode, QueueEntry
+from ivr.ledger.models import ATTEMPT_IN_FLIGHT, Account, Attempt, DialerNode, QueueEntry
 
 if TYPE_CHECKING:
     from ivr.dialer.dialer import Dialer
@@ -160,7 +159,7 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
     # 2. rows in flight that are ours but not tracked here: taken over from a dead process (or our own name's
     #    earlier incarnation). Nobody runs their call flow: kill what is up, settle what is gone.
     known = set(tracker.flights)
-    rows = Attempt.select().where(Attempt.state.in_(IN_FLIGHT_STATES) & mine).order_by(Attempt.id)
+    rows = Attempt.select().where(Attempt.state.in_(ATTEMPT_IN_FLIGHT) & mine).order_by(Attempt.id)
     for att in rows:
         if att.uuid in known:
             continue
@@ -200,7 +199,7 @@ def reconcile(dialer: Dialer) -> dict[str, int]:
     if camps and not leases.live_nodes(lease.node, lease.timeout_s):
         busy = set(tracker.busy_accounts)
         pending = {a.account_id for a in Attempt.select(Attempt.account).where(
-            Attempt.state.in_(IN_FLIGHT_STATES) | (Attempt.outcome == ""))}
+            Attempt.state.in_(ATTEMPT_IN_FLIGHT) | (Attempt.outcome == ""))}
         for entry in QueueEntry.select().where((QueueEntry.campaign.in_([c.id for c in camps])) &
                                                (QueueEntry.state == "dialing")):
             if entry.account_id in busy or entry.account_id in pending:

@@ -34,8 +34,8 @@ from typing import Any
 
 from ivr.clock import Clock
 from ivr.dialer.lease import LeaseLost, owned
-from ivr.dialer.pacing import IN_FLIGHT_STATES, Pacer
-from ivr.ledger.models import Attempt, database
+from ivr.dialer.pacing import Pacer
+from ivr.ledger.models import ATTEMPT_IN_FLIGHT, Attempt, database
 from ivr.logs import shown_number
 
 log = logging.getLogger("ivr.dialer")
@@ -109,13 +109,13 @@ SET_HANGUP = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup
                                              billsec_s=0).where(_MINE & (Attempt.state != "unknown")),
                       ("state", "ended_at", "hangup_cause", "duration_s", "billsec_s"))
 SET_JOB_FAILED = Compiled(lambda: Attempt.update(state="ended", ended_at=_T0, hangup_cause="").where(
-    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)), ("state", "ended_at", "hangup_cause"))
+    _MINE & Attempt.state.in_(ATTEMPT_IN_FLIGHT)), ("state", "ended_at", "hangup_cause"))
 SET_OUTCOME = Compiled(lambda: Attempt.update(outcome="").where(_MINE), ("outcome",))
 # the channel's end and the outcome in one statement: a call whose slot frees when nothing else is pending (no
 # call flow running) is finalized at once, so the row never needs to be seen 'ended' without its outcome
 SET_ENDED_OUTCOME = Compiled(lambda: Attempt.update(state="ended", outcome="", ended_at=_T0, hangup_cause="",
                                                     duration_s=0, billsec_s=0).where(
-    _MINE & Attempt.state.in_(IN_FLIGHT_STATES)),
+    _MINE & Attempt.state.in_(ATTEMPT_IN_FLIGHT)),
     ("state", "outcome", "ended_at", "hangup_cause", "duration_s", "billsec_s"))
 # the call flow's facts and the outcome in one statement: the flow ended after the channel was already gone
 SET_FACTS_OUTCOME = Compiled(lambda: Attempt.update(outcome="", heard=False, heard_ms=0, message_ms=0, digits="",
@@ -258,7 +258,7 @@ class Tracker:
             flight.trunk_fault = True
             with database.atomic():
                 Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause=cause, outcome="").where(
-                    owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)
+                    owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(ATTEMPT_IN_FLIGHT)
                 ).execute()
             self._on_trunk_fault(flight, cause)
             self._release(flight, cause)
@@ -272,14 +272,14 @@ class Tracker:
             flight.ending = (clock_utc(self.clock), cause, 0, 0)
         else:
             SET_JOB_FAILED("ended", clock_utc(self.clock), cause, flight.attempt_id, flight.node, flight.epoch,
-                           *IN_FLIGHT_STATES)
+                           *ATTEMPT_IN_FLIGHT)
         self._release(flight, cause)
 
     def lost(self, flight: Flight) -> None:
         """Reconciliation: FreeSWITCH no longer has the channel and we never saw it end."""
         flight.lost = True
         Attempt.update(state="unknown", ended_at=clock_utc(self.clock)).where(
-            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(ATTEMPT_IN_FLIGHT)).execute()
         self._release(flight, flight.cause)
 
     def killed(self, flight: Flight) -> None:
@@ -287,7 +287,7 @@ class Tracker:
         its socket still does on the switch. Answered and cut -> early hang-up (front of the queue), never
         answered -> unknown; a verdict its call flow had written stands."""
         Attempt.update(state="ended", ended_at=clock_utc(self.clock), hangup_cause="TAKEN_OVER").where(
-            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(IN_FLIGHT_STATES)).execute()
+            owned(flight.attempt_id, flight.node, flight.epoch) & Attempt.state.in_(ATTEMPT_IN_FLIGHT)).execute()
         flight.lost = not flight.answered
         self._release(flight, "")
 

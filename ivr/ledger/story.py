@@ -23,6 +23,7 @@ from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger import dnc, eligibility, trigram
 from ivr.ledger.models import (
+    ATTEMPT_IN_FLIGHT,
     Account,
     Attempt,
     Balance,
@@ -37,7 +38,6 @@ from ivr.ledger.phones import normalize
 from ivr.logs import mask_number
 
 FIND_LIMIT = 50
-IN_FLIGHT = ("created", "originated", "answered")
 
 
 @dataclass
@@ -342,7 +342,7 @@ def _calls(acc: Account, numbers: list[str], local, shown) -> list[CallLine]:
         carried = _split(a.accounts)
         if a.account_id != acc.id and acc.number not in carried:
             continue  # the number text matched inside another account number
-        outcome = a.outcome or ("in_progress" if a.state in IN_FLIGHT else "")
+        outcome = a.outcome or ("in_progress" if a.state in ATTEMPT_IN_FLIGHT else "")
         out.append(CallLine(a.uuid, a.kind, a.campaign.day if a.campaign_id else None, local(a.created_at),
                             shown(a.e164), outcome, a.heard, a.heard_ms, a.message_ms, a.digits, a.hangup_cause,
                             a.duration_s, [n for n in carried if n != acc.number], a.detail,

@@ -34,6 +34,7 @@ import peewee as pw
 from ivr.config import Config
 from ivr.errors import IvrError
 from ivr.ledger.models import (
+    ATTEMPT_IN_FLIGHT,
     Account,
     Attempt,
     Balance,
@@ -69,7 +70,6 @@ FINAL_PRECEDENCE = ["pay_now", "callback", "already_paid", "wrong_number", "opte
 _RANK = {code: i for i, code in enumerate(FINAL_PRECEDENCE)}
 ANSWERED_OUTCOMES = frozenset({"heard", "early_hangup", "not_heard", "pay_now", "callback", "already_paid",
                                "wrong_number", "opted_out"})
-IN_FLIGHT_STATES = frozenset({"created", "originated", "answered"})
 
 
 @dataclass(slots=True)
@@ -433,7 +433,7 @@ def _attach_attempts(camp: Campaign, people: dict[int, PersonRow]) -> None:
                 .where(Attempt.campaign == camp, Attempt.kind != "test").order_by(Attempt.created_at, Attempt.id))
     for (aid, carried, uuid, e164, state, outcome, created, answered_at, heard, digits, cause, duration,
          heard_ms, message_ms, kind) in rows:
-        code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
+        code = outcome or ("in_progress" if state in ATTEMPT_IN_FLIGHT else "unknown")
         created = _dt(created)
         owners = {aid}
         # one call may carry the messages of several accounts sharing the number
@@ -466,7 +466,7 @@ def staff_test_calls(cfg: Config, day: date) -> list[StaffCallRow]:
                 .order_by(Attempt.created_at, Attempt.id))
     out = []
     for uuid, created, account, e164, state, outcome, heard, digits in rows:
-        code = outcome or ("in_progress" if state in IN_FLIGHT_STATES else "unknown")
+        code = outcome or ("in_progress" if state in ATTEMPT_IN_FLIGHT else "unknown")
         out.append(StaffCallRow(uuid, to_local(_dt(created), tz), account, mask_number(e164), code,
                                LABELS.get(code, code), bool(heard), digits or ""))
     return out
