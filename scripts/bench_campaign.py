@@ -102,13 +102,21 @@ def controller(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     rss0 = _rss_kb()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
-    stop_at = START + timedelta(seconds=args.max_sim_seconds)
-    g = gevent.spawn(dialer.run, camp, until=stop_at)
     prof = Sampler() if args.profile else None
     if prof is not None:
         prof.start()
+    rss_waves = []
     with StatementCounter(database.obj) as counted:
-        g.join()
+        # --waves N: the evening in N parts in this one process (each ends when its calls have ended), so that
+        # memory kept after one part can be seen to be reused by the next rather than to grow
+        for wave in range(1, args.waves + 1):
+            stop_at = START + timedelta(seconds=args.max_sim_seconds * wave / args.waves)
+            g = gevent.spawn(dialer.run, camp, until=stop_at)
+            g.join()
+            if not g.successful():
+                break
+            gc.collect()
+            rss_waves.append(_rss_kb())
     if prof is not None:
         prof.stop()
         (work / f"controller_profile-{args.node}.json").write_text(json.dumps(prof.report()))
@@ -116,7 +124,7 @@ def controller(args: argparse.Namespace) -> int:
     gc.collect()
     out = {
         "statements": counted.statements, "transactions": counted.transactions, "kinds": counted.top(12),
-        "rss_start_kb": rss0, "rss_peak_kb": r1.ru_maxrss, "rss_end_kb": _rss_kb(),
+        "rss_start_kb": rss0, "rss_peak_kb": r1.ru_maxrss, "rss_end_kb": _rss_kb(), "rss_waves_kb": rss_waves,
         "in_flight_end": len(dialer.tracker.flights),
         "setup_failures": dialer._outbound.setup_failures if dialer._outbound is not None else 0,
         "placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes,
@@ -315,6 +323,9 @@ def main() -> int:
     ap.add_argument("--message-s", type=float, default=5.0)
     ap.add_argument("--prompt-s", type=float, default=1.0)
     ap.add_argument("--max-sim-seconds", type=float, default=3 * 3600, help="stop the campaign after this")
+    ap.add_argument("--waves", type=int, default=1,
+                    help="run the evening in this many parts in one controller process and print its memory "
+                         "after each (kept memory must be reused, not grow)")
     ap.add_argument("--profile", action="store_true", help="sample the controller's CPU (SIGPROF) and print where "
                     "it went")
     ap.add_argument("--nodes", type=int, default=1, help="dialer processes sharing the database and the cap "
@@ -366,7 +377,7 @@ def orchestrate(args: argparse.Namespace) -> int:
         ctl_cmd = [sys.executable, __file__, "--role", "controller", "--workdir", str(work), "--port", str(port),
                    "--real-start", repr(real_start), "--scale", str(args.scale), "--channels", str(args.channels),
                    "--cps", str(args.cps), "--message-s", str(args.message_s), "--prompt-s", str(args.prompt_s),
-                   "--max-sim-seconds", str(args.max_sim_seconds), "--node", node,
+                   "--max-sim-seconds", str(args.max_sim_seconds), "--node", node, "--waves", str(args.waves),
                    *(["--db-url", args.db_url] if args.db_url else []), *(["--profile"] if args.profile else [])]
         ctls.append(subprocess.Popen(ctl_cmd, cwd=ROOT))
     sim_cpu0 = _proc_cpu(sim.pid)
@@ -406,6 +417,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
           f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
           f"({res['in_flight_end']} still tracked); most live objects then: {res.get('objects_end')}")
+    if len(res.get("rss_waves_kb") or []) > 1:
+        print("  controller memory after each wave: "
+              + ", ".join(f"{kb / 1024:.0f} MB" for kb in res["rss_waves_kb"]))
     if "per_node" in res:
         print(f"  per node (calls placed, CPU s): {res['per_node']}")
     print(f"  controller CPU {res['cpu_s']:.1f} s over {res['wall_s']:.1f} s wall = {per_k:.2f} CPU s per 1,000 "
