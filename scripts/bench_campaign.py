@@ -260,12 +260,18 @@ def start_sim(work: Path, args: argparse.Namespace, script: Path, real_start: fl
     return start_sim_process(work, scale=args.scale, start=START, real_start=real_start, script=script, cwd=ROOT)
 
 
-def watch(port: int, cap: int, result: dict) -> None:
-    """Count live channels from the simulator's own events; every moment above the cap is a violation."""
+def watch(port: int, cap: int, result: dict, latency: bool = False) -> None:
+    """Count live channels from the simulator's own events; every moment above the cap is a violation.
+
+    With `latency`, also how long an answered debtor waits for the call flow's first application (the answer's
+    and the first non-socket CHANNEL_EXECUTE's timestamps, both the switch's clock): the outbound socket's set-up
+    plus the flow's start, what a debtor hears as silence."""
     from ivr.switch.esl import EslClient
 
     live: set[str] = set()
-    result.update(peak=0, violations=0, created=0, area=0.0, first=None, last=None)
+    answered: dict[str, int] = {}
+    result.update(peak=0, violations=0, created=0, area=0.0, first=None, last=None, waits_ms=[],
+                  gone_before_flow=0)
 
     def on(ev) -> None:
         now = time.monotonic()
@@ -282,10 +288,17 @@ def watch(port: int, cap: int, result: dict) -> None:
                 result["violations"] += 1
         elif ev.name == "CHANNEL_HANGUP_COMPLETE":
             live.discard(ev.uuid)
+            if answered.pop(ev.uuid, None) is not None:
+                result["gone_before_flow"] += 1
+        elif ev.name == "CHANNEL_ANSWER":
+            answered[ev.uuid] = int(ev.get("Event-Date-Timestamp") or 0)
+        elif ev.name == "CHANNEL_EXECUTE" and ev.get("Application") != "socket" and ev.uuid in answered:
+            result["waits_ms"].append((int(ev.get("Event-Date-Timestamp") or 0) - answered.pop(ev.uuid)) / 1000)
 
     esl = EslClient("127.0.0.1", port, "ClueCon", 30.0, 2.0)
     esl.add_handler(on)
-    esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"])
+    esl.subscribe(["CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE"]
+                  + (["CHANNEL_ANSWER", "CHANNEL_EXECUTE"] if latency else []))
     esl.start()
     result["esl"] = esl
 
@@ -323,6 +336,9 @@ def main() -> int:
     ap.add_argument("--message-s", type=float, default=5.0)
     ap.add_argument("--prompt-s", type=float, default=1.0)
     ap.add_argument("--max-sim-seconds", type=float, default=3 * 3600, help="stop the campaign after this")
+    ap.add_argument("--latency", action="store_true",
+                    help="also measure how long answered debtors wait for the flow's first application (more "
+                         "events from the simulator: keep it off for throughput figures)")
     ap.add_argument("--waves", type=int, default=1,
                     help="run the evening in this many parts in one controller process and print its memory "
                          "after each (kept memory must be reused, not grow)")
@@ -367,7 +383,7 @@ def orchestrate(args: argparse.Namespace) -> int:
     real_start = time.time() + 3.0
     sim, port = start_sim(work, args, script, real_start)
     watched: dict = {}
-    watch(port, args.channels, watched)
+    watch(port, args.channels, watched, latency=args.latency)
     nodes = [f"bench-{i + 1}" for i in range(args.nodes)]
     ctls = []
     print(f"simulator on port {port}; {len(nodes)} controller(s) starting on {_shown_db(args)} (scale "
@@ -407,6 +423,14 @@ def orchestrate(args: argparse.Namespace) -> int:
     shown = "dialer" if args.nodes == 1 else "sum of the nodes' own peaks"
     print(f"  peak concurrent: simulator {watched['peak']}, {shown} {res['peak_in_flight']} (cap {args.channels})")
     print(f"  cap violations: {watched['violations']}")
+    if args.latency:
+        waits = sorted(watched["waits_ms"])
+        if waits:
+            def pct(q: float) -> float:
+                return waits[min(len(waits) - 1, int(q * len(waits)))]
+            print(f"  answer to the flow's first application: p50 {pct(0.5):.0f} ms, p95 {pct(0.95):.0f} ms, "
+                  f"p99 {pct(0.99):.0f} ms, max {waits[-1]:.0f} ms over {len(waits)} calls; "
+                  f"{watched['gone_before_flow']} answered calls ended before it")
     span_real = max(1e-9, (watched["last"] or 0) - (watched["first"] or 0))
     util = watched["area"] / span_real / max(1, args.channels) * 100
     placed = max(1, res["placed"])
