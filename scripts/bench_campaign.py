@@ -106,6 +106,17 @@ def controller(args: argparse.Namespace) -> int:
     if prof is not None:
         prof.start()
     rss_waves = []
+    # the peak while calls run, with the calls in progress then (ru_maxrss also counts the campaign's start)
+    calls_peak = {"kb": rss0, "in_flight": 0}
+
+    def sample_rss() -> None:
+        while True:
+            gevent.sleep(0.25)
+            kb = _rss_kb()
+            if kb > calls_peak["kb"]:
+                calls_peak.update(kb=kb, in_flight=len(dialer.tracker.flights))
+
+    sampler = gevent.spawn(sample_rss)
     with StatementCounter(database.obj) as counted:
         # --waves N: the evening in N parts in this one process (each ends when its calls have ended), so that
         # memory kept after one part can be seen to be reused by the next rather than to grow
@@ -117,6 +128,7 @@ def controller(args: argparse.Namespace) -> int:
                 break
             gc.collect()
             rss_waves.append(_rss_kb())
+    sampler.kill()
     if prof is not None:
         prof.stop()
         (work / f"controller_profile-{args.node}.json").write_text(json.dumps(prof.report()))
@@ -125,6 +137,7 @@ def controller(args: argparse.Namespace) -> int:
     out = {
         "statements": counted.statements, "transactions": counted.transactions, "kinds": counted.top(12),
         "rss_start_kb": rss0, "rss_peak_kb": r1.ru_maxrss, "rss_end_kb": _rss_kb(), "rss_waves_kb": rss_waves,
+        "rss_calls_peak_kb": calls_peak["kb"], "in_flight_at_rss_peak": calls_peak["in_flight"],
         "in_flight_end": len(dialer.tracker.flights),
         "setup_failures": dialer._outbound.setup_failures if dialer._outbound is not None else 0,
         "placed": dialer.stats.placed, "outcomes": dialer.stats.outcomes,
@@ -441,6 +454,11 @@ def orchestrate(args: argparse.Namespace) -> int:
     print(f"  controller memory: RSS {res['rss_start_kb'] / 1024:.0f} MB at the start, peak "
           f"{res['rss_peak_kb'] / 1024:.0f} MB, {res['rss_end_kb'] / 1024:.0f} MB after the calls ended "
           f"({res['in_flight_end']} still tracked); most live objects then: {res.get('objects_end')}")
+    if res.get("rss_calls_peak_kb"):
+        grown = res["rss_calls_peak_kb"] - res["rss_start_kb"]
+        print(f"  controller memory while calls ran: peak {res['rss_calls_peak_kb'] / 1024:.0f} MB with "
+              f"{res['in_flight_at_rss_peak']} calls in progress (about "
+              f"{grown / max(1, res['in_flight_at_rss_peak']):.0f} KB per call above the start)")
     if len(res.get("rss_waves_kb") or []) > 1:
         print("  controller memory after each wave: "
               + ", ".join(f"{kb / 1024:.0f} MB" for kb in res["rss_waves_kb"]))

@@ -17,6 +17,7 @@ import gevent.queue
 from conftest import load_transcript
 from gevent import socket
 from gevent.server import StreamServer
+from waiting import CEILING
 
 APP_UUID = re.compile(rb"Application-UUID: ([0-9a-f-]{36})")
 
@@ -41,7 +42,7 @@ class Peer:
         self.raw_in = bytearray()
         self.closed = gevent.event.Event()
 
-    def read(self, timeout: float = 5.0) -> Command | None:
+    def read(self, timeout: float = CEILING) -> Command | None:
         lines: list[str] = []
         with gevent.Timeout(timeout):
             while True:
@@ -76,7 +77,7 @@ class Peer:
         finally:
             self.closed.set()
 
-    def wait_eof(self, timeout: float = 5.0) -> bool:
+    def wait_eof(self, timeout: float = CEILING) -> bool:
         """Read (and record) commands until the other side closes; True if it did within the timeout."""
         try:
             while self.read(timeout) is not None:
@@ -108,7 +109,7 @@ class FakeServer:
         finally:
             peer.close()
 
-    def next_peer(self, timeout: float = 5.0) -> Peer:
+    def next_peer(self, timeout: float = CEILING) -> Peer:
         return self.peers.get(timeout=timeout)
 
     def stop(self) -> None:

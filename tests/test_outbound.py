@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid as uuidlib
+import weakref
 
 import gevent
 import gevent.event
 import pytest
 from esl_fakes import Peer, frame_where, in_frames, replay_outbound, reply, swap
 from gevent import socket
-from waiting import CEILING
+from waiting import CEILING, wait_until
 
 from ivr.errors import IvrError
 from ivr.switch.errors import UnsafeValue
@@ -389,3 +391,33 @@ def test_port_taken_is_a_clear_error():
         assert str(port) in str(err.value) and "in use" in str(err.value)
     finally:
         holder.close()
+
+
+def test_a_finished_call_is_freed_without_the_cycle_collector(calls):
+    # A finished call's session holds every frame of the call (~140 KB). If only the cyclic collector can free it,
+    # those frames pile up through a busy evening (it runs rarely): refcounting alone must free it at once.
+    refs: list[weakref.ref] = []
+
+    def handler(s, out):
+        refs.extend((weakref.ref(s), weakref.ref(s._conn)))
+        out.append(s.execute("playback", MSG))
+        out.append(s.execute("playback", GOODBYE))
+        s.hangup()
+
+    gc.collect()
+    gc.disable()
+    try:
+        call = calls(handler)
+        call.sessions = _NotKept()  # the helper's own list would keep the session alive
+        _, mismatches = call.replay("outbound_call_heard")
+        assert mismatches == []
+        assert len(refs) == 2 and [r.response for r in call.results] == ["FILE PLAYED", "FILE PLAYED"]
+        call.results.clear()  # results hold events, not the session
+        wait_until(lambda: refs[0]() is None and refs[1]() is None, "the finished session to be freed")
+    finally:
+        gc.enable()
+
+
+class _NotKept(list):
+    def append(self, _item) -> None:
+        pass

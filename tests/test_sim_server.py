@@ -21,9 +21,9 @@ MACHINE = "+380501110003"
 RINGS = "+380501110004"
 
 
-def make_sim(scale: float = SCALE, **kw) -> SimServer:
+def make_sim(scale: float = SCALE, press_at: float = 0.5, **kw) -> SimServer:
     clock = ScaledClock(start=datetime(2026, 11, 23, 18, 0, tzinfo=UTC), scale=scale)
-    script = (Script().add(LISTENER, Debtor.listen()).add(PRESSER, Debtor.answer(press=("1", 0.5)))
+    script = (Script().add(LISTENER, Debtor.listen()).add(PRESSER, Debtor.answer(press=("1", press_at)))
               .add(MACHINE, Debtor.machine(listen_s=1.0)).add(RINGS, Debtor.no_answer()))
     return SimServer(clock=clock, script=script, **kw).start()
 
@@ -59,7 +59,7 @@ def wait_true(cond, timeout: float = CEILING) -> bool:
     return cond()
 
 
-def seen(conn: FrameConn, name: str, uuid: str | None = None, timeout: float = 5.0):
+def seen(conn: FrameConn, name: str, uuid: str | None = None, timeout: float = CEILING):
     """The first recorded event `name` (for `uuid`), waiting for it; frames read by other helpers count too."""
     def find():
         return next((e for e in conn.events() if e.name == name and (uuid is None or e.uuid == uuid)), None)
@@ -67,7 +67,7 @@ def seen(conn: FrameConn, name: str, uuid: str | None = None, timeout: float = 5
     return find()
 
 
-def job_result(conn: FrameConn, job: str, timeout: float = 5.0) -> str:
+def job_result(conn: FrameConn, job: str, timeout: float = CEILING) -> str:
     def find():
         return next((e.body for e in conn.events() if e.name == "BACKGROUND_JOB" and e.get("Job-UUID") == job),
                     None)
@@ -115,8 +115,12 @@ def test_sessions_per_second_limit_refuses_before_any_channel():
         sim.stop()
 
 
-def test_dtmf_only_with_a_pcm_codec_and_on_both_sockets(sim, tmp_path):
+def test_dtmf_only_with_a_pcm_codec_and_on_both_sockets(tmp_path):
     """inbound_dtmf_codec_check: default codecs (opus) give no DTMF event; PCMU does, on both sockets."""
+    # The key must come after the flow's `myevents` (events before it are not the socket's): at x10 the 0.5 s
+    # press was 50 real ms after the answer, which a garbage collection or a busy machine outlasts. Real time here,
+    # the key 1.5 s in, while the flow's sleep runs 2.5 s.
+    sim = make_sim(scale=1.0, press_at=1.5)
     dtmf_by_call: dict[str, list[str]] = {}
 
     def flow(c: FrameConn) -> None:
@@ -124,10 +128,10 @@ def test_dtmf_only_with_a_pcm_codec_and_on_both_sockets(sim, tmp_path):
         uuid = reply.headers["Unique-ID"]
         c.command("myevents")
         c.command("linger")
-        c.command("sendmsg\ncall-command: execute\nexecute-app-name: sleep\nexecute-app-arg: 1000")
-        c.wait_event("CHANNEL_EXECUTE_COMPLETE")
+        c.command("sendmsg\ncall-command: execute\nexecute-app-name: sleep\nexecute-app-arg: 2500")
+        c.wait_event("CHANNEL_EXECUTE_COMPLETE", timeout=CEILING)
         c.command("sendmsg\ncall-command: hangup\nhangup-cause: NORMAL_CLEARING")
-        c.wait_event("CHANNEL_HANGUP_COMPLETE")
+        c.wait_event("CHANNEL_HANGUP_COMPLETE", timeout=CEILING)
         dtmf_by_call[uuid] = [e.get("DTMF-Digit") for e in c.events() if e.name == "DTMF"]
         c.send("exit\n\n")
 
@@ -152,6 +156,7 @@ def test_dtmf_only_with_a_pcm_codec_and_on_both_sockets(sim, tmp_path):
     finally:
         conn.close()
         probe.stop()
+        sim.stop()
 
 
 def test_no_answer_machine_and_uuid_kill_order(sim):

@@ -19,6 +19,9 @@ from ivr.sim.conn import no_delay
 from ivr.switch.framing import Frame, FrameParser, parse_event
 
 REPLY_TYPES = ("command/reply", "api/response")
+# How long a wait may take before it counts as a hang. Generous: tests run two suites at once on two cores, and a
+# wait that is meant to time out passes its own short timeout.
+WAIT_S = 30.0
 
 
 class FrameConn:
@@ -58,7 +61,7 @@ class FrameConn:
         self.sent.append(text)
         self.sock.sendall(text.encode("utf-8"))
 
-    def next(self, timeout: float = 5.0) -> Frame | None:
+    def next(self, timeout: float = WAIT_S) -> Frame | None:
         """The next frame; None when the socket closed. Raises TimeoutError when nothing came."""
         try:
             frame = self._q.get(timeout=timeout)
@@ -68,7 +71,7 @@ class FrameConn:
             self._q.put(None)
         return frame
 
-    def reply(self, timeout: float = 5.0) -> Frame:
+    def reply(self, timeout: float = WAIT_S) -> Frame:
         while True:
             frame = self.next(timeout)
             if frame is None:
@@ -76,11 +79,11 @@ class FrameConn:
             if frame.content_type in REPLY_TYPES:
                 return frame
 
-    def command(self, text: str, timeout: float = 5.0) -> Frame:
+    def command(self, text: str, timeout: float = WAIT_S) -> Frame:
         self.send(text if text.endswith("\n\n") else text + "\n\n")
         return self.reply(timeout)
 
-    def wait_event(self, name: str, timeout: float = 5.0, uuid: str | None = None):
+    def wait_event(self, name: str, timeout: float = WAIT_S, uuid: str | None = None):
         """Read until an event named `name` (optionally for `uuid`) arrives; returns it parsed."""
         while True:
             frame = self.next(timeout)
@@ -91,12 +94,12 @@ class FrameConn:
                 if ev.name == name and (uuid is None or ev.uuid == uuid):
                     return ev
 
-    def wait_closed(self, timeout: float = 5.0) -> None:
+    def wait_closed(self, timeout: float = WAIT_S) -> None:
         while True:
             if self.next(timeout) is None:
                 return
 
-    def wait_until(self, cond, timeout: float = 5.0) -> bool:
+    def wait_until(self, cond, timeout: float = WAIT_S) -> bool:
         """Wait (without polling) until cond() is true; re-checked whenever a frame arrives."""
         with gevent.Timeout(timeout, False):
             while True:
@@ -141,7 +144,7 @@ class OutboundProbe:
             self.errors.append(exc)
         conn.done = True
 
-    def next_conn(self, timeout: float = 5.0) -> FrameConn:
+    def next_conn(self, timeout: float = WAIT_S) -> FrameConn:
         return self.conns.get(timeout=timeout)
 
     def stop(self) -> None:
