@@ -144,6 +144,10 @@ def test_debtor_rejects_bad_values():
         Debtor.answer(menu_press="12")
     with pytest.raises(ValueError):
         Debtor.answer(hangup_in_playback=(0, 1.0))
+    with pytest.raises(ValueError):
+        Debtor.answer(press_in_playback=(1, "12", 1.0))
+    with pytest.raises(ValueError):
+        Debtor.answer(press_in_playback=(0, "1", 1.0))
 
 
 def test_random_mix_is_seeded_and_realistic():
@@ -260,8 +264,10 @@ def test_script_dump_reads_back_the_same_debtors(tmp_path):
     mix.default = Debtor.listen()
     mix.add("+380509999999", Debtor.answer(menu_press="2", ring=1.5))
     mix.add("+380509999998", Debtor.answer(hangup_in_playback=(2, 1.25)))
+    mix.add("+380509999997", Debtor.answer(press_in_playback=(1, 1, 2.2)))
     back = Script.load(mix.dump(tmp_path / "debtors.yaml"))
     assert back.for_number("+380509999999").menu_press == "2"
     assert back.for_number("+380509999998").hangup_in_playback == (2, 1.25)
+    assert back.for_number("+380509999997").press_in_playback == (1, "1", 2.2)
     assert back.debtors == mix.debtors and back.default == mix.default
     assert {d.kind for d in back.debtors.values()} >= {"answer", "busy", "no_answer"}

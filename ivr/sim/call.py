@@ -421,6 +421,9 @@ class Call:
         length = m.ms / 1000.0
         cut = self.debtor.hangup_in_playback
         cut_at = cut[1] if cut is not None and cut[0] == self._playbacks and cut[1] < length else None
+        key = self.debtor.press_in_playback
+        if key is not None and key[0] == self._playbacks:
+            gevent.spawn_later(self.clock.real_seconds(key[2]), self.far_end_dtmf, key[1])
         status, elapsed, digit = self.wait(length if cut_at is None else cut_at,
                                            (lambda d: d in terminators) if terminators else None)
         if cut_at is not None and status == "done":  # the debtor hangs up right there, in media time

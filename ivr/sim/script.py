@@ -53,6 +53,9 @@ class Debtor:
     greeting_s: float | None = None
     replies: bool | None = None
     beep: bool = True
+    # (n, digit, seconds): press `digit` that many media-seconds into the n-th playback, like `hangup_in_playback`
+    # tied to what is played: a key "2 s into the message" stays inside the message however slow the set-up was.
+    press_in_playback: tuple[int, str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -68,6 +71,11 @@ class Debtor:
             n, at = self.hangup_in_playback
             if int(n) < 1 or float(at) < 0:
                 raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
+        if self.press_in_playback is not None:
+            n, digit, at = self.press_in_playback
+            if int(n) < 1 or float(at) < 0 or len(digit) != 1 or digit not in "0123456789*#ABCD":
+                raise ValueError("press_in_playback needs a playback number >= 1, one DTMF digit and seconds >= 0, "
+                                 f"got {n}, {digit!r}, {at}")
 
     @property
     def opening_s(self) -> float:
@@ -96,12 +104,16 @@ class Debtor:
     @classmethod
     def answer(cls, hangup_after: float | None = None, press: tuple[str | int, float] | None = None,
                presses: tuple = (), ring: float = 0.0, menu_press: str | int = "",
-               hangup_in_playback: tuple[int, float] | None = None) -> Debtor:
+               hangup_in_playback: tuple[int, float] | None = None,
+               press_in_playback: tuple[int, str | int, float] | None = None) -> Debtor:
         all_presses = [(str(d), float(t)) for d, t in presses]
         if press is not None:
             all_presses.append((str(press[0]), float(press[1])))
         cut = None if hangup_in_playback is None else (int(hangup_in_playback[0]), float(hangup_in_playback[1]))
-        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut)
+        in_play = None if press_in_playback is None else (
+            int(press_in_playback[0]), str(press_in_playback[1]), float(press_in_playback[2]))
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut,
+                   press_in_playback=in_play)
 
     @classmethod
     def listen(cls, ring: float = 0.0) -> Debtor:
@@ -303,6 +315,8 @@ def _debtor_spec(d: Debtor) -> dict:
         spec["beep"] = False
     if d.hangup_in_playback is not None:
         spec["hangup_in_playback"] = list(d.hangup_in_playback)
+    if d.press_in_playback is not None:
+        spec["press_in_playback"] = list(d.press_in_playback)
     return spec
 
 
@@ -316,7 +330,7 @@ def _debtor_from(spec, where: str) -> Debtor:
             return Debtor(spec)
         if isinstance(spec, dict):
             allowed = {"kind", "ring", "hangup_after", "press", "menu_press", "hangup_in_playback", "greeting",
-                       "replies", "beep"}
+                       "replies", "beep", "press_in_playback"}
             bad = set(spec) - allowed
             if bad:
                 raise ValueError(f"unknown key(s) {', '.join(sorted(bad))} (allowed: {', '.join(sorted(allowed))})")
@@ -334,9 +348,13 @@ def _debtor_from(spec, where: str) -> Debtor:
             beep = spec.get("beep", True)
             if not isinstance(beep, bool):
                 raise ValueError(f"beep must be true or false, got {beep!r}")
+            in_play = spec.get("press_in_playback")
+            if in_play is not None:
+                n, digit, at = in_play
+                in_play = (int(n), str(digit), float(at))
             return Debtor(kind, float(spec.get("ring", 0.0)),
                           None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut,
-                          None if greeting is None else float(greeting), replies, beep)
+                          None if greeting is None else float(greeting), replies, beep, in_play)
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")
