@@ -4,7 +4,9 @@ Each test replays the client side of a transcript against the simulator over rea
 each sent once the simulator has produced as many frames as the real server had at that point — and then
 compares, for the dialer's own leg: framing, the sequence of frames (CHANNEL_PARK optional, other legs
 ignored) and every header the project reads. Far ends behave like the dialplan of the capture (8100 listens,
-8101 hangs up at 2 s, 8102 presses 1 at ~2.3 s, …) through a Script; WAV files are generated in tmp_path.
+8101 hangs up 1.65 s into the message, 8103 presses 1 2.2 s into the menu prompt, …) through a Script, tied to
+what is played rather than to seconds after the answer, so that a slow set-up (a busy machine, a collector pause)
+cannot move a key or a hang-up out of the playback it belongs to; WAV files are generated in tmp_path.
 """
 
 from __future__ import annotations
@@ -44,12 +46,16 @@ def far_ends() -> Script:
     """The far-end extensions of farend_dialplan.xml, in seconds after the answer."""
     s = Script()
     s.add("8100", Debtor.answer(hangup_after=30.0))
-    s.add("8101", Debtor.answer(hangup_after=1.7))  # inside the first 2048-ms block whatever the set-up time
+    # hangs up 1.65 s into the message (inside FreeSWITCH's first 2048-ms block, as captured), however slow the
+    # set-up: 1.7 s after the answer was only 140 real ms at x12
+    s.add("8101", Debtor.answer(hangup_in_playback=(1, 1.65)))
     s.add("8102", Debtor.answer(press=("1", 3.0), hangup_after=22.0))  # inside the second block
-    s.add("8103", Debtor.answer(press=("1", 8.25), hangup_after=28.0))
-    s.add("8104", Debtor.answer(press=("2", 8.25), hangup_after=28.0))
+    # The menu's keys came ~2.2 s into the menu prompt (the call's second playback) in every capture; timed from
+    # the answer instead (8.25 s: 180 real ms of slack at x12) they fell outside the menu when the set-up was slow.
+    s.add("8103", Debtor.answer(press_in_playback=(2, "1", 2.2), hangup_after=28.0))
+    s.add("8104", Debtor.answer(press_in_playback=(2, "2", 2.2), hangup_after=28.0))
     s.add("8105", Debtor.answer(hangup_after=40.0))
-    s.add("8106", Debtor.answer(press=("7", 8.25), hangup_after=38.0))
+    s.add("8106", Debtor.answer(press_in_playback=(2, "7", 2.2), hangup_after=38.0))
     s.add("8110", Debtor.busy(ring=0.02))
     s.add("8111", Debtor.unallocated())
     s.add("8112", Debtor.rejected(ring=0.02))
