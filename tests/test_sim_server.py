@@ -176,7 +176,9 @@ def test_no_answer_machine_and_uuid_kill_order(sim):
         assert hup.variable("hangup_cause") == "NORMAL_CLEARING"
         assert hup.variable("sip_hangup_disposition") == "recv_bye"
         assert not [e for e in conn.events() if e.name == "DTMF" and e.uuid == m]
-        assert int(hup.variable("billsec")) in (0, 1, 2)
+        # it hung up after listening 1 s, not after a machine's default 40 s (at x10 each late 100 real ms is a
+        # billed second more, so the bound is loose)
+        assert 0 <= int(hup.variable("billsec")) < 10
         k, jk = originate(conn, LISTENER)
         job_result(conn, jk)
         n_before = len(conn.frames)
