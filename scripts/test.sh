@@ -58,7 +58,8 @@ cleanup() {
     for pid in "$IVR_TEST_PG_DIR"/*/data/postmaster.pid; do
         [ -f "$pid" ] && kill -QUIT "$(head -n 1 "$pid")" 2>/dev/null || true
     done
-    rm -rf "$IVR_TEST_PG_DIR" "$work"
+    # (a killed run's last writes may still be landing: what cannot be removed now is only temporary files)
+    rm -rf "$IVR_TEST_PG_DIR" "$work" 2>/dev/null || true
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM  # so that an interrupted or killed run still cleans up (bash skips EXIT on a signal)
