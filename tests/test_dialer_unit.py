@@ -27,7 +27,16 @@ from ivr.clock import ScaledClock
 from ivr.dialer.dialer import Dialer
 from ivr.dialer.reconcile import reconcile
 from ivr.dialer.tracker import Compiled
-from ivr.ledger.models import Account, Attempt, CallbackRequest, Campaign, Phone, QueueEntry, database
+from ivr.ledger.models import (
+    Account,
+    Attempt,
+    CallbackRequest,
+    Campaign,
+    DialerNode,
+    Phone,
+    QueueEntry,
+    database,
+)
 from ivr.ledger.sqlcount import StatementCounter
 
 DAY = date(2026, 11, 23)
@@ -241,6 +250,46 @@ def test_outcomes_written_and_row_before_originate(cfg, db):
         ["heard", "busy", "callback", "early_hangup", "already_paid", "wrong_number"])
     assert Attempt.select().where(Attempt.outcome == "").count() == 0
     assert Campaign.get_by_id(camp.id).status == "done"
+
+
+def test_claims_whose_calls_could_not_be_written_go_back_to_the_queue(cfg, db, monkeypatch):
+    # The database connection drops between the queue's claim and the calls' rows (seen with pg_terminate_backend
+    # in the two-node fault test): the claimed debtors must be given back and called, not left 'dialing' while the
+    # evening ends without them.
+    import peewee as pw
+
+    plan = {f"+38050000020{i}": "flow:heard" for i in range(4)}
+    d, esl, q, camp = _setup(cfg, plan, channels=2)
+    by_entry = {c.entry.id: c for c in q.cands}
+    given_back: list[int] = []
+
+    def release(entries, clock):  # as the real queue's: only what is still claimed goes back
+        back = [e.id for e in entries if QueueEntry.get_by_id(e.id).state == "dialing"]
+        given_back.extend(back)
+        q.cands[:0] = [by_entry[i] for i in back if by_entry[i] not in q.cands]
+
+    q.release = release
+    real, tries, failed, back_before_retry = dialer_mod.claim_slots, [], set(), []
+
+    def drops_once(cap, rows, lease=None):
+        tries.append(1)
+        if len(tries) == 1:
+            failed.update(r["account"] for r in rows)
+            raise pw.OperationalError("terminating connection due to administrator command")
+        if len(tries) == 2:
+            back_before_retry.extend(given_back)
+        return real(cap, rows, lease)
+
+    monkeypatch.setattr(dialer_mod, "claim_slots", drops_once)
+    # another live node: reconciliation may then not release 'dialing' entries itself (that node could be
+    # mid-claim), so the node whose claim failed has to give its own back
+    DialerNode.create(name="other-node")
+    _run(d, camp)
+    # the failed claim's entries came back before anything else was claimed
+    assert d.stats.db_errors == 1 and failed
+    assert {by_entry[i].account.id for i in back_before_retry} >= failed
+    assert sorted(r[0] for r in q.results) == sorted(f"ACC-{i:03d}" for i in range(4))
+    assert {r[1] for r in q.results} == {"heard"} and Attempt.select().count() == 4
 
 
 def test_a_calls_end_or_facts_ride_on_its_outcome_write(cfg, db):

@@ -408,6 +408,7 @@ class Dialer:
         if self._need_reconcile and time.monotonic() >= self._reconcile_at:
             self._need_reconcile = False
             reconcile(self)
+        self._give_back_unplaced()
         self._take_over_dead_nodes()
         self._refresh_campaigns()
         if self.paused:
@@ -495,6 +496,7 @@ class Dialer:
     _in_flight_at = 0.0
     _others_in_flight = 0
     _claimed_at = 0.0
+    _unplaced: tuple = ()  # queue entries claimed here that got no call yet: given back on the next turn
 
     def _dial_some(self) -> int:
         local = len(self.tracker.flights)
@@ -542,7 +544,14 @@ class Dialer:
                          "accounts": ",".join(c.account_numbers)[:400], "e164": c.phone.e164,
                          "node": lease.node, "epoch": lease.epoch, "created_at": clock_utc(self.clock),
                          "kind": self.attempt_kind})
-        attempts = claim_slots(self.pacer.channels, rows, lease)
+        try:
+            attempts = claim_slots(self.pacer.channels, rows, lease)
+        except Exception:
+            # the queue's claim is committed but the calls' rows are not (a dropped database connection): these
+            # entries would stay 'dialing' with no call, and the evening could end without them. Give them back
+            # first thing next turn (`_give_back_unplaced`), before anything else is claimed or the end decided.
+            self._unplaced = (*self._unplaced, *(e for c in cands for e in c.entries if e is not None))
+            raise
         if lease.lost:
             # fenced between the queue claim and the slot claim: those claims are released by whoever owns the
             # evening now (release_orphans); this process rejoins and writes nothing more for them
@@ -552,7 +561,8 @@ class Dialer:
         left = [e for c in cands[len(attempts):] for e in c.entries]
         if left:
             self._in_flight_at = 0.0  # the cap is fuller than we thought: count again next time
-            self.queue.release(left, self.clock)  # the shared cap filled up meanwhile (another node)
+            self._unplaced = (*self._unplaced, *left)  # the shared cap filled up meanwhile (another node)
+            self._give_back_unplaced()
         for att, c in zip(attempts, cands, strict=False):
             flight = Flight(attempt_id=att.id, uuid=att.uuid, account_id=c.account.id, e164=c.phone.e164,
                             node=lease.node, epoch=lease.epoch, entry=c.entry, sharing=[e.account for e in c.accounts_sharing_number],
@@ -562,6 +572,12 @@ class Dialer:
         self.stats.placed += len(attempts)
         self.stats.peak_in_flight = max(self.stats.peak_in_flight, len(self.tracker.flights))
         return len(attempts)
+
+    def _give_back_unplaced(self) -> None:
+        """Release queue claims that got no call; kept (and retried every turn) while the database refuses."""
+        if self._unplaced:
+            self.queue.release(list(self._unplaced), self.clock)
+            self._unplaced = ()
 
     def _refresh_campaigns(self) -> None:
         """Now and then: add the campaigns `campaign_source` says are due and this evening does not serve yet."""
