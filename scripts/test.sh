@@ -45,14 +45,32 @@ export IVR_TEST_PG_DIR
 chmod 755 "$IVR_TEST_PG_DIR"
 work=$(mktemp -d)
 load_pid=""
+# Stop processes: SIGTERM, a moment to finish, then SIGKILL (a pytest may ignore SIGTERM: a test of the dialer's own
+# signal handling leaves its handler installed in the pytest process).
+stop_pids() {
+    [ "$#" -gt 0 ] || return 0
+    kill "$@" 2>/dev/null || true
+    local _ p alive
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        alive=""
+        for p in "$@"; do
+            kill -0 "$p" 2>/dev/null && alive="$alive $p"
+        done
+        [ -n "$alive" ] || return 0
+        sleep 0.5
+    done
+    # shellcheck disable=SC2086
+    kill -KILL $alive 2>/dev/null || true
+}
 cleanup() {
+    # an interrupted run leaves its pytest processes (and, through them, a simulator or a browser) behind. Each of
+    # this run's pytests has its --basetemp in $work: found by that, also the load loop's once the loop is gone.
     if [ -n "$load_pid" ]; then
-        kill "$load_pid" 2>/dev/null || true
-        pkill -P "$load_pid" 2>/dev/null || true
+        kill -KILL "$load_pid" 2>/dev/null || true  # no new run may start
         wait "$load_pid" 2>/dev/null || true
     fi
-    # an interrupted run leaves its pytest processes (and, through them, a simulator or a browser) behind
-    pkill -P $$ 2>/dev/null || true
+    # shellcheck disable=SC2046
+    stop_pids $(pgrep -f -- "--basetemp=$work/" 2>/dev/null || true)
     # a pytest killed before its own teardown leaves a server behind: stop it here
     local pid
     for pid in "$IVR_TEST_PG_DIR"/*/data/postmaster.pid; do
@@ -71,9 +89,10 @@ echo "==> ruff check"
 # other's files. Writes pytest's output to $1; "no tests" and "no summary" count as failures.
 run_pytest() {
     local log="$1" base
-    base=$(mktemp -d)
+    base=$(mktemp -d -p "$work")
     set +e
-    .venv/bin/pytest -q -p no:cacheprovider --basetemp="$base/t" "${args[@]+"${args[@]}"}" >"$log" 2>&1
+    .venv/bin/pytest -q -p no:cacheprovider --basetemp="$base/t" "${args[@]+"${args[@]}"}" >"$log" 2>&1 &
+    wait $!
     local status=$?
     set -e
     rm -rf "$base"
@@ -105,17 +124,22 @@ check_log() {  # $1 pytest's exit status, $2 its log file
 # The whole suite as CI runs it, in folder $1: the slow group in the background, the rest in front (its output
 # also to the terminal when $2 is "show"). Writes $1/rest.log and $1/slow.log; fails when either group fails.
 run_split() {
-    local dir="$1" show="${2:-}" rest_status slow_status slow_pid ok=0
+    local dir="$1" show="${2:-}" rest_status rest_pid tail_pid="" slow_status slow_pid ok=0
     mkdir -p "$dir"
     set +e
     .venv/bin/pytest -q -p no:cacheprovider -m slow --basetemp="$dir/slow" >"$dir/slow.log" 2>&1 &
     slow_pid=$!
+    # both in the background, waited for: bash runs a trap (a kill, Ctrl-C) only once a foreground command ends
+    .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$dir/rest" >"$dir/rest.log" 2>&1 &
+    rest_pid=$!
     if [ "$show" = "show" ]; then
-        .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$dir/rest" 2>&1 | tee "$dir/rest.log"
-        rest_status=${PIPESTATUS[0]}
-    else
-        .venv/bin/pytest -q -p no:cacheprovider -m "not slow" --basetemp="$dir/rest" >"$dir/rest.log" 2>&1
-        rest_status=$?
+        tail -n +1 -f --pid="$rest_pid" "$dir/rest.log" &
+        tail_pid=$!
+    fi
+    wait "$rest_pid"
+    rest_status=$?
+    if [ -n "$tail_pid" ]; then
+        wait "$tail_pid" || true
     fi
     wait "$slow_pid"
     slow_status=$?
