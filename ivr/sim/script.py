@@ -34,6 +34,10 @@ KINDS = ("answer", "no_answer", "busy", "unallocated", "rejected", "machine")
 LISTEN_CAP_S = 300.0  # a listening debtor still hangs up eventually (the dialer normally hangs up first)
 
 
+def _is_dtmf(digit: str) -> bool:
+    return len(digit) == 1 and digit in "0123456789*#ABCD"
+
+
 @dataclass(frozen=True)
 class Debtor:
     kind: str = "answer"
@@ -61,21 +65,26 @@ class Debtor:
         if self.kind not in KINDS:
             raise ValueError(f"unknown debtor behaviour {self.kind!r} (one of {', '.join(KINDS)})")
         for digit, at in self.presses:
-            if len(digit) != 1 or digit not in "0123456789*#ABCD":
+            if not _is_dtmf(digit):
                 raise ValueError(f"invalid DTMF digit {digit!r}")
             if at < 0:
                 raise ValueError(f"press time must be >= 0, got {at}")
-        if self.menu_press and (len(self.menu_press) != 1 or self.menu_press not in "0123456789*#ABCD"):
+        if self.menu_press and not _is_dtmf(self.menu_press):
             raise ValueError(f"invalid DTMF digit {self.menu_press!r}")
+        # the playback offsets arrive as tuples from code and as lists of YAML scalars from a script file: one form
         if self.hangup_in_playback is not None:
             n, at = self.hangup_in_playback
-            if int(n) < 1 or float(at) < 0:
+            n, at = int(n), float(at)
+            if n < 1 or at < 0:
                 raise ValueError(f"hangup_in_playback needs a playback number >= 1 and seconds >= 0, got {n}, {at}")
+            object.__setattr__(self, "hangup_in_playback", (n, at))
         if self.press_in_playback is not None:
             n, digit, at = self.press_in_playback
-            if int(n) < 1 or float(at) < 0 or len(digit) != 1 or digit not in "0123456789*#ABCD":
+            n, digit, at = int(n), str(digit), float(at)
+            if n < 1 or at < 0 or not _is_dtmf(digit):
                 raise ValueError("press_in_playback needs a playback number >= 1, one DTMF digit and seconds >= 0, "
                                  f"got {n}, {digit!r}, {at}")
+            object.__setattr__(self, "press_in_playback", (n, digit, at))
 
     @property
     def opening_s(self) -> float:
@@ -109,11 +118,8 @@ class Debtor:
         all_presses = [(str(d), float(t)) for d, t in presses]
         if press is not None:
             all_presses.append((str(press[0]), float(press[1])))
-        cut = None if hangup_in_playback is None else (int(hangup_in_playback[0]), float(hangup_in_playback[1]))
-        in_play = None if press_in_playback is None else (
-            int(press_in_playback[0]), str(press_in_playback[1]), float(press_in_playback[2]))
-        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press), cut,
-                   press_in_playback=in_play)
+        return cls("answer", ring, hangup_after, tuple(sorted(all_presses, key=lambda p: p[1])), str(menu_press),
+                   hangup_in_playback, press_in_playback=press_in_playback)
 
     @classmethod
     def listen(cls, ring: float = 0.0) -> Debtor:
@@ -338,9 +344,6 @@ def _debtor_from(spec, where: str) -> Debtor:
             presses = tuple((str(d), float(t)) for d, t in (spec.get("press") or []))
             hangup = spec.get("hangup_after")
             cut = spec.get("hangup_in_playback")
-            if cut is not None:
-                n, at = cut
-                cut = (int(n), float(at))
             greeting = spec.get("greeting")
             replies = spec.get("replies")
             if replies is not None and not isinstance(replies, bool):
@@ -348,13 +351,10 @@ def _debtor_from(spec, where: str) -> Debtor:
             beep = spec.get("beep", True)
             if not isinstance(beep, bool):
                 raise ValueError(f"beep must be true or false, got {beep!r}")
-            in_play = spec.get("press_in_playback")
-            if in_play is not None:
-                n, digit, at = in_play
-                in_play = (int(n), str(digit), float(at))
             return Debtor(kind, float(spec.get("ring", 0.0)),
                           None if hangup is None else float(hangup), presses, str(spec.get("menu_press", "")), cut,
-                          None if greeting is None else float(greeting), replies, beep, in_play)
+                          None if greeting is None else float(greeting), replies, beep,
+                          spec.get("press_in_playback"))
     except (ValueError, TypeError) as exc:
         raise IvrError(f"{where}: {exc}") from exc
     raise IvrError(f"{where}: expected a behaviour name or a mapping, got {spec!r}")
