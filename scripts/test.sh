@@ -96,20 +96,12 @@ run_pytest() {
     local status=$?
     set -e
     rm -rf "$base"
-    if [ "$status" -eq 5 ]; then
-        echo "test.sh: pytest collected no tests; that is a failure" >>"$log"
-        return 1
-    fi
-    # A run that ended without pytest's closing summary (a test that killed the process) must not pass.
-    if [ "$status" -eq 0 ] && ! tail -n 3 "$log" | grep -Eq '^[0-9]+ passed'; then
-        echo "test.sh: pytest ended without its summary line; treating the run as failed" >>"$log"
-        return 1
-    fi
-    return "$status"
+    check_log "$status" "$log" 2>>"$log"  # its verdict's reason goes into the run's log, shown with the failure
 }
 
 # The CI run (no arguments): the slow group (`-m slow`: real processes, whole simulated evenings, the browser) runs
 # beside the rest, both at once, so that two cores finish the suite in well under 10 minutes. Both halves must pass.
+# "No tests" and a run that ended without pytest's closing summary (a test that killed the process) are failures.
 check_log() {  # $1 pytest's exit status, $2 its log file
     if [ "$1" -eq 5 ]; then
         echo "test.sh: pytest collected no tests in $2; that is a failure" >&2
@@ -121,8 +113,8 @@ check_log() {  # $1 pytest's exit status, $2 its log file
     fi
     return "$1"
 }
-# The whole suite as CI runs it, in folder $1: the slow group in the background, the rest in front (its output
-# also to the terminal when $2 is "show"). Writes $1/rest.log and $1/slow.log; fails when either group fails.
+# The whole suite as CI runs it, in folder $1: both groups at once, the rest's output also to the terminal when $2
+# is "show". Writes $1/rest.log and $1/slow.log; fails when either group fails.
 run_split() {
     local dir="$1" show="${2:-}" rest_status rest_pid tail_pid="" slow_status slow_pid ok=0
     mkdir -p "$dir"
